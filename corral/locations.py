@@ -1,0 +1,69 @@
+"""Every directory corral keeps state in, from one place, built on platformdirs.
+
+Nothing here is ever inside a repository, and the sandbox hides all of it from the commands it runs.
+Tests point these at a temporary directory through XDG_* variables and HOME, never at a real home.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "corral"
+
+
+@dataclass(frozen=True, slots=True)
+class Locations:
+    """Where corral keeps its own files.
+
+    config_dir: the user's settings (`config.toml`).
+    data_dir: the trust store, rules and the prompt ledger.
+    cache_dir: per-project tool-chain cache layers and the compiled seccomp filter.
+    runtime_dir: per-command capture directories and the session broker socket.
+    """
+
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    runtime_dir: Path
+
+    @classmethod
+    def default(cls) -> Locations:
+        """The platform's directories for the current user."""
+        runtime = platformdirs.user_runtime_dir(APP_NAME)
+        if not os.path.isdir(os.path.dirname(runtime)):
+            runtime = os.path.join(platformdirs.user_cache_dir(APP_NAME), "run")
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
+            data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
+            cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
+            runtime_dir=Path(runtime),
+        )
+
+    def all(self) -> tuple[Path, ...]:
+        """Every directory, for the sandbox to hide."""
+        return (self.config_dir, self.data_dir, self.cache_dir, self.runtime_dir)
+
+    def ensure(self, path: Path) -> Path:
+        """Create `path` (one of ours) private to the user, and return it."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite3"
+
+    @property
+    def rules_path(self) -> Path:
+        return self.data_dir / "rules.sqlite3"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.data_dir / "trust"
+
+    @property
+    def user_config_path(self) -> Path:
+        return self.config_dir / "config.toml"
