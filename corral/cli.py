@@ -1,5 +1,67 @@
-"""Placeholder replaced below."""
+"""The `corral` command line: discovers sub-commands in `corral.commands` and dispatches.
+
+Exit statuses: the command's own for `run`; 2 for usage errors; 125 when corral could not set up the
+sandbox; 3 when `--require-trust` refused an untrusted project; 1 for other refusals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from corral import __version__
+from corral import commands as commands_package
+
+EXIT_USAGE = 2
 
 
-def main() -> int:
-    return 0
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"corral: {message} (see `corral {self._sub_name()}--help`)\n")
+
+    def _sub_name(self) -> str:
+        parts = self.prog.split()[1:]
+        return (" ".join(parts) + " ") if parts else ""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only`, register just that sub-command (fast path for `corral run`)."""
+    parser = _Parser(prog="corral", description="Run coding-agent commands in an OS sandbox.")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    names = sorted(m.name for m in pkgutil.iter_modules(commands_package.__path__))
+    for name in names:
+        if only is not None and name != f"{only}_cmd":
+            continue
+        module = importlib.import_module(f"corral.commands.{name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = args_list[0] if args_list else None
+    fast = first if first is not None and first.isidentifier() and not first.startswith("-") else None
+    parser = build_parser(only=fast)
+    if fast is not None and fast not in (parser._subparsers._group_actions[0].choices if parser._subparsers else {}):  # type: ignore[union-attr]
+        parser = build_parser()
+    args = parser.parse_args(args_list)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
