@@ -1,0 +1,330 @@
+"""Project rules: "allow for this project", scoped to the boundary crossed, never to a command.
+
+A `Rule` allows one kind of violation (`fs-write`, `fs-protected`, `fs-read`, `net`) on one target in
+one project (its canonical real path):
+
+- a path rule names one exact path (`/home/u/.local/share/x`), or a directory prefix written with a
+  trailing slash (`/home/u/out/`) meaning that directory and everything under it. Paths are compared
+  canonically and component by component: `/a/b/` never matches `/a/bc`.
+- a host rule names one exact host (`pypi.org`, any port) or `host:port`. Hosts are lower-cased and lose a
+  trailing dot; wildcards are refused and never made up (`*.example.com` is not a rule).
+
+Rules live in SQLite at `Locations.rules_path` (the user's data directory, never the repository).
+Every write is one short transaction with a busy timeout, so several corral processes can add, list
+and revoke at once. A rule whose target is sensitive (protected path, start-up file, credential store,
+or a directory holding one) is stored with `sensitive=1`, can only be added with an explicit
+confirmation, and is the only kind of rule that can match a sensitive violation.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import idna
+
+from corral.decision import is_sensitive, is_sensitive_path
+from sandbox.report import Violation, ViolationKind
+
+SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 10_000
+_SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/var", "/opt", "/root")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be stored: bad target, too broad, or sensitive without confirmation."""
+
+
+class SensitiveRuleNeedsConfirmation(RuleError):
+    """The rule covers a sensitive target and the caller did not confirm it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One stored allowance. `target` ends with `/` for a directory rule (path kinds only)."""
+
+    id: int
+    project: str
+    kind: ViolationKind
+    target: str
+    sensitive: bool
+    created_at: float
+    note: str = ""
+
+    @property
+    def is_directory(self) -> bool:
+        """True for a directory-prefix rule."""
+        return self.kind is not ViolationKind.NET and self.target.endswith("/")
+
+    def matches(self, violation: Violation) -> bool:
+        """Whether this rule allows `violation` (same kind, same target, sensitivity respected)."""
+        if violation.kind is not self.kind:
+            return False
+        if is_sensitive(violation) and not self.sensitive:
+            return False
+        if self.kind is ViolationKind.NET:
+            try:
+                wanted = normalize_host(violation.target)
+            except RuleError:
+                return False
+            return wanted == self.target or (":" not in self.target and _strip_port(wanted) == self.target)
+        path = canonical_path(violation.target)
+        if self.is_directory:
+            return path == self.target.rstrip("/") or path.startswith(self.target)
+        return path == self.target
+
+    def to_json(self) -> dict[str, object]:
+        """A plain dict for `corral rules list --json`."""
+        return {
+            "id": self.id,
+            "project": self.project,
+            "kind": self.kind.value,
+            "target": self.target,
+            "directory": self.is_directory,
+            "sensitive": self.sensitive,
+            "created_at": self.created_at,
+            "note": self.note,
+        }
+
+
+def canonical_project(project: str | os.PathLike[str]) -> str:
+    """The project's canonical real path (symlinks resolved), the key rules are stored under."""
+    return os.path.realpath(os.path.expanduser(os.fspath(project)))
+
+
+def canonical_path(path: str | os.PathLike[str]) -> str:
+    """Absolute path with `~` expanded and every parent's symlinks resolved; the last name is kept.
+
+    The last component is not followed: a change to a symlink is a change to that directory entry.
+    """
+    text = os.path.expanduser(os.fspath(path))
+    if not os.path.isabs(text):
+        text = os.path.join(os.getcwd(), text)
+    head, name = os.path.split(text.rstrip("/") or "/")
+    if name in ("", ".", ".."):
+        return os.path.realpath(text)
+    return os.path.join(os.path.realpath(head), name)
+
+
+def _strip_port(host_port: str) -> str:
+    if host_port.startswith("["):
+        return host_port.split("]", 1)[0] + "]"
+    host, sep, port = host_port.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else host_port
+
+
+def normalize_host(target: str) -> str:
+    """`host` or `host:port`, lower-case, no trailing dot, IDN as A-labels; wildcards refused."""
+    text = target.strip()
+    if not text or any(ch in text for ch in "*/ \t\0@?#"):
+        raise RuleError(f"not an exact host: {target!r}")
+    port = ""
+    if text.startswith("["):
+        inner, _, rest = text[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise RuleError(f"bad host:port: {target!r}")
+        return f"[{inner.lower()}]{rest}"
+    host, sep, maybe_port = text.rpartition(":")
+    if sep:
+        if not maybe_port.isdigit() or not 0 < int(maybe_port) < 65536 or ":" in host:
+            raise RuleError(f"bad host:port: {target!r}")
+        port = f":{int(maybe_port)}"
+    else:
+        host = text
+    host = host.rstrip(".").lower()
+    if not host:
+        raise RuleError(f"not an exact host: {target!r}")
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise RuleError(f"bad host name {target!r}: {error}") from error
+    return host + port
+
+
+def _directory_is_sensitive(directory: str, project: str) -> bool:
+    """A directory rule is sensitive when it could cover a sensitive path.
+
+    That is: the directory is itself a sensitive place (`~/.ssh/`, `.git/hooks/`, `~/.local/bin/`), it
+    holds the home directory, the project (and so `.git/`) or a system directory, or it lies under a
+    system directory.
+    """
+    inside = directory.rstrip("/")
+    if is_sensitive_path(inside) or is_sensitive_path(directory + "any"):
+        return True
+    home = os.path.realpath(os.path.expanduser("~"))
+    for root in (home, project, *_SYSTEM_ROOTS):
+        if (root + "/").startswith(directory):
+            return True
+    return any(inside.startswith(root + "/") for root in _SYSTEM_ROOTS)
+
+
+def make_target(kind: ViolationKind, target: str, *, directory: bool, project: str) -> tuple[str, bool]:
+    """Validate and canonicalise a rule target; returns (stored target, sensitive)."""
+    if kind is ViolationKind.NET:
+        if directory:
+            raise RuleError("--dir applies to paths, not hosts")
+        return normalize_host(target), False
+    if not target:
+        raise RuleError("empty path")
+    path = canonical_path(target)
+    if directory:
+        if path == "/":
+            raise RuleError("a rule for the whole filesystem is too broad")
+        stored = path.rstrip("/") + "/"
+        return stored, kind is not ViolationKind.FS_WRITE or _directory_is_sensitive(stored, project)
+    sensitive = kind is not ViolationKind.FS_WRITE or is_sensitive_path(path)
+    return path, sensitive
+
+
+class RuleStore:
+    """The rules database. Open one per process; every method is its own short transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> RuleStore:
+        """Open (creating if needed) the rules database at `path`, private to the user."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        os.chmod(path, 0o600)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise RuleError(f"{path}: rules schema version {version} is newer than this corral")
+            if version < 1:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS rules ("
+                    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                    " project TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL,"
+                    " sensitive INTEGER NOT NULL, created_at REAL NOT NULL, note TEXT NOT NULL DEFAULT '',"
+                    " UNIQUE (project, kind, target))"
+                )
+                db.execute("PRAGMA user_version=1")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
+        return cls(db, path)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> RuleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(
+        self,
+        project: str | os.PathLike[str],
+        kind: ViolationKind,
+        target: str,
+        *,
+        directory: bool = False,
+        note: str = "",
+        confirmed_sensitive: bool = False,
+    ) -> Rule:
+        """Store a rule (or return the identical one already stored).
+
+        Raises `SensitiveRuleNeedsConfirmation` for a sensitive target without `confirmed_sensitive`,
+        and `RuleError` for a target that is not exact or too broad.
+        """
+        project_key = canonical_project(project)
+        stored, sensitive = make_target(kind, target, directory=directory, project=project_key)
+        if sensitive and not confirmed_sensitive:
+            raise SensitiveRuleNeedsConfirmation(
+                f"{stored} is sensitive (protected path or credential store): confirm to store a rule"
+            )
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO rules (project, kind, target, sensitive, created_at, note)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (project_key, kind.value, stored, int(sensitive), time.time(), note),
+            )
+            row = self._db.execute(
+                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
+                " WHERE project = ? AND kind = ? AND target = ?",
+                (project_key, kind.value, stored),
+            ).fetchone()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return _rule(row)
+
+    def add_for(self, project: str | os.PathLike[str], violation: Violation, *, confirmed: bool) -> Rule:
+        """Store the exact rule for one violation (its path or host, never a wider pattern)."""
+        return self.add(project, violation.kind, violation.target, confirmed_sensitive=confirmed)
+
+    def list(self, project: str | os.PathLike[str] | None = None) -> list[Rule]:
+        """Every rule, or the rules of one project, oldest first."""
+        if project is None:
+            rows = self._db.execute(
+                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules ORDER BY id"
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
+                " WHERE project = ? ORDER BY id",
+                (canonical_project(project),),
+            ).fetchall()
+        return [_rule(row) for row in rows]
+
+    def revoke(self, rule_id: int) -> bool:
+        """Delete a rule; False when no rule has that id."""
+        cursor = self._db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
+        return cursor.rowcount > 0
+
+    def matching(
+        self, project: str | os.PathLike[str], violations: Iterable[Violation]
+    ) -> dict[Violation, Rule]:
+        """The rule allowing each violation that some rule of this project allows."""
+        rules = self.list(project)
+        found: dict[Violation, Rule] = {}
+        if not rules:
+            return found
+        for violation in violations:
+            for rule in rules:
+                if rule.matches(violation):
+                    found[violation] = rule
+                    break
+        return found
+
+
+def _rule(row: Sequence[object]) -> Rule:
+    rule_id, project, kind, target, sensitive, created_at, note = row
+    return Rule(
+        id=int(str(rule_id)),
+        project=str(project),
+        kind=ViolationKind(str(kind)),
+        target=str(target),
+        sensitive=bool(sensitive),
+        created_at=float(str(created_at)),
+        note=str(note),
+    )
+
+
+__all__ = [
+    "Rule",
+    "RuleError",
+    "RuleStore",
+    "SensitiveRuleNeedsConfirmation",
+    "canonical_path",
+    "canonical_project",
+    "normalize_host",
+]
