@@ -1,0 +1,489 @@
+"""The ledger: every command corral ran and every decision about its violations, in local SQLite.
+
+Tables (schema version in `PRAGMA user_version`, migrated forward on open):
+
+- `sessions (id, project, frontend, started_at)`
+- `commands (id, session_id, project, command, cwd, started_at, duration_ms, exit_code,
+  violation_count, prompted, classic_would_prompt)` — `prompted` is 1 when a person was asked;
+  `classic_would_prompt` is what the classic approval model would have done (NULL when unknown).
+- `prompts (id, command_id, session_id, kind, target, operation, scope, latency_ms, frontend, asked,
+  decided_by)` — one row per violation decision; `asked` is 1 when a person answered, 0 when a rule,
+  session memory, the `--on-violation` flag, the burst limit or a failure decided. `decided_by` says which
+  (see `corral.escalation.DecidedBy`).
+
+Durability: WAL with `synchronous=NORMAL`; each `record_command` is one `BEGIN IMMEDIATE ... COMMIT`
+that returns only after the commit, so killing the command or corral afterwards loses nothing (only a
+power loss can drop the last transactions). Several processes can write at once: writers wait on the
+lock (`busy_timeout`) instead of failing.
+
+Times are Unix seconds (float). Query helpers take the same filters: `project` (canonical path),
+`since` (Unix seconds) and `session_id`.
+"""
+
+# SQL here is assembled only from fixed column lists and fixed WHERE clauses; values are bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class LedgerError(RuntimeError):
+    """The ledger file cannot be used (newer schema, not a database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord:
+    """One violation's decision, ready to record. `latency_ms` is the person's answer time (or None)."""
+
+    kind: str
+    target: str
+    operation: str
+    scope: str
+    asked: bool
+    decided_by: str
+    frontend: str
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A row of `sessions`."""
+
+    id: int
+    project: str
+    frontend: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    """A row of `commands`."""
+
+    id: int
+    session_id: int | None
+    project: str
+    command: str
+    cwd: str
+    started_at: float
+    duration_ms: float
+    exit_code: int | None
+    violation_count: int
+    prompted: bool
+    classic_would_prompt: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRow:
+    """A row of `prompts`."""
+
+    id: int
+    command_id: int
+    session_id: int | None
+    kind: str
+    target: str
+    operation: str
+    scope: str
+    latency_ms: float | None
+    frontend: str
+    asked: bool
+    decided_by: str
+
+
+LedgerRow = SessionRow | CommandRow | PromptRow
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTotals:
+    """Aggregates over commands: how many ran, how many prompted, how many classic would have."""
+
+    commands: int
+    prompted: int
+    violations: int
+    classic_prompted: int
+    classic_known: int
+    """Commands whose classic baseline is known (non-NULL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindTotals:
+    """Aggregates over prompt rows of one violation kind."""
+
+    kind: str
+    decisions: int
+    asked: int
+    asked_allowed: int
+    allowed: int
+
+
+# --- schema ----------------------------------------------------------------------------------------
+
+
+def _migrate_to_1(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE sessions ("
+        " id INTEGER PRIMARY KEY, project TEXT NOT NULL, frontend TEXT NOT NULL, started_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE commands ("
+        " id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), project TEXT NOT NULL,"
+        " command TEXT NOT NULL, cwd TEXT NOT NULL, started_at REAL NOT NULL,"
+        " duration_ms REAL NOT NULL, exit_code INTEGER, violation_count INTEGER NOT NULL,"
+        " prompted INTEGER NOT NULL, classic_would_prompt INTEGER)"
+    )
+    db.execute(
+        "CREATE TABLE prompts ("
+        " id INTEGER PRIMARY KEY, command_id INTEGER NOT NULL REFERENCES commands(id),"
+        " session_id INTEGER, kind TEXT NOT NULL, target TEXT NOT NULL, operation TEXT NOT NULL,"
+        " scope TEXT NOT NULL, latency_ms REAL, frontend TEXT NOT NULL, asked INTEGER NOT NULL,"
+        " decided_by TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX commands_by_project ON commands (project, started_at)")
+    db.execute("CREATE INDEX commands_by_time ON commands (started_at)")
+    db.execute("CREATE INDEX commands_by_session ON commands (session_id)")
+    db.execute("CREATE INDEX prompts_by_command ON prompts (command_id)")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1,)
+"""`_MIGRATIONS[n]` takes a ledger from version n to n + 1. Append; never edit a shipped step."""
+
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_INSERT_COMMAND = (
+    "INSERT INTO commands (session_id, project, command, cwd, started_at, duration_ms, exit_code,"
+    " violation_count, prompted, classic_would_prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PROMPT = (
+    "INSERT INTO prompts (command_id, session_id, kind, target, operation, scope, latency_ms, frontend,"
+    " asked, decided_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_COMMAND_COLUMNS = (
+    "c.id, c.session_id, c.project, c.command, c.cwd, c.started_at, c.duration_ms, c.exit_code,"
+    " c.violation_count, c.prompted, c.classic_would_prompt"
+)
+_PROMPT_COLUMNS = (
+    "p.id, p.command_id, p.session_id, p.kind, p.target, p.operation, p.scope, p.latency_ms, p.frontend,"
+    " p.asked, p.decided_by"
+)
+
+
+def _where(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if project is not None:
+        clauses.append("c.project = ?")
+        params.append(project)
+    if since is not None:
+        clauses.append("c.started_at >= ?")
+        params.append(since)
+    if session_id is not None:
+        clauses.append("c.session_id = ?")
+        params.append(session_id)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class Ledger:
+    """The ledger database. Thread-safe; open one per process with `Ledger.open(path)`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self._lock = threading.Lock()
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open (creating and migrating as needed) the ledger at `path`, private to the user."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=OFF")
+        except sqlite3.DatabaseError as error:
+            raise LedgerError(f"{path}: not a usable ledger: {error}") from error
+        os.chmod(path, 0o600)
+        ledger = cls(db, path)
+        ledger._migrate()
+        return ledger
+
+    def _migrate(self) -> None:
+        db = self._db
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{self.path}: ledger schema version {version} is newer than this corral"
+                    f" ({SCHEMA_VERSION})"
+                )
+            for step in _MIGRATIONS[version:]:
+                step(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version stored in the file."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database (everything recorded is already committed)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    def start_session(self, project: str, frontend: str, started_at: float | None = None) -> int:
+        """Record a new session; returns its id."""
+        when = time.time() if started_at is None else started_at
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO sessions (project, frontend, started_at) VALUES (?, ?, ?)",
+                (project, frontend, when),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def record_command(
+        self,
+        *,
+        session_id: int | None,
+        project: str,
+        command: str,
+        cwd: str,
+        started_at: float,
+        duration_ms: float,
+        exit_code: int | None,
+        violation_count: int,
+        prompted: bool,
+        classic_would_prompt: bool | None,
+        prompts: Sequence[PromptRecord] = (),
+    ) -> int:
+        """Record one command and its decisions in one transaction; returns the command id.
+
+        Committed before returning: a kill of anything afterwards cannot lose this row.
+        """
+        classic = None if classic_would_prompt is None else int(classic_would_prompt)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    _INSERT_COMMAND,
+                    (
+                        session_id,
+                        project,
+                        command,
+                        cwd,
+                        started_at,
+                        duration_ms,
+                        exit_code,
+                        violation_count,
+                        int(prompted),
+                        classic,
+                    ),
+                )
+                command_id = int(cursor.lastrowid or 0)
+                if prompts:
+                    db.executemany(_INSERT_PROMPT, _prompt_params(command_id, session_id, prompts))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return command_id
+
+    def record_prompts(
+        self, command_id: int, prompts: Sequence[PromptRecord], session_id: int | None = None
+    ) -> None:
+        """Add decisions to a command already recorded (e.g. a live network decision after the fact)."""
+        if not prompts:
+            return
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_INSERT_PROMPT, _prompt_params(command_id, session_id, prompts))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def sessions(self, project: str | None = None, since: float | None = None) -> list[SessionRow]:
+        """Sessions, oldest first."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if project is not None:
+            clauses.append("project = ?")
+            params.append(project)
+        if since is not None:
+            clauses.append("started_at >= ?")
+            params.append(since)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, project, frontend, started_at FROM sessions{where} ORDER BY id",
+                params,
+            ).fetchall()
+        return [SessionRow(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    def commands(
+        self,
+        project: str | None = None,
+        since: float | None = None,
+        session_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[CommandRow]:
+        """Command rows, oldest first (the last `limit` ones when given)."""
+        where, params = _where(project, since, session_id)
+        sql = f"SELECT {_COMMAND_COLUMNS} FROM commands c{where} ORDER BY c.id"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY 1"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_command_row(r) for r in rows]
+
+    def prompts(
+        self,
+        project: str | None = None,
+        since: float | None = None,
+        session_id: int | None = None,
+        command_id: int | None = None,
+    ) -> Iterator[PromptRow]:
+        """Prompt rows (joined to their command for the filters), in id order."""
+        where, params = _where(project, since, session_id)
+        if command_id is not None:
+            where += (" AND" if where else " WHERE") + " p.command_id = ?"
+            params.append(command_id)
+        sql = (
+            f"SELECT {_PROMPT_COLUMNS} FROM prompts p JOIN commands c ON c.id = p.command_id"
+            f"{where} ORDER BY p.id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return iter([_prompt_row(r) for r in rows])
+
+    def command_totals(
+        self, project: str | None = None, since: float | None = None, session_id: int | None = None
+    ) -> CommandTotals:
+        """Counts over commands in one indexed pass."""
+        where, params = _where(project, since, session_id)
+        sql = (
+            "SELECT count(*), coalesce(sum(c.prompted), 0), coalesce(sum(c.violation_count), 0),"
+            " coalesce(sum(c.classic_would_prompt), 0), count(c.classic_would_prompt)"
+            f" FROM commands c{where}"
+        )
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+        return CommandTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+
+    def totals_by_kind(
+        self, project: str | None = None, since: float | None = None, session_id: int | None = None
+    ) -> list[KindTotals]:
+        """Per violation kind: decisions, how many a person answered, and how many were allowed."""
+        where, params = _where(project, since, session_id)
+        join = "" if not where else " JOIN commands c ON c.id = p.command_id"
+        sql = (
+            "SELECT p.kind, count(*), sum(p.asked), sum(p.asked AND p.scope != 'deny'),"
+            f" sum(p.scope != 'deny') FROM prompts p{join}{where} GROUP BY p.kind ORDER BY p.kind"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [KindTotals(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def median_latency_ms(
+        self, project: str | None = None, since: float | None = None, session_id: int | None = None
+    ) -> float | None:
+        """Median time a person took to answer, over asked decisions (None when nobody was asked)."""
+        where, params = _where(project, since, session_id)
+        join = " JOIN commands c ON c.id = p.command_id" if where else ""
+        where = (where + " AND" if where else " WHERE") + " p.asked = 1 AND p.latency_ms IS NOT NULL"
+        base = f"FROM prompts p{join}{where}"
+        with self._lock:
+            count = int(self._db.execute(f"SELECT count(*) {base}", params).fetchone()[0])
+            if count == 0:
+                return None
+            offset = (count - 1) // 2
+            take = 1 if count % 2 else 2
+            rows = self._db.execute(
+                f"SELECT p.latency_ms {base} ORDER BY p.latency_ms LIMIT ? OFFSET ?",
+                [*params, take, offset],
+            ).fetchall()
+        values = [float(r[0]) for r in rows]
+        return sum(values) / len(values)
+
+
+def _prompt_params(
+    command_id: int, session_id: int | None, prompts: Sequence[PromptRecord]
+) -> Iterator[tuple[object, ...]]:
+    for record in prompts:
+        yield (
+            command_id,
+            session_id,
+            record.kind,
+            record.target,
+            record.operation,
+            record.scope,
+            record.latency_ms,
+            record.frontend,
+            int(record.asked),
+            record.decided_by,
+        )
+
+
+def _command_row(r: Sequence[object]) -> CommandRow:
+    return CommandRow(
+        id=int(str(r[0])),
+        session_id=None if r[1] is None else int(str(r[1])),
+        project=str(r[2]),
+        command=str(r[3]),
+        cwd=str(r[4]),
+        started_at=float(str(r[5])),
+        duration_ms=float(str(r[6])),
+        exit_code=None if r[7] is None else int(str(r[7])),
+        violation_count=int(str(r[8])),
+        prompted=bool(r[9]),
+        classic_would_prompt=None if r[10] is None else bool(r[10]),
+    )
+
+
+def _prompt_row(r: Sequence[object]) -> PromptRow:
+    return PromptRow(
+        id=int(str(r[0])),
+        command_id=int(str(r[1])),
+        session_id=None if r[2] is None else int(str(r[2])),
+        kind=str(r[3]),
+        target=str(r[4]),
+        operation=str(r[5]),
+        scope=str(r[6]),
+        latency_ms=None if r[7] is None else float(str(r[7])),
+        frontend=str(r[8]),
+        asked=bool(r[9]),
+        decided_by=str(r[10]),
+    )
