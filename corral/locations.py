@@ -35,7 +35,10 @@ class Locations:
         """The platform's directories for the current user."""
         runtime = platformdirs.user_runtime_dir(APP_NAME)
         if not os.path.isdir(os.path.dirname(runtime)):
-            runtime = os.path.join(platformdirs.user_cache_dir(APP_NAME), "run")
+            # No per-user runtime directory (root, containers): a private directory in /tmp, which the
+            # sandbox replaces with its own tmpfs. Never under $HOME: overlay upper directories cannot
+            # live inside the directories they capture.
+            runtime = os.path.join("/tmp", f"corral-{os.getuid()}")
         return cls(
             config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
             data_dir=Path(platformdirs.user_data_dir(APP_NAME)),

@@ -64,6 +64,8 @@ class Violation:
     target: str
     operation: str
     detail: str = ""
+    changes: tuple[Change, ...] = field(default=(), compare=False, hash=False)
+    """For fs-write / fs-protected: the captured changes an allow would apply."""
 
     def key(self) -> tuple[str, str]:
         """Identity used to avoid asking twice in one session."""
@@ -84,3 +86,9 @@ class RunResult:
     changes: list[Change] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     applied: list[Change] = field(default_factory=list)
+    refused: list[tuple[Change, str]] = field(default_factory=list)
+    """Workspace changes the safe apply step refused (symlinked parents, devices, setuid...)."""
+    capture_roots: list[Path] = field(default_factory=list)
+    """Where each captured change would apply (the mount points of the capture layers)."""
+    run_dir: Path | None = None
+    """Holds the captured content of pending changes until they are applied or discarded."""

@@ -1,0 +1,276 @@
+"""The bubblewrap backend: turn a `Policy` into a bwrap argv and the capture layers behind it.
+
+The sandbox gets its own user, pid, ipc, uts, cgroup and network namespaces, a new session (no TIOCSTI
+into the user's terminal), every capability dropped, no new privileges, nested user namespaces disabled,
+and the seccomp filter of `sandbox.seccomp`. The filesystem is the host's, read-only, with:
+- overlays on the workspace and on every capture root, whose upper layers receive every write;
+- a persistent per-project overlay on each tool-chain cache directory;
+- decoys over hidden paths (see `sandbox.readwatch`), blank read-only tmpfs over corral's own state;
+- a private tmpfs on /tmp and /var/tmp, a minimal /dev and a /proc of the sandbox's own processes.
+
+Mount sources and targets are canonical paths (symlinks resolved before anything is validated or
+mounted); a target that is a symlink at mount time is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.capture import CaptureLayer
+from sandbox.policy import Policy
+from sandbox.readwatch import DecoySet, build_decoys
+
+
+class SandboxSetupError(RuntimeError):
+    """The sandbox cannot be built for this policy; nothing was run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One mount, in the order bwrap applies them (parents before children)."""
+
+    kind: str  # "ro-bind", "tmpfs", "overlay", "blank"
+    target: Path
+    source: Path | None = None
+    upper: Path | None = None
+    work: Path | None = None
+
+
+@dataclass
+class SandboxLayout:
+    """Everything prepared on the host for one run."""
+
+    run_dir: Path
+    mounts: list[Mount]
+    layers: list[CaptureLayer]
+    workspace_layer: CaptureLayer
+    decoys: DecoySet
+    ignore_dirs: frozenset[Path]
+    cache_locks: list[int] = field(default_factory=list)
+
+    def release(self) -> None:
+        for fd in self.cache_locks:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.cache_locks.clear()
+
+
+def _depth(path: Path) -> int:
+    return len(path.parts)
+
+
+def _check_target(path: Path) -> None:
+    if path.is_symlink():
+        raise SandboxSetupError(f"refusing to mount over {path}: it is a symlink")
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
+    """Create the capture directories and decoys for one run under `run_dir` (which must be new)."""
+    run_dir.mkdir(mode=0o700, parents=True)
+    for root in (policy.workspace, *policy.capture_roots):
+        if _is_within(run_dir, root) or _is_within(root, run_dir):
+            raise SandboxSetupError(
+                f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
+            )
+    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"))]
+    if Path("/var/tmp").is_dir():
+        mounts.append(Mount("tmpfs", Path("/var/tmp")))
+    layers: list[CaptureLayer] = []
+    ignore: set[Path] = set()
+
+    def overlay(target: Path, name: str, lower: Path | None = None) -> CaptureLayer:
+        _check_target(target)
+        upper = run_dir / "layers" / name / "upper"
+        work = run_dir / "layers" / name / "work"
+        upper.mkdir(parents=True)
+        work.mkdir(parents=True)
+        source = lower or target
+        mounts.append(Mount("overlay", target, source=source, upper=upper, work=work))
+        layer = CaptureLayer(target=target, lower=source, upper=upper)
+        layers.append(layer)
+        return layer
+
+    submounts = host_mount_points()
+    for index, root in enumerate(policy.capture_roots):
+        inner = [m for m in submounts if root in m.parents]
+        if root != policy.home and inner:
+            continue  # a system directory with other filesystems below it stays read-only
+        overlay(root, f"c{index}")
+        # An overlay shows only its own filesystem: bring back what is mounted below it, read-only.
+        mounts.extend(Mount("ro-bind", m, source=m) for m in inner if not _is_within(m, policy.workspace))
+    workspace_layer = overlay(policy.workspace, "workspace")
+    mounts.extend(Mount("ro-bind", m, source=m) for m in submounts if policy.workspace in m.parents)
+
+    cache_locks: list[int] = []
+    for index, cache in enumerate(policy.cache_dirs):
+        if not any(_is_within(cache, r) for r in policy.capture_roots) or _is_within(policy.workspace, cache):
+            continue
+        if cache.is_symlink():
+            continue
+        lower = cache if cache.is_dir() else _empty_dir(run_dir)
+        upper, work, lock = _cache_layer(layers_dir, policy.workspace, cache, run_dir, index)
+        if lock is not None:
+            cache_locks.append(lock)
+        mounts.append(Mount("overlay", cache, source=lower, upper=upper, work=work))
+        ignore.add(cache)
+
+    decoys = build_decoys(policy.hidden, run_dir / "decoys")
+    for decoy, real in decoys.mounts:
+        _check_target(real)
+        mounts.append(Mount("ro-bind", real, source=decoy))
+    mounts.sort(key=lambda m: _depth(m.target))
+    return SandboxLayout(
+        run_dir=run_dir,
+        mounts=mounts,
+        layers=layers,
+        workspace_layer=workspace_layer,
+        decoys=decoys,
+        ignore_dirs=frozenset(ignore),
+        cache_locks=cache_locks,
+    )
+
+
+def host_mount_points() -> list[Path]:
+    """Mount points of corral's mount namespace (outside /proc, /sys, /dev)."""
+    points: list[Path] = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+            for line in handle:
+                fields = line.split(" ")
+                if len(fields) > 4:
+                    point = _unescape_mountinfo(fields[4])
+                    if not point.startswith(("/proc", "/sys", "/dev")) and point != "/":
+                        points.append(Path(point))
+    except OSError:
+        pass
+    return points
+
+
+def _unescape_mountinfo(text: str) -> str:
+    out = []
+    index = 0
+    while index < len(text):
+        if text[index] == "\\" and index + 3 < len(text) and text[index + 1 : index + 4].isdigit():
+            out.append(chr(int(text[index + 1 : index + 4], 8)))
+            index += 4
+        else:
+            out.append(text[index])
+            index += 1
+    return "".join(out)
+
+
+def _empty_dir(run_dir: Path) -> Path:
+    path = run_dir / "empty"
+    path.mkdir(mode=0o755, exist_ok=True)
+    return path
+
+
+def _cache_layer(
+    layers_dir: Path | None, workspace: Path, cache: Path, run_dir: Path, index: int
+) -> tuple[Path, Path, int | None]:
+    """A persistent upper layer for `cache`, per project; a throwaway one when it is busy or absent."""
+    if layers_dir is not None:
+        project = hashlib.sha256(os.fsencode(workspace)).hexdigest()[:16]
+        name = hashlib.sha256(os.fsencode(cache)).hexdigest()[:12]
+        base = layers_dir / project / name
+        try:
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock = os.open(base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock)
+            else:
+                (base / "upper").mkdir(exist_ok=True)
+                work = base / "work"
+                if work.exists():
+                    _clear_workdir(work)
+                work.mkdir(exist_ok=True)
+                return base / "upper", work, lock
+        except OSError:
+            pass
+    base = run_dir / "cache" / str(index)
+    (base / "upper").mkdir(parents=True)
+    (base / "work").mkdir(parents=True)
+    return base / "upper", base / "work", None
+
+
+def _clear_workdir(work: Path) -> None:
+    import shutil
+
+    for dirpath, dirnames, _files in os.walk(work):
+        for name in dirnames:
+            try:
+                os.chmod(os.path.join(dirpath, name), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_run_dir(run_dir: Path) -> None:
+    """Delete a run directory, including overlay work dirs that the kernel leaves with mode 000."""
+    _clear_workdir(run_dir)
+
+
+def build_argv(
+    bwrap: Path,
+    policy: Policy,
+    layout: SandboxLayout,
+    command: list[str],
+    *,
+    seccomp_fd: int,
+    status_fd: int | None = None,
+    block_fd: int | None = None,
+) -> list[str]:
+    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints)."""
+    argv = [
+        str(bwrap),
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "corral",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+    ]
+    for mount in layout.mounts:
+        target = str(mount.target)
+        if mount.kind == "tmpfs":
+            argv += ["--tmpfs", target]
+        elif mount.kind == "ro-bind":
+            argv += ["--ro-bind", str(mount.source), target]
+        elif mount.kind == "overlay":
+            argv += ["--overlay-src", str(mount.source), "--overlay", str(mount.upper), str(mount.work), target]
+    argv += ["--seccomp", str(seccomp_fd)]
+    if status_fd is not None:
+        argv += ["--json-status-fd", str(status_fd)]
+    if block_fd is not None:
+        argv += ["--block-fd", str(block_fd)]
+    argv += ["--clearenv"]
+    for name, value in sorted(policy.env.items()):
+        argv += ["--setenv", name, value]
+    argv += ["--chdir", str(policy.cwd), "--", *command]
+    return argv

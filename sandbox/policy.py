@@ -1,0 +1,196 @@
+"""The policy model: what a sandboxed command may read, write and reach, documented in types.
+
+Semantics, for every backend:
+- `read_only_root`: the whole filesystem is visible read-only unless a rule below says otherwise.
+- `workspace`: read-write. Writes are captured and applied to the host when the command ends, except
+  those at `protected` paths, which become `fs-protected` violations.
+- `capture_roots`: writes under these directories (the home, /etc, ...) are captured and reported as
+  `fs-write` violations; nothing reaches the host unless a decision allows it.
+- `cache_dirs`: tool-chain caches, writable through a persistent per-project layer corral owns; writes
+  never reach the host's copy and never prompt.
+- `hidden`: unreadable (credentials, corral's own state). An empty tuple hides nothing; a path that does
+  not exist on the host needs no mount (there is nothing to read) and a write there is still captured.
+- `private_tmp`: /tmp (and /var/tmp) are a fresh tmpfs per command.
+- `env`: the exact environment of the command. Nothing else passes.
+- `network`: None means no network at all (an empty network namespace, no proxy). A `NetworkAccess`
+  means the namespace holds one listener: corral's egress proxy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from sandbox import defaults
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedPattern:
+    """A protected location inside the workspace, matched at any depth.
+
+    `parts` are shell-style patterns for consecutive path components, matched case-folded and
+    Unicode-normalised (NFC), so `.GIT/Hooks` and NFD spellings match too. With `subtree`, everything
+    below the location is protected as well.
+    """
+
+    parts: tuple[str, ...]
+    subtree: bool
+
+    @classmethod
+    def parse(cls, text: str, *, subtree: bool) -> ProtectedPattern:
+        parts = tuple(fold(part) for part in PurePosixPath(text).parts)
+        if not parts or any(part in ("", ".", "..", "/") for part in parts):
+            raise ValueError(f"invalid protected pattern {text!r}")
+        return cls(parts, subtree)
+
+    def matches(self, relative: PurePosixPath, *, replaces_node: bool) -> bool:
+        """Whether a change at `relative` (inside the workspace) touches this protected location.
+
+        A change at or below the location matches (below only for subtrees). A change that replaces or
+        removes an ancestor of the location (`replaces_node`: delete, symlink, a file where a directory
+        was) matches too, since it would swap out the protected path.
+        """
+        names = [fold(part) for part in relative.parts]
+        width = len(self.parts)
+        for start in range(len(names)):
+            window = names[start : start + width]
+            if len(window) == width:
+                if all(fnmatch.fnmatchcase(n, p) for n, p in zip(window, self.parts, strict=True)):
+                    if len(names) == start + width or self.subtree:
+                        return True
+            elif replaces_node and all(
+                fnmatch.fnmatchcase(n, p) for n, p in zip(window, self.parts, strict=False)
+            ):
+                return True
+        return False
+
+
+def fold(name: str) -> str:
+    """Case-fold and NFC-normalise one path component for protected-path matching."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def default_protected() -> tuple[ProtectedPattern, ...]:
+    subtrees = (ProtectedPattern.parse(p, subtree=True) for p in defaults.PROTECTED_SUBTREES)
+    files = (ProtectedPattern.parse(p, subtree=False) for p in defaults.PROTECTED_FILES)
+    return (*subtrees, *files)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAccess:
+    """The command may reach corral's egress proxy (which decides per host)."""
+
+    proxy_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything a backend needs to build the sandbox for one command. Paths are canonical."""
+
+    workspace: Path
+    cwd: Path
+    home: Path
+    hidden: tuple[Path, ...]
+    protected: tuple[ProtectedPattern, ...]
+    capture_roots: tuple[Path, ...]
+    cache_dirs: tuple[Path, ...]
+    env: Mapping[str, str]
+    network: NetworkAccess | None = None
+    private_tmp: bool = True
+    extra_writable: tuple[Path, ...] = ()
+    """Paths inside the workspace that a trusted project made writable despite a protected pattern."""
+
+    def is_protected(self, path: Path, *, replaces_node: bool) -> bool:
+        """Whether a change at absolute `path` inside the workspace touches a protected location."""
+        try:
+            relative = PurePosixPath(path.relative_to(self.workspace))
+        except ValueError:
+            return False
+        if any(_is_within(path, allowed) for allowed in self.extra_writable):
+            return False
+        return any(p.matches(relative, replaces_node=replaces_node) for p in self.protected)
+
+    def is_hidden(self, path: Path) -> bool:
+        return any(_is_within(path, hidden) for hidden in self.hidden)
+
+    def in_workspace(self, path: Path) -> bool:
+        return _is_within(path, self.workspace)
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def expand_home(text: str, home: Path) -> Path:
+    return home / text[2:] if text.startswith("~/") else Path(text)
+
+
+def filter_environment(
+    source: Mapping[str, str], allow: Iterable[str], deny: Iterable[str] = defaults.ENV_DENY
+) -> dict[str, str]:
+    """The allow-listed subset of `source`; a deny pattern always wins over an allow pattern."""
+    allow_patterns = tuple(allow)
+    deny_patterns = tuple(deny)
+    result: dict[str, str] = {}
+    for name, value in source.items():
+        if not any(fnmatch.fnmatchcase(name, p) for p in allow_patterns):
+            continue
+        if any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in deny_patterns):
+            continue
+        result[name] = value
+    return result
+
+
+def build_policy(
+    *,
+    workspace: Path,
+    cwd: Path,
+    home: Path,
+    environ: Mapping[str, str],
+    own_state: Iterable[Path] = (),
+    extra_hidden: Iterable[Path] = (),
+    extra_env: Mapping[str, str] | None = None,
+    extra_writable: Iterable[Path] = (),
+    network: NetworkAccess | None = None,
+) -> Policy:
+    """The default policy for `workspace`, composed with what the caller adds.
+
+    `own_state` are corral's directories (hidden like credentials). `extra_env` comes from a trusted
+    project and still passes through the deny list.
+    """
+    workspace = Path(os.path.realpath(workspace))
+    home = Path(os.path.realpath(home))
+    hidden = [expand_home(p, home) for p in defaults.CREDENTIAL_PATHS]
+    hidden.extend(Path(os.path.abspath(p)) for p in own_state)
+    hidden.extend(Path(os.path.abspath(p)) for p in extra_hidden)
+    env = filter_environment(environ, defaults.ENV_ALLOW)
+    if extra_env:
+        env.update(filter_environment(extra_env, ("*",)))
+    env["HOME"] = str(home)
+    env["TMPDIR"] = "/tmp"
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["CORRAL_SANDBOX"] = "1"
+    if network is not None:
+        env.update(network.proxy_env)
+    capture = [home]
+    for root in defaults.EXTRA_CAPTURE_ROOTS:
+        real = Path(os.path.realpath(root))
+        if real.is_dir() and real != home and real not in capture:
+            capture.append(real)
+    caches = tuple(expand_home(p, home) for p in defaults.CACHE_DIRS)
+    return Policy(
+        workspace=workspace,
+        cwd=Path(os.path.realpath(cwd)),
+        home=home,
+        hidden=tuple(dict.fromkeys(hidden)),
+        protected=default_protected(),
+        capture_roots=tuple(capture),
+        cache_dirs=caches,
+        env=env,
+        network=network,
+        extra_writable=tuple(Path(os.path.realpath(p)) for p in extra_writable),
+    )

@@ -1,0 +1,352 @@
+"""Run one command in the sandbox and report what it crossed.
+
+`SandboxRunner.run()` builds the layout, starts bwrap, waits, then reads every capture layer:
+workspace changes that touch no protected path are applied to the host at once (the workspace is
+writable); everything else becomes a `Violation` whose captured changes wait in the run directory
+until the caller decides: `finish(result, allowed)` applies the allowed ones and discards the rest.
+Nothing is ever re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sandbox.apply import apply_changes
+from sandbox.bwrap import SandboxLayout, SandboxSetupError, build_argv, prepare_layout, remove_run_dir
+from sandbox.capture import CaptureLayer, read_changes
+from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
+from sandbox.policy import Policy
+from sandbox.readwatch import ReadWatcher
+from sandbox.report import Change, ChangeOp, RunResult, Violation, ViolationKind
+from sandbox.seccomp import SeccompUnavailable, filter_path
+
+EXIT_SETUP_FAILED = 125
+
+
+class NetworkHook(Protocol):
+    """Gives the sandbox its network: called with the sandbox's first pid before the command starts."""
+
+    def attach(self, child_pid: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StdioSpec:
+    """File descriptors for the command's stdin, stdout and stderr (None: inherit corral's)."""
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+class SandboxRunner:
+    """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
+    compiled seccomp filter; `layers_dir` the persistent per-project cache layers."""
+
+    def __init__(self, *, runtime_dir: Path, cache_dir: Path, layers_dir: Path | None = None) -> None:
+        self.runtime_dir = runtime_dir
+        self.cache_dir = cache_dir
+        self.layers_dir = layers_dir
+        self._current_child: int | None = None
+
+    def locate(self, workspace: Path) -> BwrapBinary:
+        return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
+
+    def preflight(self, policy: Policy) -> tuple[BwrapBinary, Path]:
+        """Find bwrap and the seccomp filter, or raise SandboxSetupError saying how to fix it."""
+        try:
+            binary = self.locate(policy.workspace)
+            seccomp = filter_path(self.cache_dir)
+        except (BwrapNotFound, SeccompUnavailable) as error:
+            raise SandboxSetupError(str(error)) from error
+        return binary, seccomp
+
+    def new_run_dir(self) -> Path:
+        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_private_dir(self.runtime_dir)
+        return self.runtime_dir / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def describe(self, policy: Policy, command: Sequence[str]) -> list[str]:
+        """The argv that would run (for `corral policy --backend-args`), built in a scratch layout."""
+        binary, _ = self.preflight(policy)
+        run_dir = self.new_run_dir()
+        try:
+            layout = prepare_layout(policy, run_dir, None)
+            return build_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
+        finally:
+            remove_run_dir(run_dir)
+
+    def run(
+        self,
+        command: Sequence[str],
+        policy: Policy,
+        *,
+        stdio: StdioSpec = StdioSpec(),
+        network: NetworkHook | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> RunResult:
+        """Run `command`; raise SandboxSetupError (and run nothing) if the sandbox cannot start."""
+        binary, seccomp_path = self.preflight(policy)
+        run_dir = self.new_run_dir()
+        started = time.perf_counter()
+        layout: SandboxLayout | None = None
+        try:
+            layout = prepare_layout(policy, run_dir, self.layers_dir)
+            watcher = ReadWatcher(layout.decoys)
+            try:
+                exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
+                reads = watcher.reads()
+            finally:
+                watcher.close()
+        except SandboxSetupError:
+            if layout is not None:
+                layout.release()
+            remove_run_dir(run_dir)
+            raise
+        except OSError as error:
+            if layout is not None:
+                layout.release()
+            remove_run_dir(run_dir)
+            raise SandboxSetupError(f"could not start the sandbox: {error}") from error
+        layout.release()
+        duration_ms = (time.perf_counter() - started) * 1000
+        result = RunResult(
+            exit_code=exit_code,
+            duration_ms=duration_ms,
+            run_dir=run_dir,
+            capture_roots=[layer.target for layer in layout.layers],
+        )
+        self._collect(policy, layout, reads, result)
+        if not result.violations:
+            remove_run_dir(run_dir)
+            result.run_dir = None
+        return result
+
+    def _execute(
+        self,
+        binary: BwrapBinary,
+        policy: Policy,
+        layout: SandboxLayout,
+        command: Sequence[str],
+        seccomp_path: Path,
+        stdio: StdioSpec,
+        network: NetworkHook | None,
+        on_start: Callable[[int], None] | None,
+    ) -> int:
+        seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
+        status_r, status_w = os.pipe()
+        block_r, block_w = os.pipe() if network is not None else (None, None)
+        pass_fds = [seccomp_fd, status_w] + ([block_r] if block_r is not None else [])
+        argv = build_argv(
+            binary.path, policy, layout, list(command), seccomp_fd=seccomp_fd, status_fd=status_w, block_fd=block_r
+        )
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=stdio.stdin,
+                stdout=stdio.stdout,
+                stderr=stdio.stderr,
+                pass_fds=pass_fds,
+                process_group=0,
+                close_fds=True,
+            )
+        finally:
+            os.close(seccomp_fd)
+            os.close(status_w)
+            if block_r is not None:
+                os.close(block_r)
+        status = _StatusReader(status_r)
+        try:
+            child_pid = status.child_pid()
+            self._current_child = child_pid
+            if child_pid is None:
+                process.wait()
+                raise SandboxSetupError(_setup_failure_hint(process.returncode))
+            if network is not None and block_w is not None:
+                try:
+                    network.attach(child_pid)
+                except Exception as error:
+                    process.kill()
+                    process.wait()
+                    raise SandboxSetupError(f"could not give the sandbox its network proxy: {error}") from error
+                os.write(block_w, b"1")
+            if on_start is not None:
+                on_start(child_pid)
+            while True:
+                try:
+                    returncode = process.wait()
+                    break
+                except KeyboardInterrupt:
+                    self.interrupt()
+            exit_code = status.exit_code()
+            if exit_code is None:
+                # bwrap reports an exit code only for a command that really ran: anything else is a
+                # setup failure (mounts, seccomp, exec), never the command's own status.
+                raise SandboxSetupError(_setup_failure_hint(returncode))
+            return exit_code
+        finally:
+            status.close()
+            self._current_child = None
+            if block_w is not None:
+                os.close(block_w)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def interrupt(self, sig: int = signal.SIGINT) -> None:
+        """Forward a signal (Ctrl-C) to the sandboxed command's process group."""
+        child = self._current_child
+        if child is None:
+            return
+        for pid in _children(child):
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+
+    def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
+        for layer in layout.layers:
+            changes = read_changes(layer, layout.ignore_dirs)
+            if not changes:
+                continue
+            if layer is layout.workspace_layer:
+                self._workspace_changes(policy, layer, changes, result)
+            else:
+                result.violations.extend(_group(changes, ViolationKind.FS_WRITE, "outside the workspace"))
+        for path in reads:
+            result.violations.append(Violation(ViolationKind.FS_READ, str(path), "read", "hidden credential path"))
+
+    def _workspace_changes(self, policy: Policy, layer: CaptureLayer, changes: list[Change], result: RunResult) -> None:
+        allowed: list[Change] = []
+        protected: list[Change] = []
+        for change in changes:
+            replaces = change.op in (ChangeOp.DELETE, ChangeOp.SYMLINK)
+            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(change)
+        if allowed:
+            outcome = apply_changes(layer.target, allowed)
+            result.applied.extend(outcome.applied)
+            result.refused.extend(outcome.refused)
+        result.violations.extend(_group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"))
+
+    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
+        """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
+        Returns the changes the safe apply step refused."""
+        refused: list[tuple[Change, str]] = []
+        try:
+            by_root: dict[Path, list[Change]] = {}
+            for violation in allowed:
+                for change in violation.changes:
+                    root = _apply_root(change.path, result.capture_roots)
+                    if root is not None:
+                        by_root.setdefault(root, []).append(change)
+                    else:
+                        refused.append((change, "no capture root for this path"))
+            for root, changes in by_root.items():
+                refused.extend(apply_changes(root, changes).refused)
+        finally:
+            if result.run_dir is not None:
+                remove_run_dir(result.run_dir)
+                result.run_dir = None
+        return refused
+
+
+def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:
+    candidates = [r for r in roots if r == path or r in path.parents]
+    return max(candidates, key=lambda r: len(r.parts)) if candidates else None
+
+
+def _group(changes: list[Change], kind: ViolationKind, detail: str) -> list[Violation]:
+    """One violation per changed path, except that a new directory carries everything created under it."""
+    violations: list[Violation] = []
+    open_dir: Path | None = None
+    bucket: list[Change] = []
+
+    def flush() -> None:
+        if bucket:
+            head = bucket[0]
+            extra = f"{detail}; {len(bucket) - 1} more inside" if len(bucket) > 1 else detail
+            violations.append(Violation(kind, str(head.path), head.op.value, extra, tuple(bucket)))
+
+    for change in changes:
+        if open_dir is not None and open_dir in change.path.parents:
+            bucket.append(change)
+            continue
+        flush()
+        bucket = [change]
+        open_dir = change.path if change.op is ChangeOp.MKDIR else None
+    flush()
+    return violations
+
+
+class _StatusReader:
+    """Reads bwrap's --json-status-fd: a `child-pid` document at start, an `exit-code` one at the end."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        self._documents: list[dict[str, object]] = []
+
+    def _next_document(self) -> dict[str, object] | None:
+        while b"}" not in self._buffer:
+            chunk = os.read(self._fd, 4096) if self._fd >= 0 else b""
+            if not chunk:
+                return None
+            self._buffer += chunk
+        end = self._buffer.index(b"}") + 1
+        raw, self._buffer = self._buffer[:end], self._buffer[end:]
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def child_pid(self) -> int | None:
+        document = self._next_document()
+        value = document.get("child-pid") if document else None
+        return value if isinstance(value, int) else None
+
+    def exit_code(self) -> int | None:
+        while (document := self._next_document()) is not None:
+            value = document.get("exit-code")
+            if isinstance(value, int):
+                return value
+        return None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _check_private_dir(path: Path) -> None:
+    st = os.lstat(path)
+    if os.path.islink(path) or st.st_uid != os.getuid():
+        raise SandboxSetupError(f"corral's runtime directory {path} is not a directory owned by you")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def _setup_failure_hint(returncode: int | None) -> str:
+    return (
+        f"bubblewrap could not create the sandbox (exit {returncode}). Run `corral doctor` for the cause and fix "
+        "(most often: unprivileged user namespaces are disabled, e.g. Ubuntu 24.04's AppArmor restriction)"
+    )

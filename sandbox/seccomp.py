@@ -1,0 +1,103 @@
+"""The seccomp filter every sandboxed command runs under, compiled once to BPF and cached.
+
+Refused (EPERM unless noted):
+- `socket(AF_UNIX, ...)`: no Unix-socket client or server, so docker.sock, ssh-agent, D-Bus and every other
+  local daemon are unreachable. `socketpair` stays allowed (it reaches nothing outside the process tree).
+- `ptrace`, `process_vm_readv/writev`: no debugging of other processes.
+- `io_uring_*` (ENOSYS, so programs fall back): a second syscall path that filters cannot see.
+- `keyctl`, `add_key`, `request_key`: the kernel keyring is shared with the host user.
+- `bpf`, `perf_event_open`, `userfaultfd`, `kexec_*`, module loading, `setns`, `open_by_handle_at`.
+- `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: no typing into a terminal (the session is new as well).
+- Any non-native ABI (32-bit x86, x32): every syscall fails, so the AF_UNIX rule cannot be dodged through
+  `socketcall` or another ABI's numbers.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+AF_UNIX = 1
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+
+_DENIED = (
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "setns",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+)
+_NOSYS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+FILTER_VERSION = "1"
+
+
+class SeccompUnavailable(RuntimeError):
+    """libseccomp (or pyseccomp) is missing: the sandbox cannot start without the filter."""
+
+
+def _spec() -> str:
+    return "|".join((FILTER_VERSION, platform.machine(), *_DENIED, *_NOSYS, str(AF_UNIX), str(TIOCSTI)))
+
+
+def compile_filter() -> bytes:
+    """Build the BPF program with libseccomp. Raises SeccompUnavailable when it cannot."""
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, RuntimeError, OSError) as error:
+        raise SeccompUnavailable(
+            f"libseccomp is not usable ({error}); install it (Debian/Ubuntu: apt-get install libseccomp2)"
+        ) from error
+    eperm = seccomp.ERRNO(errno.EPERM)
+    flt = seccomp.SyscallFilter(seccomp.ALLOW)
+    flt.set_attr(seccomp.Attr.ACT_BADARCH, eperm)
+    flt.add_rule(eperm, "socket", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
+    flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
+    flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCLINUX))
+    for name in _DENIED:
+        flt.add_rule(eperm, name)
+    for name in _NOSYS:
+        flt.add_rule(seccomp.ERRNO(errno.ENOSYS), name)
+    with tempfile.TemporaryFile() as out:
+        flt.export_bpf(out)
+        out.seek(0)
+        return out.read()
+
+
+def filter_path(cache_dir: Path) -> Path:
+    """The compiled filter, from the cache when it is there (built and written atomically otherwise)."""
+    digest = hashlib.sha256(_spec().encode()).hexdigest()[:16]
+    path = cache_dir / f"seccomp-{digest}.bpf"
+    try:
+        if path.stat().st_size > 0:
+            return path
+    except FileNotFoundError:
+        pass
+    program = compile_filter()
+    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(program)
+    os.replace(temp, path)
+    return path
