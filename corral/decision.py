@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -327,3 +327,90 @@ def home_relative(target: str, home: str | None = None) -> str:
     if home_dir and (target == home_dir or target.startswith(home_dir + "/")):
         return "~" + target[len(home_dir) :]
     return target
+
+
+# --- grouping for display --------------------------------------------------------------------------
+
+_KIND_WORDS = {
+    ViolationKind.FS_WRITE: ("write outside the workspace", "writes outside the workspace"),
+    ViolationKind.FS_PROTECTED: ("write to a protected path", "writes to protected paths"),
+    ViolationKind.FS_READ: ("credential read", "credential reads"),
+    ViolationKind.NET: ("new host", "new hosts"),
+}
+_SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or"}
+
+
+def _domain_of(target: str) -> str:
+    """A display-only grouping key for a host: its last two labels (three under `co.uk` and the like)."""
+    host = _host_of(target)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").lower().split(".")
+        width = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+        return ".".join(labels[-width:])
+    return "IP addresses"
+
+
+def _collapse_paths(violations: list[Violation], max_groups: int) -> list[tuple[str, list[Violation]]]:
+    """Group paths by parent directory, climbing towards `/` until at most `max_groups` remain."""
+    keys = {v: str(PurePosixPath(v.target).parent) for v in violations}
+    while len(set(keys.values())) > max_groups:
+        deepest = max(set(keys.values()), key=lambda key: (len(PurePosixPath(key).parts), key))
+        parent = str(PurePosixPath(deepest).parent)
+        if parent == deepest:
+            break
+        keys = {v: (parent if key == deepest else key) for v, key in keys.items()}
+    grouped: dict[str, list[Violation]] = {}
+    for violation in violations:
+        grouped.setdefault(keys[violation], []).append(violation)
+    return [
+        (members[0].target if len(members) == 1 else key.rstrip("/") + "/", members)
+        for key, members in grouped.items()
+    ]
+
+
+def _collapse_hosts(violations: list[Violation], max_groups: int) -> list[tuple[str, list[Violation]]]:
+    grouped: dict[str, list[Violation]] = {}
+    for violation in violations:
+        grouped.setdefault(_domain_of(violation.target), []).append(violation)
+    if len(grouped) > max_groups:
+        return [(f"{len(violations)} hosts", violations)]
+    return [
+        (members[0].target if len(members) == 1 else (key if key == "IP addresses" else f"*.{key}"), members)
+        for key, members in grouped.items()
+    ]
+
+
+def group_violations(violations: Sequence[Violation], max_groups: int = 8) -> tuple[ViolationGroup, ...]:
+    """Collapse violations for a summary view; at most about `max_groups` groups per kind.
+
+    A sensitive violation is never folded into a group with others: it always stands alone, so one
+    dangerous item cannot hide among fifty routine ones.
+    """
+    groups: list[ViolationGroup] = []
+    for kind in ViolationKind:
+        of_kind = [v for v in violations if v.kind is kind]
+        alone = [v for v in of_kind if is_sensitive(v)]
+        rest = [v for v in of_kind if not is_sensitive(v)]
+        groups.extend(ViolationGroup(kind, v.target, (v,)) for v in alone)
+        if not rest:
+            continue
+        collapsed = (
+            _collapse_hosts(rest, max_groups)
+            if kind is ViolationKind.NET
+            else _collapse_paths(rest, max_groups)
+        )
+        groups.extend(ViolationGroup(kind, pattern, tuple(members)) for pattern, members in collapsed)
+    return tuple(groups)
+
+
+def summarize(violations: Sequence[Violation]) -> str:
+    """One line such as `2 writes outside the workspace, 1 credential read, 50 new hosts`."""
+    parts: list[str] = []
+    for kind in ViolationKind:
+        count = sum(1 for v in violations if v.kind is kind)
+        if count:
+            singular, plural = _KIND_WORDS[kind]
+            parts.append(f"{count} {singular if count == 1 else plural}")
+    return ", ".join(parts)
