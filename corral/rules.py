@@ -247,7 +247,7 @@ class RuleStore:
         stored, sensitive = make_target(kind, target, directory=directory, project=project_key)
         if sensitive and not confirmed_sensitive:
             raise SensitiveRuleNeedsConfirmation(
-                f"{stored} is sensitive (protected path or credential store): confirm to store a rule"
+                f"{stored} is or holds a sensitive path (protected path, start-up file or credential store)"
             )
         self._db.execute("BEGIN IMMEDIATE")
         try:
