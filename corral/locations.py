@@ -33,8 +33,9 @@ class Locations:
     @classmethod
     def default(cls) -> Locations:
         """The platform's directories for the current user."""
-        runtime = platformdirs.user_runtime_dir(APP_NAME)
-        if not os.path.isdir(os.path.dirname(runtime)):
+        xdg_runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        runtime = os.path.join(xdg_runtime, APP_NAME) if xdg_runtime else ""
+        if not xdg_runtime or not os.path.isdir(xdg_runtime):
             # No per-user runtime directory (root, containers): a private directory in /tmp, which the
             # sandbox replaces with its own tmpfs. Never under $HOME: overlay upper directories cannot
             # live inside the directories they capture.

@@ -103,6 +103,9 @@ class Policy:
     private_tmp: bool = True
     extra_writable: tuple[Path, ...] = ()
     """Paths inside the workspace that a trusted project made writable despite a protected pattern."""
+    protected_roots: tuple[Path, ...] = ()
+    """Absolute paths inside the workspace protected with everything below them (e.g. corral's own
+    installation when it lives in the project's virtualenv)."""
 
     def is_protected(self, path: Path, *, replaces_node: bool) -> bool:
         """Whether a change at absolute `path` inside the workspace touches a protected location."""
@@ -110,6 +113,8 @@ class Policy:
             relative = PurePosixPath(path.relative_to(self.workspace))
         except ValueError:
             return False
+        if any(_is_within(path, root) or (replaces_node and path in root.parents) for root in self.protected_roots):
+            return True
         if any(_is_within(path, allowed) for allowed in self.extra_writable):
             return False
         return any(p.matches(relative, replaces_node=replaces_node) for p in self.protected)
@@ -155,6 +160,7 @@ def build_policy(
     extra_hidden: Iterable[Path] = (),
     extra_env: Mapping[str, str] | None = None,
     extra_writable: Iterable[Path] = (),
+    protected_roots: Iterable[Path] = (),
     network: NetworkAccess | None = None,
 ) -> Policy:
     """The default policy for `workspace`, composed with what the caller adds.
@@ -193,4 +199,7 @@ def build_policy(
         env=env,
         network=network,
         extra_writable=tuple(Path(os.path.realpath(p)) for p in extra_writable),
+        protected_roots=tuple(
+            real for p in protected_roots if _is_within(real := Path(os.path.realpath(p)), workspace)
+        ),
     )

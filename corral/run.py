@@ -1,0 +1,156 @@
+"""The `corral run` path: one command, one Session, output passed through live.
+
+When stdout or stderr is a terminal, the sandbox writes to a pipe and corral copies the bytes through
+`TerminalFilter`, so no raw escape sequence from the sandbox reaches the terminal (colours survive).
+When stdin is a terminal, the sandbox reads a pipe that corral feeds, so the sandbox never holds the
+user's terminal. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from corral.locations import Locations
+from corral.session import CommandOutcome, Session, ViolationOutcome, command_text, resolve_command, shell_argv
+from corral.termsafe import TerminalFilter
+from corral.workspace import WorkspaceError, find_workspace
+from sandbox.bwrap import SandboxSetupError
+from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
+
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 127
+
+
+def _err(message: str) -> None:
+    print(f"corral: {message}", file=sys.stderr)
+
+
+def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
+    locations = Locations.default()
+    start = Path(args.project) if args.project else Path.cwd()
+    try:
+        workspace = find_workspace(start, explicit=bool(args.project), allow_home=args.allow_home_workspace)
+    except WorkspaceError as error:
+        _err(str(error))
+        return EXIT_USAGE
+    command = shell_argv(args.shell_command) if args.shell_command is not None else argv
+    session = Session(workspace, locations=locations)
+    cwd = Path.cwd()
+    if resolve_command(command, session.policy(cwd).env, cwd) is None:
+        _err(f"{command[0]}: command not found")
+        return EXIT_NOT_FOUND
+    try:
+        outcome = _run_with_stdio(session, command, cwd)
+    except SandboxSetupError as error:
+        _err(f"the sandbox could not start, so nothing ran: {error}")
+        return EXIT_SETUP_FAILED
+    for denied in outcome.denied:
+        _err(_denied_line(denied, workspace))
+    for change, reason in outcome.refused:
+        _err(f"not applied: {change.path}: {reason}")
+    if args.report:
+        _write_report(Path(args.report), outcome)
+    return outcome.status
+
+
+def _denied_line(outcome: ViolationOutcome, workspace: Path) -> str:
+    v = outcome.violation
+    return f"denied {v.kind.value} {v.target} ({v.operation}); to allow it, run on a TTY or add a rule: corral rules --help"
+
+
+def _write_report(path: Path, outcome: CommandOutcome) -> None:
+    try:
+        path.write_text(json.dumps(outcome.report(), indent=2) + "\n")
+    except OSError as error:
+        _err(f"could not write the report {path}: {error.strerror}")
+
+
+def _run_with_stdio(session: Session, command: Sequence[str], cwd: Path) -> CommandOutcome:
+    pumps: list[threading.Thread] = []
+    close_after: list[int] = []
+    stdin_fd: int | None = None
+    stdout_fd: int | None = None
+    stderr_fd: int | None = None
+    if _isatty(sys.stdin):
+        read_end, write_end = os.pipe()
+        stdin_fd = read_end
+        close_after.append(read_end)
+        pumps.append(_daemon(_feed_stdin, write_end))
+    for stream, assign in ((sys.stdout, "out"), (sys.stderr, "err")):
+        if _isatty(stream):
+            read_end, write_end = os.pipe()
+            close_after.append(write_end)
+            thread = threading.Thread(target=_copy_filtered, args=(read_end, stream.fileno()), daemon=True)
+            pumps.append(thread)
+            if assign == "out":
+                stdout_fd = write_end
+            else:
+                stderr_fd = write_end
+    for thread in pumps:
+        thread.start()
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
+    try:
+        outcome = session.run(command, cwd=cwd, stdio=StdioSpec(stdin_fd, stdout_fd, stderr_fd))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for fd in close_after:
+            os.close(fd)
+        for thread in pumps:
+            if thread.name != "stdin":
+                thread.join(timeout=5)
+    return outcome
+
+
+def _daemon(target: object, fd: int) -> threading.Thread:
+    return threading.Thread(target=target, args=(fd,), daemon=True, name="stdin")  # type: ignore[arg-type]
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _feed_stdin(write_end: int) -> None:
+    try:
+        while chunk := os.read(sys.stdin.fileno(), 65536):
+            os.write(write_end, chunk)
+    except OSError:
+        pass
+    finally:
+        try:
+            os.close(write_end)
+        except OSError:
+            pass
+
+
+def _copy_filtered(read_end: int, target_fd: int) -> None:
+    terminal_filter = TerminalFilter()
+    try:
+        while chunk := os.read(read_end, 65536):
+            _write_all(target_fd, terminal_filter.feed(chunk))
+        _write_all(target_fd, terminal_filter.flush())
+    except OSError:
+        pass
+    finally:
+        os.close(read_end)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+__all__ = ["command_text", "run_from_cli"]
