@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import IO
 
 from corral.locations import Locations
-from corral.session import CommandOutcome, Session, ViolationOutcome, command_text, resolve_command, shell_argv
+from corral.decision import AskCallback
+from corral.escalation import OnViolation, denial_lines
+from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
 from corral.termsafe import TerminalFilter
 from corral.workspace import WorkspaceError, find_workspace
 from sandbox.bwrap import SandboxSetupError
@@ -42,7 +44,10 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(str(error))
         return EXIT_USAGE
     command = shell_argv(args.shell_command) if args.shell_command is not None else argv
-    session = Session(workspace, locations=locations)
+    interactive = _isatty(sys.stdin) and _isatty(sys.stderr)
+    on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
+    ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
+    session = Session(workspace, locations=locations, ask=ask, frontend="line" if ask else "cli", on_violation=on_violation)
     cwd = Path.cwd()
     if resolve_command(command, session.policy(cwd).env, cwd) is None:
         _err(f"{command[0]}: command not found")
@@ -52,8 +57,12 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     except SandboxSetupError as error:
         _err(f"the sandbox could not start, so nothing ran: {error}")
         return EXIT_SETUP_FAILED
-    for denied in outcome.denied:
-        _err(_denied_line(denied, workspace))
+    finally:
+        session.close()
+    for line in denial_lines(workspace, outcome.decisions):
+        print(line, file=sys.stderr)
+    for notice in outcome.notices:
+        _err(notice)
     for change, reason in outcome.refused:
         _err(f"not applied: {change.path}: {reason}")
     if args.report:
@@ -61,9 +70,19 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     return outcome.status
 
 
-def _denied_line(outcome: ViolationOutcome, workspace: Path) -> str:
-    v = outcome.violation
-    return f"denied {v.kind.value} {v.target} ({v.operation}); to allow it, run on a TTY or add a rule: corral rules --help"
+def _line_mode_ask() -> AskCallback | None:
+    """The prompt-toolkit line-mode prompt, found through the `corral.frontends` entry point (the core
+    never imports a front end). None when no front end is installed: then nothing is asked."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="corral.frontends", name="line-ask"):
+        try:
+            factory = entry.load()
+            ask: AskCallback = factory()
+            return ask
+        except Exception:
+            return None
+    return None
 
 
 def _write_report(path: Path, outcome: CommandOutcome) -> None:

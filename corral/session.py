@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import time
+
+from corral.decision import DENY, AskCallback, Decision
+from corral.escalation import Escalator, OnViolation, SessionMemory
+from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
+from corral.rules import RuleStore
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation
-from sandbox.runner import SandboxRunner, StdioSpec
+from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 EXIT_DENIED = 77
 """corral's exit status when the command exited 0 but a violation was denied (EX_NOPERM)."""
@@ -53,6 +59,7 @@ class CommandOutcome:
     applied: list[Change] = field(default_factory=list)
     refused: list[tuple[Change, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    decisions: dict[Violation, Decision] = field(default_factory=dict)
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -87,14 +94,6 @@ class CommandOutcome:
         }
 
 
-Decider = Callable[[str, Sequence[Violation]], list[ViolationOutcome]]
-"""Decides every violation of one command (the escalation layer); must fail closed."""
-
-
-def deny_all(_command: str, violations: Sequence[Violation]) -> list[ViolationOutcome]:
-    return [ViolationOutcome(v, "deny", asked=False) for v in violations]
-
-
 def shell_argv(text: str) -> list[str]:
     """The argv that runs one shell string (the way CLAUDE_CODE_SHELL_PREFIX hands a command over)."""
     shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
@@ -110,23 +109,31 @@ def command_text(argv: Sequence[str]) -> str:
 
 
 class Session:
-    """Runs commands for one project. Construct it once per shell (or once per `corral run`)."""
+    """Runs commands for one project. Construct it once per shell (or once per `corral run`).
+
+    `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
+    this session already allowed it); `on_violation` DENY denies without asking even with a callback.
+    """
 
     def __init__(
         self,
         workspace: Path,
         *,
         locations: Locations,
-        decider: Decider = deny_all,
+        ask: AskCallback | None = None,
+        frontend: str = "cli",
+        on_violation: OnViolation = OnViolation.DENY,
+        ask_timeout_s: float = 300.0,
         environ: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         extra_writable: Sequence[Path] = (),
         extra_hidden: Sequence[Path] = (),
         network: NetworkAccess | None = None,
+        record: bool = True,
     ) -> None:
         self.workspace = workspace
         self.locations = locations
-        self.decider = decider
+        self.frontend = frontend
         self.environ = dict(os.environ if environ is None else environ)
         self.extra_env = dict(extra_env or {})
         self.extra_writable = tuple(extra_writable)
@@ -137,6 +144,30 @@ class Session:
             cache_dir=locations.cache_dir,
             layers_dir=locations.data_dir / "layers",
         )
+        locations.ensure(locations.data_dir)
+        self.rules = RuleStore.open(locations.rules_path)
+        self.ledger: Ledger | None = Ledger.open(locations.ledger_path) if record else None
+        self.escalator = Escalator(
+            self.rules,
+            SessionMemory(),
+            ask,
+            timeout_s=ask_timeout_s,
+            frontend_name=frontend,
+            ledger=self.ledger,
+            on_violation=on_violation,
+        )
+        self._session_id: int | None = None
+
+    @property
+    def session_id(self) -> int | None:
+        if self._session_id is None and self.ledger is not None:
+            self._session_id = self.ledger.start_session(str(self.workspace), self.frontend)
+        return self._session_id
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
 
     def policy(self, cwd: Path | None = None) -> Policy:
         """The effective policy for a command run from `cwd` (the workspace when outside it)."""
@@ -162,33 +193,66 @@ class Session:
         *,
         cwd: Path | None = None,
         stdio: StdioSpec = StdioSpec(),
-        network_hook: object | None = None,
+        network_hook: NetworkHook | None = None,
     ) -> CommandOutcome:
-        """Run `argv` sandboxed, decide on what it crossed, apply or discard. Raises SandboxSetupError
-        (nothing ran) when the sandbox cannot start."""
+        """Run `argv` sandboxed, decide on what it crossed, apply or discard, record. Raises
+        SandboxSetupError (nothing ran) when the sandbox cannot start."""
         policy = self.policy(cwd)
         text = command_text(argv)
-        result: RunResult = self.runner.run(list(argv), policy, stdio=stdio, network=network_hook)  # type: ignore[arg-type]
+        started_at = time.time()
+        result: RunResult = self.runner.run(list(argv), policy, stdio=stdio, network=network_hook)
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
+        records: list[PromptRecord] = []
+        decisions: dict[Violation, Decision] = {}
         try:
-            outcome.outcomes = self._decide(text, result.violations)
+            decisions = self.escalator.decide(text, self.workspace, result.violations, records=records)
+        except Exception:
+            decisions = {}  # Fail closed: an error while deciding denies everything below.
         finally:
-            allowed = [o.violation for o in outcome.outcomes if o.allowed]
+            allowed = [v for v in result.violations if (d := decisions.get(v)) is not None and d.allows]
             outcome.refused.extend(self.runner.finish(result, allowed))
+        asked = {(r.kind, r.target) for r in records if r.asked}
+        outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
+        outcome.outcomes = [
+            ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
+            for v, d in outcome.decisions.items()
+        ]
+        outcome.notices.extend(self.escalator.notices)
+        self.escalator.notices.clear()
+        self._record(outcome, policy.cwd, started_at, records)
         return outcome
 
-    def _decide(self, text: str, violations: Sequence[Violation]) -> list[ViolationOutcome]:
-        if not violations:
-            return []
+    def _record(self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]) -> None:
+        if self.ledger is None:
+            return
         try:
-            decided = self.decider(text, violations)
-        except Exception:
-            # Fail closed: an error anywhere in deciding is a denial of everything.
-            return deny_all(text, violations)
-        by_violation = {o.violation: o for o in decided}
-        return [by_violation.get(v) or ViolationOutcome(v, "deny", asked=False) for v in violations]
+            self.escalator.record_command(
+                session_id=self.session_id,
+                project=self.workspace,
+                command=outcome.command,
+                cwd=cwd,
+                started_at=started_at,
+                duration_ms=outcome.duration_ms,
+                exit_code=outcome.exit_code,
+                violation_count=len(outcome.outcomes),
+                classic_would_prompt=_classic(outcome.command),
+                records=records,
+            )
+        except Exception as error:  # the ledger must never change what the command did
+            outcome.notices.append(f"could not record the command in the ledger: {error}")
+
+
+def _classic(command: str) -> bool | None:
+    try:
+        from corral.classic import would_prompt
+    except ImportError:
+        return None
+    try:
+        return would_prompt(command)
+    except Exception:
+        return None
 
 
 def _own_installation() -> list[Path]:

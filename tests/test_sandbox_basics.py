@@ -24,7 +24,7 @@ def test_write_outside_workspace_is_captured_and_discarded(actor: Actor) -> None
     assert not target.exists()
     assert not (actor.home / "x").exists()
     assert result.returncode == 77
-    assert f"denied fs-write {actor.home / 'x'}" in result.stderr
+    assert "denied fs-write ~/x" in result.stderr
 
 
 def test_report_lists_the_violation(actor: Actor) -> None:
@@ -42,7 +42,7 @@ def test_report_lists_the_violation(actor: Actor) -> None:
 def test_credentials_unreadable_and_reported(actor: Actor) -> None:
     result = actor.sandboxed("cat ~/.ssh/id_rsa ~/.aws/credentials ~/.netrc; echo end")
     assert SECRET not in result.stdout + result.stderr
-    assert f"denied fs-read {actor.home / '.ssh/id_rsa'}" in result.stderr
+    assert "denied fs-read ~/.ssh/id_rsa" in result.stderr
 
 
 def test_secrets_in_environment_never_pass(actor: Actor) -> None:
