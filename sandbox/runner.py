@@ -157,6 +157,9 @@ class SandboxRunner:
                 pass_fds=pass_fds,
                 process_group=0,
                 close_fds=True,
+                # bwrap's own process is pid 1 inside the sandbox and its /proc/1/environ is readable
+                # there: give it only the command's filtered environment, never corral's.
+                env=dict(policy.env),
             )
         finally:
             os.close(seccomp_fd)
