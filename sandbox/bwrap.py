@@ -33,7 +33,7 @@ class SandboxSetupError(RuntimeError):
 class Mount:
     """One mount, in the order bwrap applies them (parents before children)."""
 
-    kind: str  # "ro-bind", "tmpfs", "overlay", "blank"
+    kind: str  # "ro-bind", "bind", "tmpfs", "overlay"
     target: Path
     source: Path | None = None
     upper: Path | None = None
@@ -127,7 +127,12 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     decoys = build_decoys(policy.hidden, run_dir / "decoys")
     for decoy, real in decoys.mounts:
         _check_target(real)
-        mounts.append(Mount("ro-bind", real, source=decoy))
+        # A read-write bind: a read-only mount would stop the kernel from updating the access time that
+        # reports the read. The decoys themselves are mode 0444/0555, so nothing can be written there.
+        mounts.append(Mount("bind", real, source=decoy))
+    for state in policy.blanked:
+        if state.is_dir() and not state.is_symlink():
+            mounts.append(Mount("tmpfs", state))
     mounts.sort(key=lambda m: _depth(m.target))
     return SandboxLayout(
         run_dir=run_dir,
@@ -191,12 +196,10 @@ def _cache_layer(
             except BlockingIOError:
                 os.close(lock)
             else:
+                # The kernel empties an overlay's work directory at mount time: reuse it as it is.
                 (base / "upper").mkdir(exist_ok=True)
-                work = base / "work"
-                if work.exists():
-                    _clear_workdir(work)
-                work.mkdir(exist_ok=True)
-                return base / "upper", work, lock
+                (base / "work").mkdir(exist_ok=True)
+                return base / "upper", base / "work", lock
         except OSError:
             pass
     base = run_dir / "cache" / str(index)
@@ -262,6 +265,8 @@ def build_argv(
             argv += ["--tmpfs", target]
         elif mount.kind == "ro-bind":
             argv += ["--ro-bind", str(mount.source), target]
+        elif mount.kind == "bind":
+            argv += ["--bind", str(mount.source), target]
         elif mount.kind == "overlay":
             argv += ["--overlay-src", str(mount.source), "--overlay", str(mount.upper), str(mount.work), target]
     argv += ["--seccomp", str(seccomp_fd)]

@@ -103,6 +103,8 @@ class Policy:
     private_tmp: bool = True
     extra_writable: tuple[Path, ...] = ()
     """Paths inside the workspace that a trusted project made writable despite a protected pattern."""
+    blanked: tuple[Path, ...] = ()
+    """corral's own state: replaced by an empty tmpfs (not reported: nothing there is the user's secret)."""
     protected_roots: tuple[Path, ...] = ()
     """Absolute paths inside the workspace protected with everything below them (e.g. corral's own
     installation when it lives in the project's virtualenv)."""
@@ -120,7 +122,7 @@ class Policy:
         return any(p.matches(relative, replaces_node=replaces_node) for p in self.protected)
 
     def is_hidden(self, path: Path) -> bool:
-        return any(_is_within(path, hidden) for hidden in self.hidden)
+        return any(_is_within(path, hidden) for hidden in (*self.hidden, *self.blanked))
 
     def in_workspace(self, path: Path) -> bool:
         return _is_within(path, self.workspace)
@@ -171,7 +173,6 @@ def build_policy(
     workspace = Path(os.path.realpath(workspace))
     home = Path(os.path.realpath(home))
     hidden = [expand_home(p, home) for p in defaults.CREDENTIAL_PATHS]
-    hidden.extend(Path(os.path.abspath(p)) for p in own_state)
     hidden.extend(Path(os.path.abspath(p)) for p in extra_hidden)
     env = filter_environment(environ, defaults.ENV_ALLOW)
     if extra_env:
@@ -193,6 +194,7 @@ def build_policy(
         cwd=Path(os.path.realpath(cwd)),
         home=home,
         hidden=tuple(dict.fromkeys(hidden)),
+        blanked=tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in own_state)),
         protected=default_protected(),
         capture_roots=tuple(capture),
         cache_dirs=caches,

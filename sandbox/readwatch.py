@@ -1,31 +1,22 @@
-"""Report reads of hidden credential paths exactly, with decoys and inotify.
+"""Report reads of hidden credential paths exactly, with decoys and access times.
 
 A hidden file is replaced in the sandbox by an empty read-only decoy file; a hidden directory by a decoy
-directory that holds empty stand-ins for its entries (names only, bounded). corral watches every decoy
-with inotify, which works across mount namespaces because it follows inodes: when a command opens
-`~/.ssh/id_rsa`, the decoy for it reports IN_OPEN, and the report names the real path. The command reads
-nothing: the decoy is empty.
+directory that holds empty stand-ins for its entries (names only, bounded). Every decoy file is created
+with an access time older than its modification time, so the kernel's `relatime` rule (and
+`strictatime`) records the first read: when a command reads `~/.ssh/id_rsa`, the stand-in's atime moves
+and the report names the real path. The command reads nothing: the decoy is empty. (inotify would see
+opens as well, but tearing an inotify instance down costs 10-20 ms per command; a stat per decoy
+costs microseconds.) On a `noatime` filesystem reads are still refused, only not reported.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-IN_ACCESS = 0x001
-IN_OPEN = 0x020
-IN_ISDIR = 0x40000000
-IN_NONBLOCK = 0o4000
-IN_CLOEXEC = 0o2000000
 MAX_DECOY_ENTRIES = 256
 MAX_DECOY_DEPTH = 3
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_EVENT = struct.Struct("iIII")
 
 
 @dataclass
@@ -34,7 +25,7 @@ class DecoySet:
 
     root: Path
     mounts: list[tuple[Path, Path]] = field(default_factory=list)
-    watched: dict[Path, Path] = field(default_factory=dict)  # decoy dir or file -> real path
+    files: dict[Path, Path] = field(default_factory=dict)  # decoy file -> the real path it stands for
 
 
 def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
@@ -51,15 +42,24 @@ def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
             continue
         decoy = root / f"d{index}"
         if is_dir:
-            decoy.mkdir(mode=0o555 if False else 0o755, parents=True)
+            decoy.mkdir(mode=0o755, parents=True)
             _mirror(real, decoy, decoys, 1, budget)
-            decoys.watched[decoy] = real
         else:
             root.mkdir(parents=True, exist_ok=True)
             decoy.touch(mode=0o444)
-            decoys.watched[decoy] = real
+            decoys.files[decoy] = real
         decoys.mounts.append((decoy, real))
+    _seal(root)
     return decoys
+
+
+def _seal(root: Path) -> None:
+    """Make every decoy directory read-only (0555), deepest first, so nothing can be created there."""
+    for dirpath, _dirnames, _files in os.walk(root, topdown=False):
+        try:
+            os.chmod(dirpath, 0o555)
+        except OSError:
+            continue
 
 
 def _mirror(real: Path, decoy: Path, decoys: DecoySet, depth: int, budget: list[int]) -> None:
@@ -77,47 +77,35 @@ def _mirror(real: Path, decoy: Path, decoys: DecoySet, depth: int, budget: list[
                 stand_in.mkdir()
                 if depth < MAX_DECOY_DEPTH:
                     _mirror(Path(entry.path), stand_in, decoys, depth + 1, budget)
-                decoys.watched[stand_in] = Path(entry.path)
             else:
                 stand_in.touch(mode=0o444)
+                decoys.files[stand_in] = Path(entry.path)
         except OSError:
             continue
 
 
 class ReadWatcher:
-    """inotify watches on every decoy; `reads()` returns the real paths opened, in order, once each."""
+    """Access-time baselines for every decoy file; `reads()` returns the real paths read, once each."""
 
     def __init__(self, decoys: DecoySet) -> None:
-        self._fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if self._fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self._by_wd: dict[int, Path] = {}
-        for decoy, real in decoys.watched.items():
-            wd = _libc.inotify_add_watch(self._fd, os.fsencode(decoy), IN_OPEN)
-            if wd >= 0:
-                self._by_wd[wd] = real
+        self._baseline: dict[Path, tuple[float, Path]] = {}
+        for decoy, real in decoys.files.items():
+            try:
+                st = os.stat(decoy)
+                os.utime(decoy, ns=(st.st_mtime_ns - 60_000_000_000, st.st_mtime_ns))
+                self._baseline[decoy] = (os.stat(decoy).st_atime_ns, real)
+            except OSError:
+                continue
 
     def reads(self) -> list[Path]:
-        seen: dict[Path, None] = {}
-        while True:
+        seen: list[Path] = []
+        for decoy, (atime, real) in self._baseline.items():
             try:
-                data = os.read(self._fd, 64 * 1024)
-            except BlockingIOError:
-                break
+                if os.stat(decoy).st_atime_ns != atime:
+                    seen.append(real)
             except OSError:
-                break
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                raw_name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
-                offset += _EVENT.size + length
-                real = self._by_wd.get(wd)
-                if real is None or mask & IN_ISDIR:
-                    continue  # listing a directory reveals names only
-                seen[real / os.fsdecode(raw_name) if raw_name else real] = None
-        return list(seen)
+                continue
+        return seen
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._baseline.clear()

