@@ -201,6 +201,25 @@ REFUSED_ENV_PATTERNS: tuple[str, ...] = (
 )
 """Environment names a project may not set (matched case-insensitively, shell-style)."""
 
+_LOOSENING_WORDS = (
+    "sandbox",
+    "dangerous",
+    "disable",
+    "bypass",
+    "weaker",
+    "unsandbox",
+    "approv",
+    "unixsocket",
+    "yolo",
+    "trust",
+    "permission",
+    "statedir",
+    "datadir",
+    "configdir",
+    "cachedir",
+    "excludedcommand",
+    "skip",
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _GLOB_CHARS = frozenset("*?[]{}")
 
@@ -423,8 +442,9 @@ def _check_never_allowed(table: dict[str, Any], prefix: str) -> None:
             _check_never_allowed(value, dotted + ".")
         lowered = name.lower()
         reason = NEVER_ALLOWED.get(lowered)
-        if reason is None and lowered.startswith(("dangerous", "disable", "bypass", "skip_", "weaker")):
-            reason = "a project can never loosen the sandbox or the prompts"
+        squashed = lowered.replace("_", "").replace("-", "")
+        if reason is None and any(word in squashed for word in _LOOSENING_WORDS):
+            reason = "a project can never loosen the sandbox, the prompts or corral's state"
         if reason is not None:
             raise ConfigError(CONFIG_SOURCE, dotted, reason)
 
