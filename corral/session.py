@@ -157,6 +157,7 @@ class Session:
             on_violation=on_violation,
         )
         self._session_id: int | None = None
+        self._policies: dict[Path, Policy] = {}
 
     @property
     def session_id(self) -> int | None:
@@ -173,7 +174,17 @@ class Session:
         """The effective policy for a command run from `cwd` (the workspace when outside it)."""
         start = Path(os.path.realpath(cwd)) if cwd is not None else self.workspace
         if not (start == self.workspace or self.workspace in start.parents):
-            start = self.workspace
+            start = self.workspace  # M02: a cwd from outside never widens anything
+        cached = self._policies.get(start)
+        if cached is None:
+            cached = self._policies[start] = self._build_policy(start)
+        return cached
+
+    def invalidate_policy(self) -> None:
+        """Forget composed policies (after the project config or trust changed)."""
+        self._policies.clear()
+
+    def _build_policy(self, start: Path) -> Policy:
         return build_policy(
             workspace=self.workspace,
             cwd=start,

@@ -19,7 +19,9 @@ Semantics, for every backend:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,20 +138,19 @@ def expand_home(text: str, home: Path) -> Path:
     return home / text[2:] if text.startswith("~/") else Path(text)
 
 
+@functools.lru_cache(maxsize=32)
+def _pattern(patterns: tuple[str, ...], fold_case: bool) -> re.Pattern[str]:
+    joined = "|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or "(?!)"
+    return re.compile(joined, re.IGNORECASE if fold_case else 0)
+
+
 def filter_environment(
     source: Mapping[str, str], allow: Iterable[str], deny: Iterable[str] = defaults.ENV_DENY
 ) -> dict[str, str]:
-    """The allow-listed subset of `source`; a deny pattern always wins over an allow pattern."""
-    allow_patterns = tuple(allow)
-    deny_patterns = tuple(deny)
-    result: dict[str, str] = {}
-    for name, value in source.items():
-        if not any(fnmatch.fnmatchcase(name, p) for p in allow_patterns):
-            continue
-        if any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in deny_patterns):
-            continue
-        result[name] = value
-    return result
+    """The allow-listed subset of `source`; a deny pattern (case-insensitive) always wins over allow."""
+    allowed = _pattern(tuple(allow), False)
+    denied = _pattern(tuple(deny), True)
+    return {name: value for name, value in source.items() if allowed.match(name) and not denied.match(name)}
 
 
 def build_policy(
