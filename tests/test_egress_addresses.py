@@ -53,7 +53,9 @@ def test_special_addresses_are_named(address: str, expected: str) -> None:
     assert reason is not None and expected in reason
 
 
-@pytest.mark.parametrize("address", ["1.1.1.1", "93.184.215.14", "2606:4700::1111", "2002:101:101::1", "64:ff9b::101:101"])
+@pytest.mark.parametrize(
+    "address", ["1.1.1.1", "93.184.215.14", "2606:4700::1111", "2002:101:101::1", "64:ff9b::101:101"]
+)
 def test_public_addresses_pass(address: str) -> None:
     assert special_range(ipaddress.ip_address(address)) is None
     assert refusal_reason(ipaddress.ip_address(address)) is None

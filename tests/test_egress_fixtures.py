@@ -93,7 +93,7 @@ def http_server(tls_context: ssl.SSLContext | None = None) -> Iterator[LocalServ
     server = _RecordingServer()
     if tls_context is not None:
         server.socket = tls_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield LocalServer(server.server_address[1], server.received)
@@ -157,8 +157,24 @@ def make_certificate(directory: Path, *names: str) -> Certificate:
     cert, key = directory / "cert.pem", directory / "key.pem"
     san = ",".join(f"DNS:{name}" for name in names)
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={san}"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={names[0]}",
+            "-addext",
+            f"subjectAltName={san}",
+        ],
         check=True,
         capture_output=True,
     )

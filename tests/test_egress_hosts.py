@@ -147,7 +147,8 @@ def test_d08_non_leading_or_partial_wildcards_are_refused(pattern: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", ["*.com", "*.co.uk", "*.github.io", "*.githubusercontent.com", "*.s3.amazonaws.com", "*.xn--p1ai"]
+    "pattern",
+    ["*.com", "*.co.uk", "*.github.io", "*.githubusercontent.com", "*.s3.amazonaws.com", "*.xn--p1ai"],
 )
 def test_wildcards_over_public_suffixes_are_refused_naming_file_and_key(pattern: str) -> None:
     with pytest.raises(PolicyError) as caught:
@@ -207,7 +208,9 @@ def test_explicitly_allowed_addresses() -> None:
 
 
 def test_n07_user_content_entries_warn() -> None:
-    policy = _policy(["*.azure.net", "huggingface.co", "*.amazonaws.com", "pypi.org", "acct.blob.core.windows.net"])
+    policy = _policy(
+        ["*.azure.net", "huggingface.co", "*.amazonaws.com", "pypi.org", "acct.blob.core.windows.net"]
+    )
     warned = "\n".join(policy.warnings)
     assert "*.azure.net" in warned
     assert "huggingface.co" in warned
