@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from corral.locations import Locations
+from corral.project import ConfigError, open_project
 from corral.decision import AskCallback
 from corral.escalation import OnViolation, denial_lines
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
@@ -29,6 +30,7 @@ from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 127
+EXIT_UNTRUSTED = 3
 
 
 def _err(message: str) -> None:
@@ -44,10 +46,28 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(str(error))
         return EXIT_USAGE
     command = shell_argv(args.shell_command) if args.shell_command is not None else argv
+    try:
+        project = open_project(workspace, locations)
+    except ConfigError as error:
+        _err(str(error))
+        return EXIT_USAGE
+    if not project.trusted and args.require_trust:
+        print(project.gate.notice(), file=sys.stderr)
+        return EXIT_UNTRUSTED
+    notice = project.notice()
+    if notice:
+        print(notice, file=sys.stderr)
     interactive = _isatty(sys.stdin) and _isatty(sys.stderr)
     on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
     ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
-    session = Session(workspace, locations=locations, ask=ask, frontend="line" if ask else "cli", on_violation=on_violation)
+    session = Session(
+        workspace,
+        locations=locations,
+        ask=ask,
+        frontend="line" if ask else "cli",
+        on_violation=on_violation,
+        project=project,
+    )
     cwd = Path.cwd()
     if resolve_command(command, session.policy(cwd).env, cwd) is None:
         _err(f"{command[0]}: command not found")
@@ -59,8 +79,9 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         return EXIT_SETUP_FAILED
     finally:
         session.close()
-    for line in denial_lines(workspace, outcome.decisions):
-        print(line, file=sys.stderr)
+    for part in (*outcome.hook_outcomes, outcome):
+        for line in denial_lines(workspace, part.decisions):
+            print(line, file=sys.stderr)
     for notice in outcome.notices:
         _err(notice)
     for change, reason in outcome.refused:
@@ -117,8 +138,14 @@ def _run_with_stdio(session: Session, command: Sequence[str], cwd: Path) -> Comm
         thread.start()
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
+    stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
-        outcome = session.run(command, cwd=cwd, stdio=StdioSpec(stdin_fd, stdout_fd, stderr_fd))
+        before = session.run_hook("before_command", stdio=stdio)
+        outcome = session.run(command, cwd=cwd, stdio=stdio)
+        after = session.run_hook("after_command", stdio=stdio)
+        for hook in (before, after):
+            if hook is not None:
+                outcome.hook_outcomes.append(hook)
     finally:
         signal.signal(signal.SIGINT, previous)
         for fd in close_after:

@@ -25,6 +25,7 @@ from corral.decision import DENY, AskCallback, Decision
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
+from corral.project import ProjectContext
 from corral.rules import RuleStore
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation
@@ -60,6 +61,8 @@ class CommandOutcome:
     refused: list[tuple[Change, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     decisions: dict[Violation, Decision] = field(default_factory=dict)
+    hook_outcomes: list[CommandOutcome] = field(default_factory=list)
+    """The project's before/after hooks that ran around this command (their decisions included)."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -130,8 +133,16 @@ class Session:
         extra_hidden: Sequence[Path] = (),
         network: NetworkAccess | None = None,
         record: bool = True,
+        project: ProjectContext | None = None,
     ) -> None:
         self.workspace = workspace
+        self.project = project
+        config = project.config if project is not None else None
+        if config is not None:
+            # Only a trusted project's config reaches here (trust.gate parses nothing before trust).
+            extra_env = {**config.env_dict(), **dict(extra_env or {})}
+            extra_writable = (*extra_writable, *config.writable_paths())
+            extra_hidden = (*extra_hidden, *config.hidden_paths())
         self.locations = locations
         self.frontend = frontend
         self.environ = dict(os.environ if environ is None else environ)
@@ -234,6 +245,15 @@ class Session:
         self.escalator.notices.clear()
         self._record(outcome, policy.cwd, started_at, records)
         return outcome
+
+    def run_hook(self, event: str, *, stdio: StdioSpec = StdioSpec()) -> CommandOutcome | None:
+        """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes
+        outside the workspace are captured and decided the same way). None when there is no hook."""
+        config = self.project.config if self.project is not None else None
+        hook = config.hook(event) if config is not None else None
+        if hook is None:
+            return None
+        return self.run(hook.argv(), cwd=self.workspace, stdio=stdio)
 
     def _record(self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]) -> None:
         if self.ledger is None:
