@@ -136,7 +136,7 @@ def test_concurrent_grant_and_revoke_leave_a_valid_store(tmp_path: Path) -> None
         assert worker.wait(timeout=60) == 0
     store = TrustStore(store_dir)
     names = sorted(p.name for p in store_dir.iterdir())
-    assert all(n == ".lock" or n.endswith(".json") and not n.startswith(".tmp") for n in names), names
+    assert all(n == ".lock" or (n.endswith(".json") and not n.startswith(".tmp")) for n in names), names
     for entry in store_dir.glob("*.json"):
         record = store._read(entry)
         assert record is not None and record.root in projects

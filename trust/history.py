@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,13 +159,33 @@ def _environment(shadow: str) -> dict[str, str]:
     }
 
 
-def _run_git(shadow: str, arguments: Sequence[str]) -> str | None:
+def safe_git_executable(project_root: str) -> str | None:
+    """The absolute path of git from PATH, skipping relative and empty entries and any entry inside the
+    project (a repo-provided `git` shim, e.g. a `bin/` that direnv put on PATH, is never run)."""
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not entry or not os.path.isabs(entry):
+            continue
+        real = os.path.realpath(entry)
+        if real == project_root or real.startswith(project_root.rstrip("/") + "/"):
+            continue
+        candidate = os.path.join(real, "git")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _run_git(shadow: str, git_executable: str, arguments: Sequence[str]) -> str | None:
     """Run git on the shadow through gitpython; None on any failure."""
+    if "git" not in sys.modules:
+        # gitpython runs `git version` when imported: make that the same safe binary, not a PATH lookup
+        # from the current directory (which may be the repo).
+        os.environ.setdefault("GIT_PYTHON_GIT_EXECUTABLE", git_executable)
+        os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     try:
         import git
     except Exception:  # gitpython refuses to import without a git binary
         return None
-    command = ["git", f"--git-dir={shadow}", "--no-pager", "--literal-pathspecs"]
+    command = [git_executable, f"--git-dir={shadow}", "--no-pager", "--literal-pathspecs"]
     for override in _SAFE_OVERRIDES:
         command += ["-c", override]
     command += list(arguments)
@@ -189,10 +210,12 @@ class _Shadow:
         self.project_root = os.path.realpath(os.fspath(project_root))
         self.path: str | None = None
         self.layout: _GitLayout | None = None
+        self.git: str | None = None
 
     def __enter__(self) -> _Shadow:
         layout = _find_layout(self.project_root)
-        if layout is None:
+        self.git = safe_git_executable(self.project_root)
+        if layout is None or self.git is None:
             return self
         path = tempfile.mkdtemp(prefix="corral-git-")
         try:
@@ -214,7 +237,9 @@ def head_commit(project_root: Path | str) -> str | None:
     with _Shadow(project_root) as shadow:
         if shadow.path is None:
             return None
-        output = _run_git(shadow.path, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        output = _run_git(
+            shadow.path, shadow.git or "git", ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]
+        )
     if output is None:
         return None
     sha = output.strip()
@@ -261,9 +286,13 @@ def commits_since(
         ]
         output = None
         if since_commit is not None and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", since_commit):
-            output = _run_git(shadow.path, [*base, f"{since_commit}..HEAD", "--", *pathspecs])
+            output = _run_git(
+                shadow.path, shadow.git or "git", [*base, f"{since_commit}..HEAD", "--", *pathspecs]
+            )
         if output is None:
             output = _run_git(
-                shadow.path, [*base, f"--since=@{max(1, int(since_time))}", "HEAD", "--", *pathspecs]
+                shadow.path,
+                shadow.git or "git",
+                [*base, f"--since=@{max(1, int(since_time))}", "HEAD", "--", *pathspecs],
             )
     return [] if output is None else _parse_log(output)
