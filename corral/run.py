@@ -20,6 +20,8 @@ from typing import IO
 
 from corral.locations import Locations
 from corral.project import ConfigError, open_project
+from corral.userconfig import UserConfigError, load_user_config
+from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from corral.decision import AskCallback
 from corral.escalation import OnViolation, denial_lines
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
@@ -60,13 +62,26 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     interactive = _isatty(sys.stdin) and _isatty(sys.stderr)
     on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
     ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
+    try:
+        user = load_user_config(locations.user_config_path)
+        hosts = HostPolicy.from_config(
+            source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+        )
+        hosts.extend(source="--allow-host", allow=args.allow_host, allow_key="--allow-host")
+    except (UserConfigError, PolicyError) as error:
+        _err(str(error))
+        return EXIT_USAGE
+    for warning in hosts.warnings:
+        _err(f"warning: {warning}")
     session = Session(
         workspace,
         locations=locations,
         ask=ask,
         frontend="line" if ask else "cli",
         on_violation=on_violation,
+        ask_timeout_s=user.prompt_timeout_s,
         project=project,
+        hosts=hosts,
     )
     cwd = Path.cwd()
     if resolve_command(command, session.policy(cwd).env, cwd) is None:
@@ -83,7 +98,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         for line in denial_lines(workspace, part.decisions):
             print(line, file=sys.stderr)
     for notice in outcome.notices:
-        _err(notice)
+        print(notice if notice.startswith("corral:") else f"corral: {notice}", file=sys.stderr)
     for change, reason in outcome.refused:
         _err(f"not applied: {change.path}: {reason}")
     if args.report:

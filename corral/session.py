@@ -21,11 +21,14 @@ from pathlib import Path
 
 import time
 
-from corral.decision import DENY, AskCallback, Decision
+from corral.decision import DENY, AskCallback, Decision, Scope
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
+from corral.network import NetworkGate
 from corral.project import ProjectContext
+from sandbox.egress.hostpolicy import HostPolicy
+from sandbox.egress.proxy import Resolver
 from corral.rules import RuleStore
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation
@@ -134,6 +137,8 @@ class Session:
         network: NetworkAccess | None = None,
         record: bool = True,
         project: ProjectContext | None = None,
+        hosts: HostPolicy | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.workspace = workspace
         self.project = project
@@ -149,6 +154,13 @@ class Session:
         self.extra_env = dict(extra_env or {})
         self.extra_writable = tuple(extra_writable)
         self.extra_hidden = tuple(extra_hidden)
+        self.gate: NetworkGate | None = None
+        self._current_command = ""
+        if hosts is not None:
+            if config is not None and config.allowed_hosts:
+                hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
+            self.gate = NetworkGate(hosts, self._ask_host, resolver)
+            network = self.gate.access()
         self.network = network
         self.runner = SandboxRunner(
             runtime_dir=locations.runtime_dir,
@@ -221,8 +233,13 @@ class Session:
         SandboxSetupError (nothing ran) when the sandbox cannot start."""
         policy = self.policy(cwd)
         text = command_text(argv)
+        self._current_command = text
         started_at = time.time()
-        result: RunResult = self.runner.run(list(argv), policy, stdio=stdio, network=network_hook)
+        hook = network_hook if network_hook is not None else self.gate
+        try:
+            result: RunResult = self.runner.run(list(argv), policy, stdio=stdio, network=hook)
+        finally:
+            refused_net, allowed_net = self.gate.detach() if self.gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
@@ -235,8 +252,13 @@ class Session:
         finally:
             allowed = [v for v in result.violations if (d := decisions.get(v)) is not None and d.allows]
             outcome.refused.extend(self.runner.finish(result, allowed))
+        records.extend(self.escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
+        for violation in allowed_net:
+            outcome.decisions[violation] = Decision(Scope.ONCE)
+        for violation in refused_net:
+            outcome.decisions[violation] = DENY
         outcome.outcomes = [
             ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
             for v, d in outcome.decisions.items()
@@ -245,6 +267,10 @@ class Session:
         self.escalator.notices.clear()
         self._record(outcome, policy.cwd, started_at, records)
         return outcome
+
+    def _ask_host(self, violation: Violation) -> bool:
+        """Live decision for a new host while the command waits (from the proxy's thread)."""
+        return self.escalator.decide_one(self._current_command, self.workspace, violation).allows
 
     def run_hook(self, event: str, *, stdio: StdioSpec = StdioSpec()) -> CommandOutcome | None:
         """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes
