@@ -94,10 +94,11 @@ def _fail(message: str) -> int:
 
 def _evaluate(args: argparse.Namespace) -> GateResult | None:
     from trust.gate import evaluate
+    from trust.store import TrustError
 
     try:
         return evaluate(_project(args), _store())
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TrustError) as error:
         _fail(str(error))
         return None
 
