@@ -174,9 +174,12 @@ def test_big_transfer_is_byte_exact() -> None:
         running = start_proxy(policy, {"echo.example": ("127.0.0.1", port)})
         try:
             tunnel = _connect_tunnel(running, "echo.example:7")
-            sender = threading.Thread(
-                target=lambda: (tunnel.sendall(payload), tunnel.shutdown(socket.SHUT_WR))
-            )
+
+            def send() -> None:
+                tunnel.sendall(payload)
+                tunnel.shutdown(socket.SHUT_WR)
+
+            sender = threading.Thread(target=send)
             sender.start()
             answer = _receive_all(tunnel, timeout=30)
             sender.join()

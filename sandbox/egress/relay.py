@@ -44,7 +44,19 @@ class _Link:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def wait(self, sock: socket.socket, event: int) -> bool:
+    def wait_all(self, waits: tuple[tuple[socket.socket | int, int], ...]) -> bool:
+        """Wait until every (descriptor, event) pair is ready; False on idle timeout or abort."""
+        for target, event in waits:
+            poller = select.poll()
+            poller.register(target, select.POLLIN | select.POLLOUT)
+            ready = poller.poll(0)
+            if ready and ready[0][1] & (event | select.POLLERR | select.POLLHUP):
+                continue
+            if not self.wait(target, event):
+                return False
+        return True
+
+    def wait(self, sock: socket.socket | int, event: int) -> bool:
         """Wait until `sock` is ready for `event`; False when the link is idle too long or aborted."""
         poller = select.poll()
         poller.register(sock, event | select.POLLERR | select.POLLHUP)
@@ -92,45 +104,73 @@ def _finish(link: _Link, sink: socket.socket) -> None:
 
 
 def _pump_splice(link: _Link, source: socket.socket, sink: socket.socket, direction: int) -> bool:
-    """Move data with splice; return False (having moved nothing) if splice is not supported."""
+    """Move data with splice; return False (having moved nothing) if splice is not supported.
+
+    A second thread drains the pipe into `sink` while this one fills it from `source`, so reading
+    and writing overlap: the pipe is the buffer between them.
+    """
     read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
+    drainer: threading.Thread | None = None
     try:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
-        source_fd, sink_fd = source.fileno(), sink.fileno()
-        moved_any = False
+        source_fd = source.fileno()
         while not link.aborted:
             try:
-                pending = os.splice(source_fd, write_end, PIPE_BYTES, flags=_SPLICE_FLAGS)
+                moved = os.splice(source_fd, write_end, PIPE_BYTES, flags=_SPLICE_FLAGS)
             except BlockingIOError:
-                if not link.wait(source, select.POLLIN):
+                if not link.wait_all(((source, select.POLLIN), (write_end, select.POLLOUT))):
                     link.abort()
                     return True
                 continue
             except OSError as error:
-                if error.errno in (errno.EINVAL, errno.ENOSYS) and not moved_any:
+                if error.errno in (errno.EINVAL, errno.ENOSYS) and drainer is None:
                     return False
                 raise
-            if pending == 0:
-                _finish(link, sink)
+            if moved == 0:
                 return True
-            moved_any = True
             link.last_activity = time.monotonic()
-            while pending:
-                try:
-                    sent = os.splice(read_end, sink_fd, pending, flags=_SPLICE_FLAGS)
-                except BlockingIOError:
-                    if not link.wait(sink, select.POLLOUT):
-                        link.abort()
-                        return True
-                    continue
-                pending -= sent
-                link.transferred[direction] += sent
-                link.last_activity = time.monotonic()
+            if drainer is None:
+                drainer = threading.Thread(
+                    target=_drain_pipe,
+                    args=(link, read_end, sink, direction),
+                    name="corral-egress-drain",
+                    daemon=True,
+                )
+                drainer.start()
         return True
     finally:
+        os.close(write_end)  # the drainer sees end-of-file once the pipe is empty
+        if drainer is not None:
+            drainer.join()
+        else:
+            _finish_if_not_aborted(link, sink)
         os.close(read_end)
-        os.close(write_end)
+
+
+def _finish_if_not_aborted(link: _Link, sink: socket.socket) -> None:
+    if not link.aborted:
+        _finish(link, sink)
+
+
+def _drain_pipe(link: _Link, read_end: int, sink: socket.socket, direction: int) -> None:
+    sink_fd = sink.fileno()
+    try:
+        while not link.aborted:
+            try:
+                sent = os.splice(read_end, sink_fd, PIPE_BYTES, flags=_SPLICE_FLAGS)
+            except BlockingIOError:
+                if not link.wait_all(((read_end, select.POLLIN), (sink, select.POLLOUT))):
+                    link.abort()
+                    return
+                continue
+            if sent == 0:
+                _finish_if_not_aborted(link, sink)
+                return
+            link.transferred[direction] += sent
+            link.last_activity = time.monotonic()
+    except OSError:
+        link.abort()
 
 
 def _pump_copy(link: _Link, source: socket.socket, sink: socket.socket, direction: int) -> None:
