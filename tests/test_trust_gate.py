@@ -135,7 +135,7 @@ def test_trust_module_reads_no_environment_switch() -> None:
                 target = ast.unparse(node.func)
                 if target in ("os.environ.get", "os.getenv") and node.args:
                     assert isinstance(node.args[0], ast.Constant), f"{source}: dynamic env read"
-                    assert node.args[0].value in allowed, f"{source}: reads {node.args[0].value}"
+                    assert node.args[0].value in allowed, f"{source}: reads {node.args[0].value!r}"
             if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
                 raise AssertionError(f"{source}: indexes os.environ")
 
