@@ -81,7 +81,10 @@ def test_empty_config_is_empty(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_name_file_and_key(tmp_path: Path) -> None:
-    assert _error(tmp_path, "[paths]\nreadonly = []\n") == ".corral/config.toml: key 'paths.readonly': unknown key"
+    assert (
+        _error(tmp_path, "[paths]\nreadonly = []\n")
+        == ".corral/config.toml: key 'paths.readonly': unknown key"
+    )
     assert "key 'colour': unknown key" in _error(tmp_path, "colour = 1\n")
     assert "key 'hooks.on_exit': unknown key" in _error(tmp_path, "[hooks]\non_exit = 'x'\n")
 
@@ -120,9 +123,28 @@ def test_never_allowed_keys_even_when_trusted(tmp_path: Path, text: str, key: st
 
 @pytest.mark.parametrize(
     "path",
-    ["~/.local/bin", "/etc", "../sibling", "a/../../x", "$HOME/x", "src/*", "a[b]", ".", "", " x",
-     ".git/hooks", ".git", ".corral", ".claude/settings.json", ".vscode", "sub/.git/hooks", ".envrc",
-     ".bashrc", ".venv/bin", "gradle"],
+    [
+        "~/.local/bin",
+        "/etc",
+        "../sibling",
+        "a/../../x",
+        "$HOME/x",
+        "src/*",
+        "a[b]",
+        ".",
+        "",
+        " x",
+        ".git/hooks",
+        ".git",
+        ".corral",
+        ".claude/settings.json",
+        ".vscode",
+        "sub/.git/hooks",
+        ".envrc",
+        ".bashrc",
+        ".venv/bin",
+        "gradle",
+    ],
 )
 def test_writable_paths_outside_or_protected_are_refused(tmp_path: Path, path: str) -> None:
     message = _error(tmp_path, f'[paths]\nwritable = ["{path}"]\n')
@@ -145,8 +167,20 @@ def test_writable_path_rechecked_at_use(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["*", "*.com", "*.co.uk", "*.github.io", "127.0.0.1", "localhost", "2130706433", "[::1]", "a b",
-             "evil.com:443", "exa*mple.com"],
+    "host",
+    [
+        "*",
+        "*.com",
+        "*.co.uk",
+        "*.github.io",
+        "127.0.0.1",
+        "localhost",
+        "2130706433",
+        "[::1]",
+        "a b",
+        "evil.com:443",
+        "exa*mple.com",
+    ],
 )
 def test_over_broad_hosts_are_refused(tmp_path: Path, host: str) -> None:
     assert "key 'network.allow[0]'" in _error(tmp_path, f'[network]\nallow = ["{host}"]\n')
@@ -154,11 +188,39 @@ def test_over_broad_hosts_are_refused(tmp_path: Path, host: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "HTTPS_PROXY", "http_proxy", "NO_PROXY", "LD_PRELOAD",
-     "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "GITHUB_TOKEN", "OPENAI_API_KEY",
-     "AWS_PROFILE", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "HOME", "PATH", "CORRAL_HOME", "CORRAL_TRUST",
-     "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL", "BASH_ENV",
-     "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "DOCKER_HOST", "SSH_AUTH_SOCK", "PAGER", "1BAD", "A-B"],
+    [
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_BASE_URL",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "NODE_OPTIONS",
+        "GITHUB_TOKEN",
+        "OPENAI_API_KEY",
+        "AWS_PROFILE",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "HOME",
+        "PATH",
+        "CORRAL_HOME",
+        "CORRAL_TRUST",
+        "CLAUDE_CONFIG_DIR",
+        "CODEX_HOME",
+        "GIT_SSH_COMMAND",
+        "GIT_CONFIG_GLOBAL",
+        "BASH_ENV",
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "DOCKER_HOST",
+        "SSH_AUTH_SOCK",
+        "PAGER",
+        "1BAD",
+        "A-B",
+    ],
 )
 def test_env_names_routing_endpoints_credentials_loaders_state_are_refused(tmp_path: Path, name: str) -> None:
     message = _error(tmp_path, f'[env]\n"{name}" = "http://127.0.0.1:8081"\n')
@@ -167,7 +229,9 @@ def test_env_names_routing_endpoints_credentials_loaders_state_are_refused(tmp_p
 
 def test_review_lists_widening_without_a_config_object(tmp_path: Path) -> None:
     root = _root(tmp_path)
-    review = review_config(b'[network]\nallow = ["attacker.example"]\n[hooks]\nsession_start="touch x"\n', root)
+    review = review_config(
+        b'[network]\nallow = ["attacker.example"]\n[hooks]\nsession_start="touch x"\n', root
+    )
     assert review.error is None
     assert [(w.key, w.value) for w in review.widening] == [("network.allow", "attacker.example")]
     assert [h.command for h in review.hooks] == ["touch x"]

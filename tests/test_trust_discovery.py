@@ -50,8 +50,14 @@ def test_inventories_other_agents_config(tmp_path: Path) -> None:
     (root / ".env").write_text("TOKEN=hunter2\n")
     found = discover(root)
     categories = {f.path: f.category for f in found.files}
-    for path in (".claude/settings.json", ".mcp.json", ".codex/config.toml", ".gemini/settings.json",
-                 ".cursor/mcp.json", ".vscode/tasks.json"):
+    for path in (
+        ".claude/settings.json",
+        ".mcp.json",
+        ".codex/config.toml",
+        ".gemini/settings.json",
+        ".cursor/mcp.json",
+        ".vscode/tasks.json",
+    ):
         assert categories[path] is FileCategory.AGENT
     assert categories[".envrc"] is FileCategory.SHELL
     assert categories[".env"] is FileCategory.LISTED
