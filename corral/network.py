@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
+from sandbox.egress.hosts import format_authority
 from sandbox.egress.netns import open_listener_in
 from sandbox.egress.proxy import EgressProxy, Resolver
 from sandbox.policy import NetworkAccess
@@ -67,7 +68,7 @@ class NetworkGate:
                 return True
             if verdict is HostDecision.DENY:
                 return False
-            violation = Violation(ViolationKind.NET, f"{host}:{port}", "connect", "new host")
+            violation = Violation(ViolationKind.NET, format_authority(host, port), "connect", "new host")
             allowed = self.ask_host(violation) is True
         except Exception:
             return False  # Fail closed: an error while deciding is a denial.
@@ -77,7 +78,7 @@ class NetworkGate:
         return allowed
 
     def _on_refusal(self, host: str, port: int, reason: str) -> None:
-        violation = Violation(ViolationKind.NET, f"{host}:{port}", "connect", reason)
+        violation = Violation(ViolationKind.NET, format_authority(host, port), "connect", reason)
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)

@@ -18,16 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from corral.locations import Locations
-from corral.project import ConfigError, open_project
-from corral.userconfig import UserConfigError, load_user_config
-from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from corral.decision import AskCallback
 from corral.escalation import OnViolation, denial_lines
+from corral.locations import Locations
+from corral.project import ConfigError, open_project
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
 from corral.termsafe import TerminalFilter
+from corral.userconfig import UserConfigError, load_user_config
 from corral.workspace import WorkspaceError, find_workspace
 from sandbox.bwrap import SandboxSetupError
+from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
 
 EXIT_USAGE = 2

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import time
 
 from corral.decision import DENY, AskCallback, Decision, Scope
 from corral.escalation import Escalator, OnViolation, SessionMemory
@@ -27,12 +26,15 @@ from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
 from corral.network import NetworkGate
 from corral.project import ProjectContext
+from corral.rules import RuleStore
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.egress.proxy import Resolver
-from corral.rules import RuleStore
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+
+NO_REDIRECT = StdioSpec()
+"""Inherit corral's stdin, stdout and stderr."""
 
 EXIT_DENIED = 77
 """corral's exit status when the command exited 0 but a violation was denied (EX_NOPERM)."""
@@ -226,7 +228,7 @@ class Session:
         argv: Sequence[str],
         *,
         cwd: Path | None = None,
-        stdio: StdioSpec = StdioSpec(),
+        stdio: StdioSpec = NO_REDIRECT,
         network_hook: NetworkHook | None = None,
     ) -> CommandOutcome:
         """Run `argv` sandboxed, decide on what it crossed, apply or discard, record. Raises
@@ -272,14 +274,19 @@ class Session:
         """Live decision for a new host while the command waits (from the proxy's thread)."""
         return self.escalator.decide_one(self._current_command, self.workspace, violation).allows
 
-    def run_hook(self, event: str, *, stdio: StdioSpec = StdioSpec()) -> CommandOutcome | None:
+    def run_hook(self, event: str, *, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome | None:
         """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes
         outside the workspace are captured and decided the same way). None when there is no hook."""
         config = self.project.config if self.project is not None else None
         hook = config.hook(event) if config is not None else None
-        if hook is None:
+        if hook is None or self.project is None:
             return None
-        return self.run(hook.argv(), cwd=self.workspace, stdio=stdio)
+        argv = hook.argv()
+        if hook.script is not None:
+            # Run the exact bytes that were trusted, not whatever is on disk by now (TT1).
+            text = self.project.gate.trusted_bytes(hook.script).decode("utf-8", "replace")
+            argv = ["/bin/sh", "-c", text, hook.script]
+        return self.run(argv, cwd=self.workspace, stdio=stdio)
 
     def _record(self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]) -> None:
         if self.ledger is None:

@@ -61,9 +61,10 @@ class ProtectedPattern:
         for start in range(len(names)):
             window = names[start : start + width]
             if len(window) == width:
-                if all(fnmatch.fnmatchcase(n, p) for n, p in zip(window, self.parts, strict=True)):
-                    if len(names) == start + width or self.subtree:
-                        return True
+                if all(fnmatch.fnmatchcase(n, p) for n, p in zip(window, self.parts, strict=True)) and (
+                    len(names) == start + width or self.subtree
+                ):
+                    return True
             elif replaces_node and all(
                 fnmatch.fnmatchcase(n, p) for n, p in zip(window, self.parts, strict=False)
             ):

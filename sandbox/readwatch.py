@@ -57,7 +57,7 @@ def _seal(root: Path) -> None:
     """Make every decoy directory read-only (0555), deepest first, so nothing can be created there."""
     for dirpath, _dirnames, _files in os.walk(root, topdown=False):
         try:
-            os.chmod(dirpath, 0o555)
+            os.chmod(dirpath, 0o555)  # noqa: S103 - read-only decoys, readable like the real dirs
         except OSError:
             continue
 

@@ -95,7 +95,7 @@ def test_allowed_host_works_without_a_prompt(workspace: Path, web: tuple[int, li
 def test_other_host_is_denied_with_a_net_violation(workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
     port, hits = web
     session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
-    code, text, outcome = _run(session, f"curl -sS -f http://other.example:{port}/secret", tmp_path)
+    code, _text, outcome = _run(session, f"curl -sS -f http://other.example:{port}/secret", tmp_path)
     assert code != 0
     assert hits == []
     report = outcome.report()  # type: ignore[attr-defined]
@@ -143,7 +143,7 @@ def test_raw_sockets_have_no_route(workspace: Path, web: tuple[int, list[str]], 
         "        print('refused', target, e.errno)\n"
         "EOF"
     )
-    code, text, _ = _run(session, script, tmp_path)
+    _code, text, _ = _run(session, script, tmp_path)
     assert "CONNECTED" not in text
     assert hits == []
 
@@ -156,5 +156,5 @@ def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:
     session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
     assert session.gate is not None
     session.gate.port = 3129  # nothing listens there inside the sandbox
-    code, text, _ = _run(session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path)
+    _code, text, _ = _run(session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path)
     assert "rc=0" not in text
