@@ -1,0 +1,388 @@
+"""`corral shell`: the Textual app for one project.
+
+Layout: a header (project, trust state, one-line policy summary), the scrolling command log, the input
+line, and a footer with the key bindings. Commands run in a thread worker (`_run_command`) that never
+touches widgets: it posts `OutputReceived` batches and one `CommandFinished`; `@on` handlers own the
+state. Escalation prompts arrive through `DialogAsk` (the Session's `ask` callback) as a modal screen.
+
+Entry point: `run_shell(args) -> int`, loaded by `corral shell` through the `corral.frontends` entry
+point `shell` (the core never imports this package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
+
+from corral.decision import PromptRequest
+from corral.escalation import OnViolation
+from corral.locations import Locations
+from corral.session import CommandOutcome, Session, shell_argv
+from sandbox.runner import StdioSpec
+from tui.bridge import DialogAsk
+from tui.command_input import CommandInput
+from tui.commandlog import CommandEntry, CommandLog, Finished, Status
+from tui.escalation import EscalationScreen
+from tui.inert import inert
+from tui.output import OutputReader
+from tui.project import ProjectView, header_text
+from tui.session_factory import open_session
+
+EXIT_QUIT_AT_TRUST = 3
+"""`run_shell` status when the person chose quit in the trust dialog."""
+
+
+class OutputReceived(Message):
+    """A batch of a running command's output lines (posted from the reader thread)."""
+
+    def __init__(self, entry: CommandEntry, lines: list[str], dropped: int) -> None:
+        super().__init__()
+        self.entry = entry
+        self.lines = lines
+        self.dropped = dropped
+
+
+class CommandFinished(Message):
+    """A command finished (or could not start: `error`)."""
+
+    def __init__(self, entry: CommandEntry, outcome: CommandOutcome | None, error: str | None) -> None:
+        super().__init__()
+        self.entry = entry
+        self.outcome = outcome
+        self.error = error
+
+
+def finished_from(outcome: CommandOutcome | None, error: str | None, duration_ms: float = 0.0) -> Finished:
+    """Words for the log from a command's outcome (the decisions were made by the core)."""
+    if outcome is None:
+        return Finished(Status.ERROR, None, duration_ms, [("bold red", f"not run: {error}")])
+    details: list[tuple[str, str]] = []
+    for item in outcome.outcomes:
+        violation = item.violation
+        how = "asked" if item.asked else "remembered"
+        if item.allowed:
+            details.append(
+                ("green", f"allowed ({item.scope}, {how}) {violation.kind.value} {violation.target}")
+            )
+        else:
+            details.append(("bold red", f"denied ({how}) {violation.kind.value} {violation.target}"))
+    for change, reason in outcome.refused:
+        details.append(("bold red", f"not applied: {change.path}: {reason}"))
+    details.extend(("yellow", notice) for notice in outcome.notices)
+    if outcome.denied:
+        status = Status.DENIED
+    elif outcome.exit_code != 0:
+        status = Status.FAILED
+    elif outcome.outcomes:
+        status = Status.ALLOWED
+    else:
+        status = Status.SANDBOXED
+    if status in (Status.ALLOWED, Status.DENIED) and outcome.exit_code != 0:
+        details.append(("dim", f"exit status {outcome.exit_code}"))
+    return Finished(status, outcome.exit_code, outcome.duration_ms, details)
+
+
+@dataclass
+class ShellOptions:
+    """How the app behaves; tests shorten the answer arming delay."""
+
+    arm_delay_s: float = 0.4
+    show_trust_dialog: bool = True
+
+
+class CorralShell(App[int]):
+    """The agent shell for one project."""
+
+    TITLE = "corral shell"
+    CSS_PATH = "shell.tcss"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", tooltip="Leave the shell", id="shell.quit", priority=True),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Interrupt",
+            tooltip="Send Ctrl-C to the running command",
+            id="shell.interrupt",
+            priority=True,
+        ),
+        Binding(
+            "f2",
+            "trust_review",
+            "Trust",
+            tooltip="Every project corral knows, with its trust",
+            id="shell.trust",
+        ),
+        Binding("f3", "rules", "Rules", tooltip="This project's stored rules", id="shell.rules"),
+        Binding("f4", "stats", "Stats", tooltip="Prompts and decisions from the ledger", id="shell.stats"),
+        Binding("ctrl+l", "clear_log", "Clear", tooltip="Clear the command log", id="shell.clear"),
+    ]
+
+    def __init__(
+        self, project: ProjectView, session: Session | None = None, options: ShellOptions | None = None
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.options = options or ShellOptions()
+        self.session = session
+        self.cwd = project.workspace
+        self.running: CommandEntry | None = None
+
+    def make_session(self) -> Session:
+        """The Session this shell runs commands in, answering prompts through the dialog."""
+        ask = DialogAsk(self, self._escalation_screen)
+        try:
+            return open_session(self.project.workspace, self.project.locations, ask, "textual")
+        except Exception as error:
+            # A config that cannot be used adds nothing: the user's defaults alone, network closed.
+            self.notify(f"{error}; running with the default policy", severity="error", markup=False)
+            return Session(
+                self.project.workspace,
+                locations=self.project.locations,
+                ask=ask,
+                frontend="textual",
+                on_violation=OnViolation.ASK,
+            )
+
+    def _escalation_screen(self, request: PromptRequest) -> EscalationScreen:
+        return EscalationScreen(request, arm_delay_s=self.options.arm_delay_s)
+
+    # --- layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(header_text(self.project, self.session), id="header")
+        yield CommandLog(id="log")
+        with Horizontal(id="input-row"):
+            yield Static(self._prompt_label(), id="prompt")
+            yield CommandInput(self.cwd, id="command")
+        yield Footer()
+
+    def _prompt_label(self) -> Text:
+        try:
+            relative = self.cwd.relative_to(self.project.workspace)
+        except ValueError:
+            relative = Path(".")
+        label = "." if str(relative) == "." else f"./{relative}"
+        return inert(f"{label} $ ", "bold", one_line=True, limit=60)
+
+    def on_mount(self) -> None:
+        if self.session is None:
+            self.session = self.make_session()
+        self._refresh_header()
+        self.query_one(CommandInput).focus()
+        if self.options.show_trust_dialog and self.project.needs_trust_dialog:
+            self.open_trust_dialog()
+
+    def _reopen_session(self) -> None:
+        """After a trust decision: a new Session that loads (or stops loading) the project config."""
+        if self.running is not None:
+            return
+        old = self.session
+        self.session = self.make_session()
+        if old is not None:
+            old.close()
+
+    def _refresh_header(self) -> None:
+        self.query_one("#header", Static).update(header_text(self.project, self.session))
+
+    # --- trust ------------------------------------------------------------------------------------
+
+    def open_trust_dialog(self) -> None:
+        """Ask whether to trust the project (trust / continue untrusted / quit)."""
+        from tui.trust_dialog import TrustChoice, TrustScreen
+
+        gate = self.project.gate
+        if gate is None:
+            return
+
+        def chosen(choice: TrustChoice | None) -> None:
+            if choice is TrustChoice.QUIT:
+                self.exit(EXIT_QUIT_AT_TRUST)
+                return
+            if choice is TrustChoice.TRUST:
+                try:
+                    self.project.grant()
+                except Exception as error:
+                    self.notify(f"not trusted: {error}", severity="error", markup=False)
+                else:
+                    self._reopen_session()
+            self._refresh_header()
+
+        self.push_screen(TrustScreen(gate), chosen)
+
+    # --- running commands ------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#command")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value
+        command_input = self.query_one(CommandInput)
+        if not text.strip():
+            return
+        if self.running is not None:
+            self.notify("a command is running (Ctrl-C interrupts it)", severity="warning")
+            return
+        command_input.history.add(text)
+        command_input.value = ""
+        if self._builtin(text.strip()):
+            return
+        entry = CommandEntry(text)
+        self.query_one(CommandLog).add_entry(entry)
+        self.running = entry
+        if self.session is not None:
+            self.session.escalator.memory.reset_burst()  # the person started a new turn
+        self._run_command(entry, text, self.cwd)
+
+    def _builtin(self, text: str) -> bool:
+        words = text.split()
+        if words[0] in ("exit", "quit") and len(words) == 1:
+            self.exit(0)
+            return True
+        if words[0] == "clear" and len(words) == 1:
+            self.action_clear_log()
+            return True
+        if words[0] == "cd" and len(words) <= 2:
+            self._change_directory(words[1] if len(words) == 2 else "")
+            return True
+        return False
+
+    def _change_directory(self, where: str) -> None:
+        target = self.project.workspace if not where else (self.cwd / os.path.expanduser(where))
+        resolved = Path(os.path.realpath(target))
+        workspace = self.project.workspace
+        if not resolved.is_dir() or not (resolved == workspace or workspace in resolved.parents):
+            entry = CommandEntry(f"cd {where}")
+            self.query_one(CommandLog).add_entry(entry)
+            entry.finish(Finished(Status.ERROR, None, 0.0, [("bold red", "cd: stays inside the workspace")]))
+            return
+        self.cwd = resolved
+        self.query_one(CommandInput).set_cwd(resolved)
+        self.query_one("#prompt", Static).update(self._prompt_label())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="command")
+    def _run_command(self, entry: CommandEntry, text: str, cwd: Path) -> None:
+        session = self.session
+        if session is None:
+            self.post_message(CommandFinished(entry, None, "no session"))
+            return
+        read_end, write_end = os.pipe()
+
+        def batch(lines: list[str], dropped: int) -> None:
+            self.post_message(OutputReceived(entry, lines, dropped))
+
+        reader = OutputReader(read_end, batch)
+        reader.start()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        outcome: CommandOutcome | None = None
+        error: str | None = None
+        try:
+            outcome = session.run(shell_argv(text), cwd=cwd, stdio=StdioSpec(stdin, write_end, write_end))
+        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
+            error = f"{type(failure).__name__}: {failure}"
+        finally:
+            os.close(write_end)
+            os.close(stdin)
+            reader.join()
+        self.post_message(CommandFinished(entry, outcome, error))
+
+    @on(OutputReceived)
+    def _output(self, message: OutputReceived) -> None:
+        message.entry.add_output(message.lines, message.dropped)
+        log = self.query_one(CommandLog)
+        if log.is_vertical_scroll_end or self.running is message.entry:
+            log.scroll_end(animate=False)
+
+    @on(CommandFinished)
+    def _finished(self, message: CommandFinished) -> None:
+        message.entry.finish(finished_from(message.outcome, message.error))
+        if self.running is message.entry:
+            self.running = None
+        self.query_one(CommandLog).scroll_end(animate=False)
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: interrupt the running command, or clear the input line."""
+        if self.running is not None and self.session is not None:
+            self.session.runner.interrupt(signal.SIGINT)
+            return
+        self.query_one(CommandInput).value = ""
+
+    def action_clear_log(self) -> None:
+        """Clear the command log."""
+        self.query_one(CommandLog).clear()
+
+    def action_trust_review(self) -> None:
+        """Open the trust review screen."""
+        from tui.review import TrustReviewScreen
+
+        self.push_screen(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
+
+    def _after_review(self) -> None:
+        before = self.project.state
+        self.project.refresh(with_history=False)
+        if self.project.state is not before:
+            self._reopen_session()
+        self._refresh_header()
+
+    def action_rules(self) -> None:
+        """Open the rules screen for this project."""
+        from tui.rules_screen import RulesScreen
+
+        self.push_screen(RulesScreen(self.project.locations, self.project.workspace))
+
+    def action_stats(self) -> None:
+        """Open the stats screen."""
+        from tui.stats_screen import StatsScreen
+
+        self.push_screen(StatsScreen(self.project.locations, self.project.workspace))
+
+    async def action_quit(self) -> None:
+        """Leave the shell (interrupting a running command)."""
+        if self.running is not None and self.session is not None:
+            self.session.runner.interrupt(signal.SIGTERM)
+        self.exit(0)
+
+
+def open_project(directory: str | None, locations: Locations) -> ProjectView:
+    """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
+    from corral.workspace import find_workspace
+
+    start = Path(directory) if directory else Path.cwd()
+    workspace = find_workspace(start, explicit=bool(directory))
+    project = ProjectView(workspace, locations)
+    project.refresh()
+    return project
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain."""
+    from corral.workspace import WorkspaceError
+
+    if getattr(args, "plain", False):
+        from tui.plain import run_plain
+
+        return int(run_plain(args))
+    locations = Locations.default()
+    try:
+        project = open_project(getattr(args, "dir", None), locations)
+    except WorkspaceError as error:
+        print(f"corral: {error}", file=sys.stderr)
+        return 2
+    app = CorralShell(project)
+    try:
+        status = app.run()
+    finally:
+        if app.session is not None:
+            app.session.close()
+    return int(status or 0)

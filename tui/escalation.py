@@ -1,0 +1,357 @@
+"""The escalation dialog: one modal per command that crossed the boundary.
+
+Order on screen (A03): the command in full first, then the project, then each violation (kind,
+operation, target, why it matters), then the keys. The captured change set is one key away (`c`); the
+full list of violations behind a summary is one key away (`v`); a single item can be denied while the
+rest is allowed (`x`). Escape, closing and the default focus all mean deny. A project rule on a
+sensitive target needs a second, explicit step (`ConfirmSensitiveScreen`, whose default is cancel).
+
+Answer keys are ignored for `arm_delay_s` after the dialog opens, so keys typed for the command line
+just before it appeared cannot answer it (deny is always accepted).
+
+The screen holds no policy: it returns a `Decision` (or one per violation) to the `ask` bridge.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Footer, Static
+
+from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+from sandbox.report import Violation
+from tui.changes import change_set, describe, diff_for
+from tui.inert import inert
+
+ARM_DELAY_S = 0.4
+"""Answer keys other than deny are ignored this long after the dialog opens."""
+
+_KIND_LABEL = {
+    "fs-write": "write outside",
+    "fs-protected": "protected path",
+    "fs-read": "credential read",
+    "net": "network",
+}
+
+
+def _scope_answer(
+    request: PromptRequest, scope: Scope, excluded: set[Violation], confirmed: bool
+) -> PromptAnswer:
+    decision = Decision(scope, confirmed_sensitive=confirmed)
+    if not excluded:
+        return decision
+    return {v: (DENY if v in excluded else decision) for v in request.violations}
+
+
+class ConfirmSensitiveScreen(ModalScreen[bool]):
+    """The explicit second step for a project rule on sensitive targets. Default: cancel."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", tooltip="Go back without storing a rule", id="confirm.cancel"),
+        Binding("n", "cancel", "Cancel", show=False, id="confirm.no"),
+        Binding(
+            "y",
+            "confirm",
+            "Confirm",
+            tooltip="Store project rules for these sensitive targets",
+            id="confirm.yes",
+        ),
+    ]
+
+    def __init__(self, sensitive: list[Violation], reasons: dict[str, str]) -> None:
+        super().__init__()
+        self.sensitive = sensitive
+        self.reasons = reasons
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="dialog"):
+            yield Static(Text("Allow for this project: sensitive targets", style="bold red"), classes="title")
+            body = Text(end="")
+            body.append("A project rule stays until you revoke it. These targets are sensitive:\n\n")
+            for violation in self.sensitive:
+                body.append(" ! ", style="bold white on red")
+                body.append(" ")
+                body.append_text(inert(violation.target, "bold", one_line=True))
+                body.append("\n   ")
+                body.append_text(inert(self.reasons.get(violation.target, ""), "italic", one_line=True))
+                body.append("\n")
+            body.append("\nPress y to store the rules, n or Escape to go back.", style="bold")
+            yield VerticalScroll(Static(body), classes="confirm-body")
+            with Horizontal(classes="buttons"):
+                yield Button("Go back (n)", id="cancel", variant="primary")
+                yield Button("Store project rules (y)", id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        """Go back to the escalation dialog."""
+        self.dismiss(False)
+
+    def action_confirm(self) -> None:
+        """Confirm the project rules."""
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm_pressed(self) -> None:
+        self.dismiss(True)
+
+
+class ChangesScreen(ModalScreen[None]):
+    """The captured change set: file list with sizes and modes, and a diff for text files."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Back", tooltip="Back to the decision", id="changes.back"),
+        Binding("c", "close", "Back", show=False, id="changes.back-c"),
+        Binding("q", "close", "Back", show=False, id="changes.back-q"),
+    ]
+
+    def __init__(self, violations: tuple[Violation, ...]) -> None:
+        super().__init__()
+        self.violations = violations
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="changes-box", classes="dialog wide"):
+            yield Static(Text("Captured changes (not on the host yet)", style="bold"), classes="title")
+            yield VerticalScroll(Static(self._body()), id="changes-body")
+            yield Footer()
+
+    def _body(self) -> Text:
+        body = Text(end="")
+        pairs = change_set(self.violations)
+        if not pairs:
+            body.append("This prompt carries no captured file changes (reads and connections only).")
+            return body
+        for violation, changes in pairs:
+            body.append_text(inert(violation.target, "bold underline", one_line=True))
+            body.append("\n")
+            for change in changes:
+                row = describe(change)
+                body.append(f"  {row.op:<8}", style="bold")
+                body.append(f"{row.size:>10}  {row.mode:>4}  ", style="dim")
+                body.append_text(inert(row.path, one_line=True))
+                if row.note:
+                    body.append("  ")
+                    body.append_text(inert(row.note, "yellow", one_line=True))
+                body.append("\n")
+            for change in changes:
+                for line in diff_for(change):
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                    if line.startswith(("+++", "---")):
+                        style = "bold"
+                    body.append("    ")
+                    body.append_text(inert(line, style, one_line=True))
+                    body.append("\n")
+            body.append("\n")
+        return body
+
+    def action_close(self) -> None:
+        """Back to the escalation dialog."""
+        self.dismiss(None)
+
+
+class EscalationScreen(ModalScreen[PromptAnswer]):
+    """Ask about one command's violations. Dismisses with a Decision or a per-violation mapping."""
+
+    BINDINGS = [
+        Binding("escape", "deny", "Deny", tooltip="Deny everything (the default)", id="escalation.escape"),
+        Binding("d", "deny", "Deny", tooltip="Deny everything (the default)", id="escalation.deny"),
+        Binding(
+            "o", "allow('once')", "Allow once", tooltip="Apply for this command only", id="escalation.once"
+        ),
+        Binding(
+            "s",
+            "allow('session')",
+            "Session",
+            tooltip="Allow these targets until the shell ends",
+            id="escalation.session",
+        ),
+        Binding(
+            "p",
+            "allow('project')",
+            "Project",
+            tooltip="Store a rule for these exact targets",
+            id="escalation.project",
+        ),
+        Binding(
+            "c", "changes", "Changes", tooltip="Show the captured files and diffs", id="escalation.changes"
+        ),
+        Binding(
+            "v",
+            "toggle_details",
+            "Details",
+            tooltip="Every violation instead of the summary",
+            id="escalation.details",
+        ),
+        Binding(
+            "x",
+            "exclude",
+            "Deny item",
+            tooltip="Deny the selected item, allow the rest",
+            id="escalation.exclude",
+        ),
+    ]
+
+    def __init__(self, request: PromptRequest, *, arm_delay_s: float = ARM_DELAY_S) -> None:
+        super().__init__()
+        self.request = request
+        self.arm_delay_s = arm_delay_s
+        self.excluded: set[Violation] = set()
+        self.details = len(request.groups) == len(request.violations)
+        self._opened_at = time.monotonic()
+        self._rows: list[tuple[Violation, ...]] = []
+
+    # --- layout --------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical(id="escalation-box", classes="dialog wide"):
+            yield Static(Text("This command crossed the sandbox boundary", style="bold"), classes="title")
+            command = Text("Command (exactly as run):\n", style="bold", end="")
+            command.append_text(inert(request.command, "bold yellow"))
+            yield VerticalScroll(Static(command), id="command-box")
+            where = Text("Project: ", style="dim", end="")
+            where.append_text(inert(str(request.project), one_line=True))
+            where.append(f"   ·   {request.summary}", style="bold")
+            yield Static(where, id="where")
+            table: DataTable[Text] = DataTable(id="violations", cursor_type="row", zebra_stripes=True)
+            yield table
+            yield Static(self._notes(), id="notes")
+            with Horizontal(classes="buttons"):
+                yield Button("Allow once (o)", id="once")
+                yield Button("Session (s)", id="session")
+                yield Button("Project (p)", id="project")
+                yield Button("Deny (d)", id="deny", variant="error")
+            yield Footer()
+
+    def _notes(self) -> Text:
+        notes = Text(end="")
+        if self.request.sensitive:
+            notes.append(" ! ", style="bold white on red")
+            notes.append(
+                f" {len(self.request.sensitive)} sensitive: a project rule needs a second confirmation. "
+            )
+        if self.excluded:
+            notes.append(f" {len(self.excluded)} item(s) marked deny (x). ", style="bold red")
+        notes.append(
+            f"Enter/Escape deny · c changes · v details · no answer in {self.request.timeout_s:.0f} s denies",
+            style="dim",
+        )
+        return notes
+
+    def on_mount(self) -> None:
+        self._opened_at = time.monotonic()
+        self._fill_table()
+        self.query_one("#deny", Button).focus()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#violations", DataTable)
+        table.clear(columns=True)
+        table.add_columns("", "kind", "target  ·  why it matters")
+        self._rows = []
+        if self.details:
+            for violation in self.request.violations:
+                self._rows.append((violation,))
+                table.add_row(
+                    *self._cells(violation.kind.value, violation.operation, violation.target, (violation,)),
+                    height=2,
+                )
+        else:
+            for group in self.request.groups:
+                self._rows.append(group.violations)
+                target = group.pattern if group.count == 1 else f"{group.pattern} ({group.count})"
+                operation = group.violations[0].operation if group.count == 1 else "…"
+                table.add_row(*self._cells(group.kind.value, operation, target, group.violations), height=2)
+
+    def _cells(self, kind: str, operation: str, target: str, members: tuple[Violation, ...]) -> list[Text]:
+        denied = all(v in self.excluded for v in members)
+        sensitive = any(v in self.request.sensitive for v in members)
+        mark = (
+            Text("deny", style="bold white on red")
+            if denied
+            else (Text("!", style="bold white on red") if sensitive else Text(""))
+        )
+        reason = self.request.reasons.get(members[0].target, "")
+        target_cell = inert(target, "bold" if sensitive else "", one_line=True, limit=300)
+        target_cell.append("\n")
+        target_cell.append_text(inert(reason, "italic dim", one_line=True, limit=300))
+        kind_cell = Text(_KIND_LABEL.get(kind, kind), style="bold red" if sensitive else "bold", end="")
+        kind_cell.append("\n")
+        kind_cell.append_text(inert(operation, "dim", one_line=True, limit=20))
+        return [mark, kind_cell, target_cell]
+
+    # --- actions -------------------------------------------------------------------------------------
+
+    def _armed(self) -> bool:
+        return time.monotonic() - self._opened_at >= self.arm_delay_s
+
+    def action_deny(self) -> None:
+        """Deny everything."""
+        self.dismiss(DENY)
+
+    def action_allow(self, scope_name: str) -> None:
+        """Allow at `scope_name` (once / session / project); project on a sensitive target confirms first."""
+        if not self._armed():
+            self.app.bell()
+            return
+        scope = Scope(scope_name)
+        allowed = [v for v in self.request.violations if v not in self.excluded]
+        if not allowed:
+            self.dismiss(DENY)
+            return
+        sensitive = [v for v in allowed if v in self.request.sensitive]
+        if scope is Scope.PROJECT and sensitive:
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.dismiss(_scope_answer(self.request, scope, self.excluded, True))
+
+            self.app.push_screen(ConfirmSensitiveScreen(sensitive, dict(self.request.reasons)), confirmed)
+            return
+        self.dismiss(_scope_answer(self.request, scope, self.excluded, False))
+
+    def action_changes(self) -> None:
+        """Show the captured change set."""
+        self.app.push_screen(ChangesScreen(self.request.violations))
+
+    def action_toggle_details(self) -> None:
+        """Switch between the grouped summary and every violation."""
+        self.details = not self.details
+        self._fill_table()
+
+    def action_exclude(self) -> None:
+        """Toggle deny for the selected row (a group or one violation)."""
+        table = self.query_one("#violations", DataTable)
+        if not self._rows:
+            return
+        members = self._rows[min(table.cursor_row, len(self._rows) - 1)]
+        if all(v in self.excluded for v in members):
+            self.excluded.difference_update(members)
+        else:
+            self.excluded.update(members)
+        row = table.cursor_row
+        self._fill_table()
+        table.move_cursor(row=row)
+        self.query_one("#notes", Static).update(self._notes())
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        if event.button.id == "deny":
+            self.action_deny()
+        elif event.button.id in ("once", "session", "project"):
+            self.action_allow(event.button.id)
+
+    def cancel(self) -> None:
+        """corral stopped waiting (timeout): close without an answer that matters."""
+        if self.is_attached:
+            self.dismiss(DENY)

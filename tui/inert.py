@@ -1,0 +1,125 @@
+"""Untrusted text made inert for the front ends: one place, used by every widget and prompt.
+
+Commands, paths, host names, file contents and command output come from the agent or the repo. They
+must look on screen exactly like what they are:
+
+* never markup: everything becomes a `rich.text.Text` built from plain strings (no `[red]`, `[link=...]`
+  or `[@click=...]` is ever parsed);
+* never terminal control: SGR colour sequences are dropped, every other control character, bidi
+  override or isolate, zero-width or other invisible character is shown as a labelled escape (`^[`,
+  `<U+202E>`) styled in reverse video, so it cannot pass for the literal text `<U+202E>`;
+* long runs of padding (used to push the real command off-screen) collapse to a flagged marker.
+
+`inert(text)` returns a `Text` for Textual; `plain(text)` returns a `str` with the same escapes for the
+line mode (no styling there: the label format itself marks them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+from trust.display import needs_escape
+
+ESCAPE_STYLE = "bold reverse"
+"""How an escaped character is shown: it must not look like text the command contains."""
+PADDING_STYLE = "bold reverse yellow"
+PADDING_RUN = 40
+"""A run of at least this many spaces is flagged instead of shown."""
+MAX_LINE_CHARS = 4000
+"""A longer line is cut, with a marker saying how much was left out."""
+
+_SGR = re.compile(r"\x1b\[[0-9;:]{0,64}m")
+_SAFE_ASCII = re.compile(r"[\t\x20-\x7e]*")
+_PADDING = re.compile(rf"[ \t]{{{PADDING_RUN},}}")
+# Characters that render blank or nearly so although unicodedata calls them letters or symbols.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+
+
+def _label(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return "^" + chr(code + 0x40)
+    if code == 0x7F:
+        return "^?"
+    return f"<U+{code:04X}>"
+
+
+def _needs_label(char: str, one_line: bool) -> bool:
+    if char == "\t":
+        return False
+    if char == "\n":
+        return one_line
+    return needs_escape(char) or char in _INVISIBLE_LETTERS
+
+
+def _pieces(text: str, one_line: bool = False) -> list[tuple[str, str]]:
+    """Split one line of `text` into (kind, piece); kind is "text", "escape" or "padding"."""
+    text = _SGR.sub("", text)
+    if _SAFE_ASCII.fullmatch(text) and len(text) < PADDING_RUN:
+        return [("text", text)] if text else []
+    out: list[tuple[str, str]] = []
+    plain_chars: list[str] = []
+    position = 0
+    for match in _PADDING.finditer(text):
+        _split_escapes(text[position : match.start()], one_line, out, plain_chars)
+        _flush(out, plain_chars)
+        out.append(("padding", f"⟪{len(match.group())} blanks⟫"))
+        position = match.end()
+    _split_escapes(text[position:], one_line, out, plain_chars)
+    _flush(out, plain_chars)
+    return out
+
+
+def _split_escapes(segment: str, one_line: bool, out: list[tuple[str, str]], plain_chars: list[str]) -> None:
+    if _SAFE_ASCII.fullmatch(segment):
+        plain_chars.append(segment)
+        return
+    for char in segment:
+        if _needs_label(char, one_line):
+            _flush(out, plain_chars)
+            out.append(("escape", _label(char)))
+        else:
+            plain_chars.append(char)
+
+
+def _flush(out: list[tuple[str, str]], plain_chars: list[str]) -> None:
+    joined = "".join(plain_chars)
+    if joined:
+        out.append(("text", joined))
+    plain_chars.clear()
+
+
+def _lines(text: str, one_line: bool, limit: int) -> list[list[tuple[str, str]]]:
+    rows: list[list[tuple[str, str]]] = []
+    for line in [text] if one_line else text.split("\n"):
+        shown, cut = (line, 0) if len(line) <= limit else (line[:limit], len(line) - limit)
+        pieces = _pieces(shown, one_line)
+        if cut:
+            pieces.append(("padding", f"⟪{cut} more characters⟫"))
+        rows.append(pieces)
+    return rows
+
+
+_STYLES = {"text": "", "escape": ESCAPE_STYLE, "padding": PADDING_STYLE}
+
+
+def inert(text: str, style: str = "", *, one_line: bool = False, limit: int = MAX_LINE_CHARS) -> Text:
+    """`text` as a Textual-safe `Text`: no markup, visible escapes, flagged padding, bounded lines.
+
+    Newlines stay line breaks unless `one_line` (paths, hosts, commands in a table): then they are
+    shown as `^J` like any other control character.
+    """
+    result = Text(style=style, end="")
+    for index, pieces in enumerate(_lines(text, one_line, limit)):
+        if index:
+            result.append("\n")
+        for kind, piece in pieces:
+            result.append(piece, style=_STYLES[kind] or None)
+    return result
+
+
+def plain(text: str, *, one_line: bool = False, limit: int = MAX_LINE_CHARS) -> str:
+    """`text` with the same escapes as `inert`, as a plain string (line mode)."""
+    return "\n".join("".join(piece for _kind, piece in pieces) for pieces in _lines(text, one_line, limit))

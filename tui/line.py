@@ -1,0 +1,228 @@
+"""The line-mode prompt: `make_ask() -> AskCallback` for `corral run` on a terminal and `corral shell
+--plain`.
+
+It writes the prompt to the controlling terminal (`/dev/tty`), never to stdout, and reads the answer
+from it with a prompt-toolkit choice list. The command comes first and in full (A03), then every
+violation with its why-it-matters line; all of it passes through `tui.inert.plain`, so escape
+sequences, bidi and zero-width characters are shown as visible escapes. `c` shows the captured change
+set, `v` every violation behind a summary. The default (Enter), Escape, Ctrl-C, Ctrl-D, end of input,
+no terminal, a timeout and every error mean deny. A project rule on a sensitive target needs a second
+choice whose default is "go back".
+
+Imports are lazy: `corral run` loads this module only when it is interactive, and prompt-toolkit only
+when a prompt is actually shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+
+if TYPE_CHECKING:
+    from corral.decision import AskCallback
+
+TTY_PATH = "/dev/tty"
+_KIND_WORDS = {
+    "fs-write": "write outside the workspace",
+    "fs-protected": "write to a protected path",
+    "fs-read": "credential read",
+    "net": "connection",
+}
+
+
+def render_request(request: PromptRequest, *, details: bool = False) -> str:
+    """The prompt text (plain, inert): command first, then the violations with their reasons."""
+    from tui.inert import plain
+
+    lines = ["", "━━ corral: this command crossed the sandbox boundary ━━", "command (exactly as run):"]
+    lines.extend("  " + line for line in plain(request.command).split("\n"))
+    lines.append(f"project: {plain(str(request.project), one_line=True)}")
+    lines.append(f"{request.summary}:")
+    show_all = details or len(request.groups) == len(request.violations)
+    if show_all:
+        for violation in request.violations:
+            mark = "!" if violation in request.sensitive else " "
+            lines.append(
+                f" {mark} {_KIND_WORDS.get(violation.kind.value, violation.kind.value)}"
+                f" ({plain(violation.operation, one_line=True, limit=20)}):"
+                f" {plain(violation.target, one_line=True, limit=300)}"
+            )
+            lines.append(
+                f"      {plain(request.reasons.get(violation.target, ''), one_line=True, limit=300)}"
+            )
+    else:
+        for group in request.groups:
+            mark = "!" if any(v in request.sensitive for v in group.violations) else " "
+            count = f" ({group.count})" if group.count > 1 else ""
+            lines.append(
+                f" {mark} {_KIND_WORDS.get(group.kind.value, group.kind.value)}:"
+                f" {plain(group.pattern, one_line=True, limit=300)}{count}"
+            )
+            reason = request.reasons.get(group.violations[0].target, "")
+            lines.append(f"      {plain(reason, one_line=True, limit=300)}")
+        lines.append("  (v: every violation)")
+    if request.sensitive:
+        lines.append(f" ! {len(request.sensitive)} sensitive: a project rule needs a second confirmation")
+    return "\n".join(lines) + "\n"
+
+
+def render_changes(request: PromptRequest) -> str:
+    """The captured change set as plain, inert text."""
+    from tui.changes import change_set, describe, diff_for
+    from tui.inert import plain
+
+    pairs = change_set(request.violations)
+    if not pairs:
+        return "no captured file changes (reads and connections only)\n"
+    lines: list[str] = []
+    for violation, changes in pairs:
+        lines.append(plain(violation.target, one_line=True))
+        for change in changes:
+            row = describe(change)
+            note = f"  {plain(row.note, one_line=True)}" if row.note else ""
+            lines.append(
+                f"  {row.op:<8}{row.size:>10}  {row.mode:>4}  {plain(row.path, one_line=True)}{note}"
+            )
+        for change in changes:
+            lines.extend("    " + plain(line, one_line=True) for line in diff_for(change))
+    return "\n".join(lines) + "\n"
+
+
+Chooser = Callable[[str, list[tuple[str, str]], str], str | None]
+"""(question, [(value, label)], default) -> chosen value, or None for deny/cancel."""
+
+
+class LineAsk:
+    """An `AskCallback` that asks on the controlling terminal. Every failure is a denial."""
+
+    def __init__(self, tty_path: str = TTY_PATH, chooser: Chooser | None = None) -> None:
+        self.tty_path = tty_path
+        self._chooser = chooser
+
+    def __call__(self, request: PromptRequest) -> PromptAnswer:
+        try:
+            fd = os.open(self.tty_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            return DENY  # Fail closed: no terminal, nobody to ask.
+        try:
+            with (
+                open(fd, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False) as tty,
+                open(fd, encoding="utf-8", errors="replace", closefd=False) as tty_in,
+            ):
+                return self._ask(request, tty, tty_in)
+        except Exception:
+            return DENY  # Fail closed: a broken prompt or an interrupt is deny.
+        finally:
+            os.close(fd)
+
+    def _ask(self, request: PromptRequest, tty: TextIO, tty_in: TextIO | None = None) -> PromptAnswer:
+        choose = self._chooser or _prompt_toolkit_chooser(tty, tty_in or tty, request)
+        tty.write(render_request(request))
+        tty.flush()
+        options = [
+            ("deny", "deny (default)"),
+            ("once", "allow once"),
+            ("session", "allow for this session"),
+            ("project", "allow for this project (stores a rule)"),
+            ("changes", "show the captured changes"),
+        ]
+        if len(request.groups) != len(request.violations):
+            options.append(("details", "show every violation"))
+        while not request.cancelled.is_set():
+            picked = choose("Allow?", options, "deny")
+            if picked in (None, "deny"):
+                return DENY
+            if picked == "changes":
+                tty.write(render_changes(request))
+                continue
+            if picked == "details":
+                tty.write(render_request(request, details=True))
+                continue
+            scope = Scope(picked)
+            if scope is Scope.PROJECT and request.sensitive:
+                tty.write(_sensitive_warning(request))
+                confirm = choose(
+                    "Store project rules for these sensitive targets?",
+                    [("back", "no, go back (default)"), ("confirm", "yes, store the rules")],
+                    "back",
+                )
+                if confirm != "confirm":
+                    continue
+                return Decision(scope, confirmed_sensitive=True)
+            return Decision(scope)
+        return DENY
+
+
+def _sensitive_warning(request: PromptRequest) -> str:
+    from tui.inert import plain
+
+    lines = ["sensitive targets (a project rule stays until you revoke it):"]
+    for violation in sorted(request.sensitive, key=lambda v: v.target):
+        lines.append(f" ! {plain(violation.target, one_line=True)}")
+        lines.append(f"      {plain(request.reasons.get(violation.target, ''), one_line=True)}")
+    return "\n".join(lines) + "\n"
+
+
+def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest) -> Chooser:
+    """A prompt-toolkit choice list on `tty`; returns None on Ctrl-C, Ctrl-D, Escape or cancellation."""
+
+    def choose(question: str, options: list[tuple[str, str]], default: str) -> str | None:
+        import asyncio
+
+        from prompt_toolkit.application import create_app_session
+        from prompt_toolkit.input import create_input
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+        from prompt_toolkit.output import create_output
+        from prompt_toolkit.shortcuts.choice_input import ChoiceInput
+
+        bindings = KeyBindings()
+        letters = {"deny": "d", "once": "o", "session": "s", "project": "p", "changes": "c", "details": "v"}
+        letters.update({"back": "n", "confirm": "y"})
+        for value, _label in options:
+
+            def pick(event: KeyPressEvent, value: str = value) -> None:
+                event.app.exit(result=value)
+
+            bindings.add(letters[value])(pick)
+
+        @bindings.add("escape", eager=True)
+        @bindings.add("c-d")
+        def refuse(event: KeyPressEvent) -> None:
+            event.app.exit(result=None)
+
+        labelled = [(value, f"{label} [{letters[value]}]") for value, label in options]
+        prompt = ChoiceInput(
+            message=question, options=labelled, default=default, key_bindings=bindings, show_frame=False
+        )
+
+        async def run() -> str | None:
+            task = asyncio.ensure_future(prompt.prompt_async())
+            while not task.done():
+                if request.cancelled.is_set():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                    return None  # corral stopped waiting: the answer would be ignored anyway
+                await asyncio.wait({task}, timeout=0.1)
+            result = task.result()
+            return result if isinstance(result, str) else None
+
+        with create_app_session(input=create_input(tty_in), output=create_output(stdout=tty)):
+            try:
+                return asyncio.run(run())
+            except (KeyboardInterrupt, EOFError):
+                return None
+
+    return choose
+
+
+def make_ask() -> AskCallback:
+    """The line-mode `ask` callback (entry point `corral.frontends: line-ask`)."""
+    return LineAsk()
+
+
+__all__ = ["LineAsk", "make_ask", "render_changes", "render_request"]

@@ -1,0 +1,134 @@
+"""The stats screen: prompts per session over time (a sparkline), approval rate, median decision time
+and the reduction against classic approval, from `corral.stats` over the ledger.
+
+`a` switches between this project and every project.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Sparkline, Static
+
+from corral.locations import Locations
+from corral.rules import canonical_project
+from corral.stats import FatigueStats, StatsReport, compute_stats
+from tui.inert import inert
+
+MAX_SESSIONS_CHARTED = 60
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f} %"
+
+
+def _latency(value_ms: float | None) -> str:
+    if value_ms is None:
+        return "—"
+    return f"{value_ms / 1000:.1f} s" if value_ms >= 1000 else f"{value_ms:.0f} ms"
+
+
+def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
+    """The figures under the chart."""
+    text = Text(end="")
+    rows = [
+        ("commands", f"{stats.commands:,}"),
+        (
+            "prompts (commands where you were asked)",
+            f"{stats.prompts:,}  ({stats.prompts_per_100:.1f} per 100 commands)",
+        ),
+        ("approval rate (your answers that allowed)", _pct(stats.approval_rate)),
+        ("median decision time", _latency(stats.median_latency_ms)),
+        (
+            "classic approval would have asked",
+            f"{stats.classic_prompts:,}  ({stats.classic_per_100:.1f} per 100 commands)"
+            if stats.classic_known
+            else "—",
+        ),
+        (
+            "reduction against classic",
+            "—" if stats.reduction_pct is None else f"{stats.reduction_pct:.0f} % fewer prompts",
+        ),
+    ]
+    for label, value in rows:
+        text.append(f"{label:<44}", style="dim")
+        text.append(value + "\n", style="bold")
+    if stats.asked_by_kind:
+        text.append(f"{'asked, by kind':<44}", style="dim")
+        text.append(
+            ", ".join(f"{kind} {count}" for kind, count in sorted(stats.asked_by_kind.items())) + "\n"
+        )
+    if sessions:
+        text.append("\nRecent sessions\n", style="bold")
+        for session in sessions[-8:]:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.started_at or 0))
+            text.append(f"  #{session.session_id or 0:<5} {started}  ", style="dim")
+            text.append(f"{session.commands:>5} commands  {session.prompts:>4} prompts  ")
+            text.append_text(inert(session.project or "", "dim", one_line=True, limit=60))
+            text.append("\n")
+    return text
+
+
+class StatsScreen(Screen[None]):
+    """Prompts and decisions from the ledger."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Back", tooltip="Back to the shell", id="stats.back"),
+        Binding("a", "toggle_all", "All projects", tooltip="Every project or this one", id="stats.all"),
+    ]
+
+    def __init__(self, locations: Locations, project: Path) -> None:
+        super().__init__()
+        self.locations = locations
+        self.project = project
+        self.all_projects = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="screen-title")
+        yield Static(Text("prompts per session (oldest → newest)", style="dim"), id="chart-label")
+        yield Sparkline([], id="stats-chart")
+        yield VerticalScroll(Static(id="stats-figures"), id="stats-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def _report(self) -> StatsReport:
+        project = None if self.all_projects else canonical_project(self.project)
+        return compute_stats(self.locations.ledger_path, project=project)
+
+    def reload(self) -> None:
+        """Read the ledger again."""
+        title = Text(" Stats ", style="bold black on cyan", end="")
+        title.append(" ")
+        if self.all_projects:
+            title.append("every project", style="bold")
+        else:
+            title.append_text(inert(str(self.project), "bold", one_line=True, limit=120))
+        self.query_one("#screen-title", Static).update(title)
+        try:
+            report = self._report()
+        except Exception as error:
+            self.query_one("#stats-figures", Static).update(
+                inert(f"the ledger could not be read: {error}", "bold red", one_line=True)
+            )
+            return
+        sessions = sorted(report.sessions, key=lambda s: (s.started_at or 0, s.session_id or 0))
+        chart = [float(s.prompts) for s in sessions[-MAX_SESSIONS_CHARTED:]]
+        self.query_one(Sparkline).data = chart or [0.0]
+        self.query_one("#stats-figures", Static).update(summary_text(report.total, sessions))
+
+    def action_close(self) -> None:
+        """Back to the shell."""
+        self.dismiss(None)
+
+    def action_toggle_all(self) -> None:
+        """Switch between this project and every project."""
+        self.all_projects = not self.all_projects
+        self.reload()
