@@ -157,7 +157,8 @@ def _write_file(parent: int, name: str, change: Change) -> None:
     source = change.source
     if source is None:
         raise ApplyRefused("no captured content")
-    src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # O_NONBLOCK: opening a captured FIFO for reading must not wait for a writer (it is refused below).
+    src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         st = os.fstat(src_fd)
         if not stat.S_ISREG(st.st_mode):

@@ -83,10 +83,16 @@ def initial_commit(actor: Actor) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Path -> content (files) or link target (symlinks) or "<dir>", for comparing trees."""
+CORRAL_STATE = (".local/share/corral", ".cache/corral", ".config/corral", ".local/state/corral")
+"""corral's own state under a home: it changes with every run (ledger, caches), so snapshots skip it."""
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = CORRAL_STATE) -> dict[str, bytes | str]:
+    """Path -> content (files) or link target (symlinks) or "<dir>", for comparing trees; paths under
+    `skip` (relative to `root`) are left out."""
     tree: dict[str, bytes | str] = {}
     for current, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if str((Path(current) / d).relative_to(root)) not in skip]
         for name in dirs:
             full = Path(current) / name
             tree[str(full.relative_to(root))] = (
