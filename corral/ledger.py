@@ -151,6 +151,9 @@ def _migrate_to_1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX commands_by_time ON commands (started_at)")
     db.execute("CREATE INDEX commands_by_session ON commands (session_id)")
     db.execute("CREATE INDEX prompts_by_command ON prompts (command_id)")
+    # Covering indexes for the stats aggregates (by kind, and the median answer time).
+    db.execute("CREATE INDEX prompts_by_kind ON prompts (kind, scope, asked)")
+    db.execute("CREATE INDEX prompts_by_latency ON prompts (asked, latency_ms)")
 
 
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1,)
@@ -166,6 +169,8 @@ _INSERT_PROMPT = (
     "INSERT INTO prompts (command_id, session_id, kind, target, operation, scope, latency_ms, frontend,"
     " asked, decided_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_FILTERED_PROMPTS = "commands c CROSS JOIN prompts p ON p.command_id = c.id"
+"""Prompts filtered through their command: CROSS JOIN makes SQLite start from the indexed commands."""
 _COMMAND_COLUMNS = (
     "c.id, c.session_id, c.project, c.command, c.cwd, c.started_at, c.duration_ms, c.exit_code,"
     " c.violation_count, c.prompted, c.classic_would_prompt"
@@ -381,10 +386,7 @@ class Ledger:
         if command_id is not None:
             where += (" AND" if where else " WHERE") + " p.command_id = ?"
             params.append(command_id)
-        sql = (
-            f"SELECT {_PROMPT_COLUMNS} FROM prompts p JOIN commands c ON c.id = p.command_id"
-            f"{where} ORDER BY p.id"
-        )
+        sql = f"SELECT {_PROMPT_COLUMNS} FROM {_FILTERED_PROMPTS}{where} ORDER BY p.id"
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return iter([_prompt_row(r) for r in rows])
@@ -408,10 +410,10 @@ class Ledger:
     ) -> list[KindTotals]:
         """Per violation kind: decisions, how many a person answered, and how many were allowed."""
         where, params = _where(project, since, session_id)
-        join = "" if not where else " JOIN commands c ON c.id = p.command_id"
+        source = _FILTERED_PROMPTS if where else "prompts p"
         sql = (
             "SELECT p.kind, count(*), sum(p.asked), sum(p.asked AND p.scope != 'deny'),"
-            f" sum(p.scope != 'deny') FROM prompts p{join}{where} GROUP BY p.kind ORDER BY p.kind"
+            f" sum(p.scope != 'deny') FROM {source}{where} GROUP BY p.kind ORDER BY p.kind"
         )
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
@@ -422,9 +424,15 @@ class Ledger:
     ) -> float | None:
         """Median time a person took to answer, over asked decisions (None when nobody was asked)."""
         where, params = _where(project, since, session_id)
-        join = " JOIN commands c ON c.id = p.command_id" if where else ""
-        where = (where + " AND" if where else " WHERE") + " p.asked = 1 AND p.latency_ms IS NOT NULL"
-        base = f"FROM prompts p{join}{where}"
+        source = _FILTERED_PROMPTS if where else "prompts p"
+        # Unary + keeps SQLite from reaching for the latency index inside the per-command loop.
+        asked = (
+            " +p.asked = 1 AND +p.latency_ms IS NOT NULL"
+            if where
+            else " p.asked = 1 AND p.latency_ms IS NOT NULL"
+        )
+        where = (where + " AND" if where else " WHERE") + asked
+        base = f"FROM {source}{where}"
         with self._lock:
             count = int(self._db.execute(f"SELECT count(*) {base}", params).fetchone()[0])
             if count == 0:
