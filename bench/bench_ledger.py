@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corral.ledger import Ledger, PromptRecord  # noqa: E402
+from corral.ledger import Ledger, PromptRecord
 
 PROMPTS = [
     PromptRecord("net", f"h{i}.example.com:443", "connect", "deny", True, "person", "bench", 850.0)
