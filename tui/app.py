@@ -29,11 +29,12 @@ from textual.widgets import Footer, Input, Static
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import CommandOutcome, Session, shell_argv
+from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
 from tui.commandlog import CommandEntry, CommandLog, Finished, Status
+from tui.commands import finished_from, run_typed
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
@@ -62,36 +63,6 @@ class CommandFinished(Message):
         self.entry = entry
         self.outcome = outcome
         self.error = error
-
-
-def finished_from(outcome: CommandOutcome | None, error: str | None, duration_ms: float = 0.0) -> Finished:
-    """Words for the log from a command's outcome (the decisions were made by the core)."""
-    if outcome is None:
-        return Finished(Status.ERROR, None, duration_ms, [("bold red", f"not run: {error}")])
-    details: list[tuple[str, str]] = []
-    for item in outcome.outcomes:
-        violation = item.violation
-        how = "asked" if item.asked else "remembered"
-        if item.allowed:
-            details.append(
-                ("green", f"allowed ({item.scope}, {how}) {violation.kind.value} {violation.target}")
-            )
-        else:
-            details.append(("bold red", f"denied ({how}) {violation.kind.value} {violation.target}"))
-    for change, reason in outcome.refused:
-        details.append(("bold red", f"not applied: {change.path}: {reason}"))
-    details.extend(("yellow", notice) for notice in outcome.notices)
-    if outcome.denied:
-        status = Status.DENIED
-    elif outcome.exit_code != 0:
-        status = Status.FAILED
-    elif outcome.outcomes:
-        status = Status.ALLOWED
-    else:
-        status = Status.SANDBOXED
-    if status in (Status.ALLOWED, Status.DENIED) and outcome.exit_code != 0:
-        details.append(("dim", f"exit status {outcome.exit_code}"))
-    return Finished(status, outcome.exit_code, outcome.duration_ms, details)
 
 
 @dataclass
@@ -286,7 +257,7 @@ class CorralShell(App[int]):
         outcome: CommandOutcome | None = None
         error: str | None = None
         try:
-            outcome = session.run(shell_argv(text), cwd=cwd, stdio=StdioSpec(stdin, write_end, write_end))
+            outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
         except Exception as failure:  # nothing ran, or the run failed: shown, never retried
             error = f"{type(failure).__name__}: {failure}"
         finally:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from corral.decision import AskCallback
 
 TTY_PATH = "/dev/tty"
+_T = TypeVar("_T")
 _KIND_WORDS = {
     "fs-write": "write outside the workspace",
     "fs-protected": "write to a protected path",
@@ -105,17 +106,30 @@ class LineAsk:
 
     def __call__(self, request: PromptRequest) -> PromptAnswer:
         try:
-            fd = os.open(self.tty_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError:
-            return DENY  # Fail closed: no terminal, nobody to ask.
+            return self._with_tty(lambda tty, tty_in: self._ask(request, tty, tty_in))
+        except Exception:
+            return DENY  # Fail closed: no terminal, a broken prompt or an interrupt is deny.
+
+    def choose_once(self, question: str, options: list[tuple[str, str]], default: str) -> str | None:
+        """One choice list on the terminal (the trust question); None on any failure or refusal."""
+
+        def ask(tty: TextIO, tty_in: TextIO) -> str | None:
+            choose = self._chooser or _prompt_toolkit_chooser(tty, tty_in, None)
+            return choose(question, options, default)
+
+        try:
+            return self._with_tty(ask)
+        except Exception:
+            return None
+
+    def _with_tty(self, body: Callable[[TextIO, TextIO], _T]) -> _T:
+        fd = os.open(self.tty_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         try:
             with (
                 open(fd, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False) as tty,
                 open(fd, encoding="utf-8", errors="replace", closefd=False) as tty_in,
             ):
-                return self._ask(request, tty, tty_in)
-        except Exception:
-            return DENY  # Fail closed: a broken prompt or an interrupt is deny.
+                return body(tty, tty_in)
         finally:
             os.close(fd)
 
@@ -167,7 +181,7 @@ def _sensitive_warning(request: PromptRequest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest) -> Chooser:
+def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest | None) -> Chooser:
     """A prompt-toolkit choice list on `tty`; returns None on Ctrl-C, Ctrl-D, Escape or cancellation."""
 
     def choose(question: str, options: list[tuple[str, str]], default: str) -> str | None:
@@ -181,7 +195,7 @@ def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest)
 
         bindings = KeyBindings()
         letters = {"deny": "d", "once": "o", "session": "s", "project": "p", "changes": "c", "details": "v"}
-        letters.update({"back": "n", "confirm": "y"})
+        letters.update({"back": "n", "confirm": "y", "trust": "t", "untrusted": "u", "quit": "q"})
         for value, _label in options:
 
             def pick(event: KeyPressEvent, value: str = value) -> None:
@@ -189,7 +203,7 @@ def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest)
 
             bindings.add(letters[value])(pick)
 
-        @bindings.add("escape", eager=True)
+        @bindings.add("escape")
         @bindings.add("c-d")
         def refuse(event: KeyPressEvent) -> None:
             event.app.exit(result=None)
@@ -202,7 +216,7 @@ def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest)
         async def run() -> str | None:
             task = asyncio.ensure_future(prompt.prompt_async())
             while not task.done():
-                if request.cancelled.is_set():
+                if request is not None and request.cancelled.is_set():
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task

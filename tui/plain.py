@@ -1,0 +1,282 @@
+"""`corral shell --plain`: the line-mode shell, for terminals where a full-screen app is unwelcome.
+
+The same flows as the Textual app, inline: a trust question on opening an untrusted or changed project,
+a prompt-toolkit input line with file history and path completion, each command run in the sandbox
+with its output passed through `corral.termsafe.TerminalFilter` (colours kept, every other control
+made visible), escalation prompts from `tui.line.LineAsk`, and a status line after each command.
+Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corral.locations import Locations
+from corral.session import CommandOutcome, Session
+from corral.termsafe import TerminalFilter
+from sandbox.runner import StdioSpec
+from tui.commandlog import Finished, Status, format_duration
+from tui.commands import finished_from, run_typed
+from tui.completion import path_completions
+from tui.inert import plain
+from tui.line import LineAsk
+from tui.project import ProjectView
+from tui.session_factory import open_session
+
+if TYPE_CHECKING:
+    from prompt_toolkit.completion import CompleteEvent, Completer
+    from prompt_toolkit.document import Document
+else:  # prompt-toolkit is imported only when the line mode runs
+    Completer = object
+
+EXIT_QUIT_AT_TRUST = 3
+_CHIP_STYLE = {
+    Status.SANDBOXED: "bg:ansigreen fg:ansiblack bold",
+    Status.ALLOWED: "bg:ansiyellow fg:ansiblack bold",
+    Status.DENIED: "bg:ansired fg:ansiwhite bold",
+    Status.FAILED: "bg:ansired fg:ansiwhite",
+    Status.ERROR: "bg:ansimagenta fg:ansiwhite bold",
+    Status.RUNNING: "reverse",
+}
+_DETAIL_STYLE = {
+    "green": "fg:ansigreen",
+    "bold red": "fg:ansired bold",
+    "yellow": "fg:ansiyellow",
+    "dim": "fg:ansigray",
+}
+
+
+def _print(fragments: Iterable[tuple[str, str]]) -> None:
+    from prompt_toolkit import print_formatted_text
+    from prompt_toolkit.formatted_text import FormattedText
+
+    print_formatted_text(FormattedText(list(fragments)))
+
+
+def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
+    """The status line after a command, then its detail lines (all untrusted text made inert)."""
+    label = finished.status.value[0]
+    if finished.status is Status.FAILED and finished.exit_code is not None:
+        label = f"failed · exit {finished.exit_code}"
+    fragments = [
+        (_CHIP_STYLE[finished.status], f" {label} "),
+        ("", " "),
+        ("fg:ansigray", format_duration(finished.duration_ms)),
+        ("", "  "),
+        ("bold", plain(command, one_line=True, limit=200)),
+        ("", "\n"),
+    ]
+    for style, line in finished.details:
+        fragments.append((_DETAIL_STYLE.get(style, ""), "  " + plain(line, one_line=True, limit=500) + "\n"))
+    return fragments
+
+
+def _path_completer(shell: PlainShell) -> Completer:
+    """prompt-toolkit completion of the word before the cursor as a path under the shell's cwd."""
+    from prompt_toolkit.completion import Completion
+
+    class PathWordCompleter(Completer):
+        def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+            word = document.get_word_before_cursor(WORD=True)
+            for candidate in path_completions(word, shell.cwd)[:200]:
+                yield Completion(candidate, start_position=-len(word))
+
+    return PathWordCompleter()
+
+
+class PlainShell:
+    """The line-mode loop for one project."""
+
+    def __init__(self, project: ProjectView, session: Session) -> None:
+        self.project = project
+        self.session = session
+        self.cwd = project.workspace
+
+    def prompt_text(self) -> str:
+        """`./sub $ ` relative to the workspace."""
+        relative = self.cwd.relative_to(self.project.workspace)
+        label = "." if str(relative) == "." else f"./{plain(str(relative), one_line=True, limit=60)}"
+        return f"corral {label} $ "
+
+    def run(self) -> int:
+        """Read and run commands until `exit` or end of input."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        self.project.locations.ensure(self.project.locations.data_dir)
+        history = FileHistory(str(self.project.locations.data_dir / "shell_history"))
+        prompt: PromptSession[str] = PromptSession(
+            history=history, completer=_path_completer(self), complete_while_typing=False
+        )
+        while True:
+            try:
+                line = prompt.prompt(self.prompt_text())
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("exit", "quit"):
+                return 0
+            if self._builtin(text):
+                continue
+            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            outcome, error = self.run_command(line)
+            _print(status_fragments(line, finished_from(outcome, error)))
+
+    def _builtin(self, text: str) -> bool:
+        words = text.split()
+        if words[0] == "cd" and len(words) <= 2:
+            target = self.project.workspace if len(words) == 1 else self.cwd / os.path.expanduser(words[1])
+            resolved = Path(os.path.realpath(target))
+            workspace = self.project.workspace
+            if resolved.is_dir() and (resolved == workspace or workspace in resolved.parents):
+                self.cwd = resolved
+            else:
+                print("cd: stays inside the workspace", file=sys.stderr)
+            return True
+        if text == "rules":
+            self._print_rules()
+            return True
+        if text == "trust":
+            self._print_trust()
+            return True
+        if text == "stats":
+            self._print_stats()
+            return True
+        return False
+
+    def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
+        """Run one command; its output goes to stdout through the terminal filter."""
+        read_end, write_end = os.pipe()
+        pump = threading.Thread(target=_copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
+        pump.start()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, lambda *_: self.session.runner.interrupt(signal.SIGINT))
+        try:
+            return run_typed(self.session, text, self.cwd, StdioSpec(stdin, write_end, write_end)), None
+        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
+            return None, f"{type(failure).__name__}: {failure}"
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            os.close(write_end)
+            os.close(stdin)
+            pump.join(timeout=5)
+
+    def _print_rules(self) -> None:
+        from corral.rules import RuleStore
+
+        store = RuleStore.open(self.project.locations.rules_path)
+        try:
+            rules = store.list(self.project.workspace)
+        finally:
+            store.close()
+        if not rules:
+            print("no rules for this project")
+        for rule in rules:
+            flag = "  (sensitive)" if rule.sensitive else ""
+            print(f"{rule.id:>5}  {rule.kind.value:<12} {plain(rule.target, one_line=True)}{flag}")
+        print("revoke one with: corral rules revoke ID")
+
+    def _print_trust(self) -> None:
+        from tui.review import project_rows
+
+        for row in project_rows(self.project.locations):
+            print(
+                f"{row.decision:<8} {row.fingerprint_state:<9} rules {row.rules:<3} {plain(row.root, one_line=True)}"
+            )
+
+    def _print_stats(self) -> None:
+        from corral.rules import canonical_project
+        from corral.stats import compute_stats
+        from tui.stats_screen import summary_text
+
+        report = compute_stats(
+            self.project.locations.ledger_path, project=canonical_project(self.project.workspace)
+        )
+        print(summary_text(report.total, []).plain, end="")
+
+
+def _copy_filtered(read_end: int, target_fd: int) -> None:
+    terminal_filter = TerminalFilter()
+    try:
+        while chunk := os.read(read_end, 65536):
+            _write_all(target_fd, terminal_filter.feed(chunk))
+        _write_all(target_fd, terminal_filter.flush())
+    except OSError:
+        pass
+    finally:
+        os.close(read_end)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
+    """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
+    from tui.trust_dialog import describe_gate
+
+    gate = project.gate
+    if gate is None:
+        return "untrusted"
+    print(f"\n━━ corral: project {plain(str(gate.root), one_line=True)} is {gate.state.value} ━━")
+    print(describe_gate(gate).plain)
+    ask = chooser or LineAsk()
+    options = [
+        ("untrusted", "continue untrusted (default)"),
+        ("trust", "trust this content"),
+        ("quit", "quit"),
+    ]
+    return ask.choose_once("Trust this project?", options, "untrusted") or "untrusted"
+
+
+def run_plain(args: argparse.Namespace) -> int:
+    """`corral shell --plain [DIR]`."""
+    from corral.workspace import WorkspaceError, find_workspace
+
+    locations = Locations.default()
+    directory = getattr(args, "dir", None)
+    try:
+        workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
+    except WorkspaceError as error:
+        print(f"corral: {error}", file=sys.stderr)
+        return 2
+    project = ProjectView(workspace, locations)
+    project.refresh()
+    if project.needs_trust_dialog:
+        choice = ask_trust(project)
+        if choice == "quit":
+            return EXIT_QUIT_AT_TRUST
+        if choice == "trust":
+            try:
+                project.grant()
+                print("trusted.")
+            except Exception as error:
+                print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
+    try:
+        session = open_session(workspace, locations, LineAsk(), "line")
+    except Exception as error:
+        print(f"corral: {plain(str(error), one_line=True)}", file=sys.stderr)
+        return 2
+    print(
+        f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
+    )
+    print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
+    try:
+        return PlainShell(project, session).run()
+    finally:
+        session.close()
