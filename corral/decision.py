@@ -354,16 +354,16 @@ def _domain_of(target: str) -> str:
 
 def _collapse_paths(violations: list[Violation], max_groups: int) -> list[tuple[str, list[Violation]]]:
     """Group paths by parent directory, climbing towards `/` until at most `max_groups` remain."""
-    keys = {v: str(PurePosixPath(v.target).parent) for v in violations}
+    keys = {v: PurePosixPath(v.target).parent for v in violations}
     while len(set(keys.values())) > max_groups:
-        deepest = max(set(keys.values()), key=lambda key: (len(PurePosixPath(key).parts), key))
-        parent = str(PurePosixPath(deepest).parent)
-        if parent == deepest:
+        # Climb every directory at the deepest level at once, so siblings fold together.
+        depth = max(len(key.parts) for key in keys.values())
+        if depth <= 1:
             break
-        keys = {v: (parent if key == deepest else key) for v, key in keys.items()}
+        keys = {v: (key.parent if len(key.parts) == depth else key) for v, key in keys.items()}
     grouped: dict[str, list[Violation]] = {}
     for violation in violations:
-        grouped.setdefault(keys[violation], []).append(violation)
+        grouped.setdefault(str(keys[violation]), []).append(violation)
     return [
         (members[0].target if len(members) == 1 else key.rstrip("/") + "/", members)
         for key, members in grouped.items()
