@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -182,17 +183,21 @@ def make_target(kind: ViolationKind, target: str, *, directory: bool, project: s
 
 
 class RuleStore:
-    """The rules database. Open one per process; every method is its own short transaction."""
+    """The rules database. Thread-safe (the egress proxy decides from its own thread); every method is
+    its own short transaction, so several processes can share the file."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
+        self._lock = threading.RLock()
         self.path = path
 
     @classmethod
     def open(cls, path: Path) -> RuleStore:
         """Open (creating if needed) the rules database at `path`, private to the user."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -220,7 +225,8 @@ class RuleStore:
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> RuleStore:
         return self
@@ -249,6 +255,10 @@ class RuleStore:
             raise SensitiveRuleNeedsConfirmation(
                 f"{stored} is or holds a sensitive path (protected path, start-up file or credential store)"
             )
+        with self._lock:
+            return self._insert(project_key, kind, stored, sensitive, note)
+
+    def _insert(self, project_key: str, kind: ViolationKind, stored: str, sensitive: bool, note: str) -> Rule:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
@@ -273,22 +283,21 @@ class RuleStore:
 
     def list(self, project: str | os.PathLike[str] | None = None) -> list[Rule]:
         """Every rule, or the rules of one project, oldest first."""
-        if project is None:
-            rows = self._db.execute(
-                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules ORDER BY id"
-            ).fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
-                " WHERE project = ? ORDER BY id",
-                (canonical_project(project),),
-            ).fetchall()
+        columns = "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
+        with self._lock:
+            if project is None:
+                rows = self._db.execute(f"{columns} ORDER BY id").fetchall()
+            else:
+                rows = self._db.execute(
+                    f"{columns} WHERE project = ? ORDER BY id", (canonical_project(project),)
+                ).fetchall()
         return [_rule(row) for row in rows]
 
     def revoke(self, rule_id: int) -> bool:
         """Delete a rule; False when no rule has that id."""
-        cursor = self._db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
-        return cursor.rowcount > 0
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
+            return cursor.rowcount > 0
 
     def matching(
         self, project: str | os.PathLike[str], violations: Iterable[Violation]

@@ -230,3 +230,25 @@ def test_cli_usage_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert corral_main(["rules", "add", "--project", str(project), "--path", "/x", "--kind", "net"]) == 2
     assert corral_main(["rules", "add", "--project", str(project), "--host", "*.a.test"]) == 1
     assert "not an exact host" in capsys.readouterr().err
+
+
+def test_threads_share_one_store(store: RuleStore, project: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for index in range(50):
+                store.add(project, W, f"/srv/t{worker}/f{index}")
+                store.matching(project, [write(f"/srv/t{worker}/f{index}")])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(store.list(project)) == 200
