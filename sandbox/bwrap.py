@@ -112,15 +112,16 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     mounts.extend(Mount("ro-bind", m, source=m) for m in submounts if policy.workspace in m.parents)
 
     cache_locks: list[int] = []
+    persistent = _lock_cache_layers(layers_dir, policy.workspace)
+    if persistent is not None:
+        cache_locks.append(persistent[1])
     for index, cache in enumerate(policy.cache_dirs):
         if not any(_is_within(cache, r) for r in policy.capture_roots) or _is_within(policy.workspace, cache):
             continue
         if cache.is_symlink():
             continue
         lower = cache if cache.is_dir() else _empty_dir(run_dir)
-        upper, work, lock = _cache_layer(layers_dir, policy.workspace, cache, run_dir, index)
-        if lock is not None:
-            cache_locks.append(lock)
+        upper, work = _cache_layer(persistent[0] if persistent else None, cache, run_dir, index)
         mounts.append(Mount("overlay", cache, source=lower, upper=upper, work=work))
         ignore.add(cache)
 
@@ -180,32 +181,40 @@ def _empty_dir(run_dir: Path) -> Path:
     return path
 
 
-def _cache_layer(
-    layers_dir: Path | None, workspace: Path, cache: Path, run_dir: Path, index: int
-) -> tuple[Path, Path, int | None]:
-    """A persistent upper layer for `cache`, per project; a throwaway one when it is busy or absent."""
-    if layers_dir is not None:
-        project = hashlib.sha256(os.fsencode(workspace)).hexdigest()[:16]
-        name = hashlib.sha256(os.fsencode(cache)).hexdigest()[:12]
-        base = layers_dir / project / name
+def _lock_cache_layers(layers_dir: Path | None, workspace: Path) -> tuple[Path, int] | None:
+    """The project's persistent cache-layer directory, locked for this run; None when there is none or
+    another command of the project holds it (that run then gets throwaway layers)."""
+    if layers_dir is None:
+        return None
+    base = layers_dir / hashlib.sha256(os.fsencode(workspace)).hexdigest()[:16]
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = os.open(base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock)
+        return None
+    return base, lock
+
+
+def _cache_layer(project_layers: Path | None, cache: Path, run_dir: Path, index: int) -> tuple[Path, Path]:
+    """Upper and work directories for `cache`: persistent per project, or throwaway for this run."""
+    if project_layers is not None:
+        base = project_layers / hashlib.sha256(os.fsencode(cache)).hexdigest()[:12]
         try:
-            base.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock = os.open(base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock)
-            else:
-                # The kernel empties an overlay's work directory at mount time: reuse it as it is.
-                (base / "upper").mkdir(exist_ok=True)
-                (base / "work").mkdir(exist_ok=True)
-                return base / "upper", base / "work", lock
+            # The kernel empties an overlay's work directory at mount time: reuse it as it is.
+            (base / "upper").mkdir(parents=True, exist_ok=True)
+            (base / "work").mkdir(exist_ok=True)
+            return base / "upper", base / "work"
         except OSError:
             pass
     base = run_dir / "cache" / str(index)
     (base / "upper").mkdir(parents=True)
     (base / "work").mkdir(parents=True)
-    return base / "upper", base / "work", None
+    return base / "upper", base / "work"
 
 
 def _clear_workdir(work: Path) -> None:
@@ -221,8 +230,16 @@ def _clear_workdir(work: Path) -> None:
 
 
 def remove_run_dir(run_dir: Path) -> None:
-    """Delete a run directory, including overlay work dirs that the kernel leaves with mode 000."""
-    _clear_workdir(run_dir)
+    """Delete a run directory, including overlay work dirs that the kernel leaves with mode 000 and
+    sealed decoy directories (0555)."""
+    import shutil
+
+    try:
+        shutil.rmtree(run_dir)
+    except FileNotFoundError:
+        return
+    except OSError:
+        _clear_workdir(run_dir)
 
 
 def build_argv(

@@ -188,7 +188,9 @@ def build_policy(
     capture = [home]
     for root in defaults.EXTRA_CAPTURE_ROOTS:
         real = Path(os.path.realpath(root))
-        if real.is_dir() and real != home and real not in capture:
+        # A directory the caller cannot write on the host fails the same way inside the sandbox: only
+        # writable ones (all of them for root) need capturing.
+        if real.is_dir() and real != home and real not in capture and os.access(real, os.W_OK):
             capture.append(real)
     caches = tuple(expand_home(p, home) for p in defaults.CACHE_DIRS)
     return Policy(
