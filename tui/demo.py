@@ -135,3 +135,79 @@ def demo_entries() -> list[tuple[CommandEntry, list[str], Finished]]:
 def demo_locations(base: Path) -> Locations:
     """Locations under `base` (tests and the screenshot script point HOME/XDG there as well)."""
     return Locations(base / "config", base / "data", base / "cache", base / "run")
+
+
+FIXED_TIME = 1_767_261_600.0
+"""2026-01-01 10:00 UTC: every stored date in the demo state."""
+
+
+def seed_state(locations: Locations, project: Path = PROJECT) -> None:
+    """Trust records, rules and ledger rows with fixed dates, for the review, rules and stats screens."""
+    import dataclasses
+    from unittest import mock
+
+    from corral import __version__
+    from corral.ledger import Ledger, PromptRecord
+    from corral.rules import RuleStore
+    from trust.gate import deny, grant
+    from trust.store import TrustStore
+
+    store = TrustStore(locations.trust_dir)
+    other = project.parent / "other-project"
+    other.mkdir(exist_ok=True)
+    for root, decide in ((project, grant), (other, deny)):
+        record = decide(root, store, __version__)
+        store.put(dataclasses.replace(record, decided_at=FIXED_TIME))
+    (other / ".envrc").write_text("export CHANGED=1\n")
+    with mock.patch("corral.rules.time.time", return_value=FIXED_TIME):
+        rules = RuleStore.open(locations.rules_path)
+        try:
+            rules.add(project, ViolationKind.NET, "pypi.org:443")
+            rules.add(project, ViolationKind.FS_WRITE, str(HOME / ".cache" / "pre-commit"), directory=True)
+            rules.add(
+                project,
+                ViolationKind.FS_PROTECTED,
+                str(project / ".git" / "hooks" / "pre-push"),
+                confirmed_sensitive=True,
+            )
+        finally:
+            rules.close()
+    ledger = Ledger.open(locations.ledger_path)
+    try:
+        prompts_per_session = [5, 3, 4, 2, 2, 1, 0, 1, 0, 0, 1, 0]
+        for index, prompts in enumerate(prompts_per_session):
+            started = FIXED_TIME + index * 86_400
+            session_id = ledger.start_session(str(project), "textual", started_at=started)
+            for number in range(20):
+                asked = number < prompts
+                records = (
+                    [
+                        PromptRecord(
+                            "fs-write",
+                            f"{HOME}/x{number}",
+                            "create",
+                            "once" if number % 3 else "deny",
+                            True,
+                            "person",
+                            "textual",
+                            1500.0 + 400 * number,
+                        )
+                    ]
+                    if asked
+                    else []
+                )
+                ledger.record_command(
+                    session_id=session_id,
+                    project=str(project),
+                    command=f"step {number}",
+                    cwd=str(project),
+                    started_at=started + number,
+                    duration_ms=120.0,
+                    exit_code=0,
+                    violation_count=len(records),
+                    prompted=asked,
+                    classic_would_prompt=number % 2 == 0,
+                    prompts=records,
+                )
+    finally:
+        ledger.close()

@@ -1,0 +1,33 @@
+"""SVG snapshots of every screen of `corral shell` at 120x40 (pytest-textual-snapshot).
+
+The scenes (tui/scenes.py) include spoofing attempts: Rich markup (`[red]`, `[link=...]`), escape
+sequences (CSI erase, SGR conceal, OSC 8 links, OSC 52 clipboard writes), bidi overrides, zero-width
+characters and long padding, in commands, paths, file contents and output. The snapshots show them as
+visible text. Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after a UI change,
+then regenerate screenshots/ with `screenshots/make_screenshots.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tui.scenes import SCENES, SIZE, Scene
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dates on screen are shown in local time: pin it."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=[scene.name for scene in SCENES])
+def test_screen(scene: Scene, snap_compare: Callable[..., Any]) -> None:
+    assert snap_compare(scene.build(), run_before=scene.steps, terminal_size=SIZE)
