@@ -22,7 +22,8 @@ from pathlib import Path
 
 from sandbox.capture import CaptureLayer
 from sandbox.policy import Policy
-from sandbox.readwatch import DecoySet, build_decoys
+from sandbox.readwatch import DecoySet, reuse_or_build_decoys
+from sandbox.slots import empty_upper, with_ancestors
 
 
 class SandboxSetupError(RuntimeError):
@@ -50,6 +51,8 @@ class SandboxLayout:
     workspace_layer: CaptureLayer
     decoys: DecoySet
     ignore_dirs: frozenset[Path]
+    kept: frozenset[str]
+    """`ignore_dirs` with their ancestors, as strings."""
     cache_locks: list[int] = field(default_factory=list)
 
     def release(self) -> None:
@@ -75,8 +78,9 @@ def _is_within(path: Path, root: Path) -> bool:
 
 
 def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
-    """Create the capture directories and decoys for one run under `run_dir` (which must be new)."""
-    run_dir.mkdir(mode=0o700, parents=True)
+    """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
+    slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first."""
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for root in (policy.workspace, *policy.capture_roots):
         if _is_within(run_dir, root) or _is_within(root, run_dir):
             raise SandboxSetupError(
@@ -90,10 +94,11 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
 
     def overlay(target: Path, name: str, lower: Path | None = None) -> CaptureLayer:
         _check_target(target)
-        upper = run_dir / "layers" / name / "upper"
-        work = run_dir / "layers" / name / "work"
-        upper.mkdir(parents=True)
-        work.mkdir(parents=True)
+        key = hashlib.sha256(os.fsencode(target)).hexdigest()[:12]
+        upper = run_dir / "layers" / key / "upper"
+        work = run_dir / "layers" / key / "work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(exist_ok=True)
         source = lower or target
         mounts.append(Mount("overlay", target, source=source, upper=upper, work=work))
         layer = CaptureLayer(target=target, lower=source, upper=upper)
@@ -125,7 +130,14 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         mounts.append(Mount("overlay", cache, source=lower, upper=upper, work=work))
         ignore.add(cache)
 
-    decoys = build_decoys(policy.hidden, run_dir / "decoys")
+    keep = with_ancestors(frozenset(ignore) | frozenset(m.target for m in mounts))
+    clean_marker = run_dir / "clean"
+    if not clean_marker.exists():
+        for layer in layers:
+            empty_upper(layer.upper, keep, layer.target)
+    else:
+        clean_marker.unlink()
+    decoys = reuse_or_build_decoys(policy.hidden, run_dir)
     for decoy, real in decoys.mounts:
         _check_target(real)
         # A read-write bind: a read-only mount would stop the kernel from updating the access time that
@@ -135,6 +147,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         if state.is_dir() and not state.is_symlink():
             mounts.append(Mount("tmpfs", state))
     mounts.sort(key=lambda m: _depth(m.target))
+    ignore.update(m.target for m in mounts)
     return SandboxLayout(
         run_dir=run_dir,
         mounts=mounts,
@@ -142,6 +155,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         workspace_layer=workspace_layer,
         decoys=decoys,
         ignore_dirs=frozenset(ignore),
+        kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
     )
 
@@ -179,6 +193,14 @@ def _empty_dir(run_dir: Path) -> Path:
     path = run_dir / "empty"
     path.mkdir(mode=0o755, exist_ok=True)
     return path
+
+
+def reset_layout(layout: SandboxLayout) -> None:
+    """Empty the upper layers after the captured changes were applied or discarded, and mark the run
+    directory clean so that the next run need not check again."""
+    for layer in layout.layers:
+        empty_upper(layer.upper, layout.kept, layer.target)
+    (layout.run_dir / "clean").touch()
 
 
 def _lock_cache_layers(layers_dir: Path | None, workspace: Path) -> tuple[Path, int] | None:

@@ -65,11 +65,11 @@ def _nofollow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
-def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[Path] = frozenset()) -> list[Change]:
+def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[str] = frozenset()) -> list[Change]:
     """Every change in `layer`, parents before children, deletions before re-creations.
 
-    `ignore_dirs` are mount points corral itself created inside this layer (for nested mounts); a new
-    directory there, or on the way to one, is not a change the command made.
+    `ignore_dirs` are mount points corral itself created inside this layer (for nested mounts) and their
+    ancestors, as strings; a new directory there is not a change the command made.
     """
     changes: list[Change] = []
     if _lstat(layer.upper) is None:
@@ -78,7 +78,7 @@ def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[Path] = frozenset()
     return changes
 
 
-def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_dirs: frozenset[Path]) -> Iterator[Change]:
+def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_dirs: frozenset[str]) -> Iterator[Change]:
     upper_dir = layer.upper / relative
     try:
         entries = sorted(os.scandir(upper_dir), key=lambda e: e.name)
@@ -103,7 +103,7 @@ def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_di
             if opaque:
                 yield from _deleted_children(layer, rel, upper_path)
             if lower_st is None:
-                if not _is_ignored_mountpoint(target, ignore_dirs):
+                if str(target) not in ignore_dirs:
                     yield Change(target, ChangeOp.MKDIR, source=upper_path, mode=stat.S_IMODE(st.st_mode))
             elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(lower_st.st_mode):
                 yield Change(target, ChangeOp.CHMOD, source=upper_path, mode=stat.S_IMODE(st.st_mode))
@@ -136,6 +136,3 @@ def _deleted_children(layer: CaptureLayer, rel: Path, upper_path: Path) -> Itera
         if _lstat(upper_path / name) is None:
             yield Change(layer.target / rel / name, ChangeOp.DELETE)
 
-
-def _is_ignored_mountpoint(target: Path, ignore_dirs: frozenset[Path]) -> bool:
-    return any(target == d or target in d.parents for d in ignore_dirs)

@@ -11,7 +11,9 @@ costs microseconds.) On a `noatime` filesystem reads are still refused, only not
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,7 @@ class DecoySet:
 def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
     """Create decoys under `root` for every hidden path that exists (a missing one needs none)."""
     decoys = DecoySet(root)
+    root.mkdir(parents=True, exist_ok=True)
     budget = [MAX_DECOY_ENTRIES]
     for index, real in enumerate(hidden):
         try:
@@ -50,6 +53,50 @@ def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
             decoys.files[decoy] = real
         decoys.mounts.append((decoy, real))
     _seal(root)
+    return decoys
+
+
+def _manifest(hidden: tuple[Path, ...]) -> str:
+    """What the decoys were built from: each hidden path's identity and modification time."""
+    parts = []
+    for path in hidden:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            parts.append(f"{path}\0-")
+            continue
+        parts.append(f"{path}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_mode}")
+    return "\n".join(parts)
+
+
+def reuse_or_build_decoys(hidden: tuple[Path, ...], slot: Path) -> DecoySet:
+    """The decoys under `slot`, rebuilt only when a hidden path changed since they were made."""
+    root = slot / "decoys"
+    manifest_file = slot / "decoys.manifest"
+    manifest = _manifest(hidden)
+    try:
+        saved = json.loads(manifest_file.read_text())
+        if saved["manifest"] == manifest and root.is_dir():
+            return DecoySet(
+                root,
+                mounts=[(Path(d), Path(r)) for d, r in saved["mounts"]],
+                files={Path(d): Path(r) for d, r in saved["files"]},
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if os.path.lexists(root):
+        for dirpath, _dirs, _files in os.walk(root):
+            os.chmod(dirpath, 0o700)
+        shutil.rmtree(root)
+    decoys = build_decoys(hidden, root)
+    data = {
+        "manifest": manifest,
+        "mounts": [[str(d), str(r)] for d, r in decoys.mounts],
+        "files": [[str(d), str(r)] for d, r in decoys.files.items()],
+    }
+    temp = manifest_file.with_suffix(".tmp")
+    temp.write_text(json.dumps(data))
+    os.replace(temp, manifest_file)
     return decoys
 
 

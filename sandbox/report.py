@@ -7,6 +7,7 @@ all speak these types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -92,3 +93,5 @@ class RunResult:
     """Where each captured change would apply (the mount points of the capture layers)."""
     run_dir: Path | None = None
     """Holds the captured content of pending changes until they are applied or discarded."""
+    release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    """Frees the run directory once pending changes are applied or discarded (set by the runner)."""

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Protocol
 
 from sandbox.apply import apply_changes
-from sandbox.bwrap import SandboxLayout, SandboxSetupError, build_argv, prepare_layout, remove_run_dir
+from sandbox.bwrap import SandboxLayout, SandboxSetupError, build_argv, prepare_layout, remove_run_dir, reset_layout
 from sandbox.capture import CaptureLayer, read_changes
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher
 from sandbox.report import Change, ChangeOp, RunResult, Violation, ViolationKind
 from sandbox.seccomp import SeccompUnavailable, filter_path
+from sandbox.slots import NoFreeSlot, acquire_slot
 
 EXIT_SETUP_FAILED = 125
 
@@ -95,38 +96,52 @@ class SandboxRunner:
     ) -> RunResult:
         """Run `command`; raise SandboxSetupError (and run nothing) if the sandbox cannot start."""
         binary, seccomp_path = self.preflight(policy)
-        run_dir = self.new_run_dir()
+        try:
+            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private_dir(self.runtime_dir)
+            slot = acquire_slot(self.runtime_dir)
+        except (NoFreeSlot, OSError) as error:
+            raise SandboxSetupError(f"no run directory available: {error}") from error
         started = time.perf_counter()
         layout: SandboxLayout | None = None
         try:
-            layout = prepare_layout(policy, run_dir, self.layers_dir)
+            layout = prepare_layout(policy, slot.path, self.layers_dir)
             watcher = ReadWatcher(layout.decoys)
-            try:
-                exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
-                reads = watcher.reads()
-            finally:
-                watcher.close()
-        except SandboxSetupError:
+            exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
+            reads = watcher.reads()
+        except BaseException as error:
             if layout is not None:
                 layout.release()
-            remove_run_dir(run_dir)
+                _reset_quietly(layout)
+            slot.release()
+            if isinstance(error, OSError):
+                raise SandboxSetupError(f"could not start the sandbox: {error}") from error
             raise
-        except OSError as error:
-            if layout is not None:
-                layout.release()
-            remove_run_dir(run_dir)
-            raise SandboxSetupError(f"could not start the sandbox: {error}") from error
         layout.release()
         duration_ms = (time.perf_counter() - started) * 1000
         result = RunResult(
             exit_code=exit_code,
             duration_ms=duration_ms,
-            run_dir=run_dir,
+            run_dir=slot.path,
             capture_roots=[layer.target for layer in layout.layers],
         )
-        self._collect(policy, layout, reads, result)
+        done = layout
+
+        def release() -> None:
+            try:
+                reset_layout(done)
+            finally:
+                slot.release()
+
+        result.release = release
+        try:
+            self._collect(policy, layout, reads, result)
+        except BaseException:
+            release()
+            raise
         if not result.violations:
-            remove_run_dir(run_dir)
+            release()
+            result.release = None
             result.run_dir = None
         return result
 
@@ -220,7 +235,7 @@ class SandboxRunner:
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
-            changes = read_changes(layer, layout.ignore_dirs)
+            changes = read_changes(layer, layout.kept)
             if not changes:
                 continue
             if layer is layout.workspace_layer:
@@ -258,10 +273,18 @@ class SandboxRunner:
             for root, changes in by_root.items():
                 refused.extend(apply_changes(root, changes).refused)
         finally:
-            if result.run_dir is not None:
-                remove_run_dir(result.run_dir)
-                result.run_dir = None
+            if result.release is not None:
+                result.release()
+                result.release = None
+            result.run_dir = None
         return refused
+
+
+def _reset_quietly(layout: SandboxLayout) -> None:
+    try:
+        reset_layout(layout)
+    except OSError:
+        pass
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:
