@@ -76,12 +76,25 @@ def run_checks(locations: Locations) -> list[Check]:
         checks.append(_overlay_check(binary.path))
     try:
         compile_filter()
-        checks.append(Check("seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"))
+        checks.append(
+            Check(
+                "seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"
+            )
+        )
     except SeccompUnavailable as error:
-        checks.append(Check("seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"))
+        checks.append(
+            Check(
+                "seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"
+            )
+        )
     abi = landlock_abi()
     checks.append(
-        Check("landlock", abi is not None, f"ABI {abi}" if abi else "not available", "" if abi else "optional today")
+        Check(
+            "landlock",
+            abi is not None,
+            f"ABI {abi}" if abi else "not available",
+            "" if abi else "optional today",
+        )
     )
     return checks
 
@@ -92,8 +105,21 @@ def _overlay_check(bwrap: Path) -> Check:
         for directory in (lower, upper, work):
             directory.mkdir()
         probe = subprocess.run(
-            [str(bwrap), "--unshare-user", "--ro-bind", "/", "/", "--overlay-src", str(lower), "--overlay",
-             str(upper), str(work), str(lower), "touch", str(lower / "x")],
+            [
+                str(bwrap),
+                "--unshare-user",
+                "--ro-bind",
+                "/",
+                "/",
+                "--overlay-src",
+                str(lower),
+                "--overlay",
+                str(upper),
+                str(work),
+                str(lower),
+                "touch",
+                str(lower / "x"),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -122,4 +148,8 @@ def format_checks(checks: list[Check]) -> str:
 
 
 def euid_note() -> str:
-    return "running as root: the sandbox drops every capability in its own user namespace" if os.geteuid() == 0 else ""
+    return (
+        "running as root: the sandbox drops every capability in its own user namespace"
+        if os.geteuid() == 0
+        else ""
+    )

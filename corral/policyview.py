@@ -21,7 +21,9 @@ def policy_summary(policy: Policy) -> dict[str, object]:
         + [str(p) + "/" for p in policy.protected_roots],
         "private": ["/tmp", "/var/tmp"] if policy.private_tmp else [],
         "environment": sorted(policy.env),
-        "network": "through corral's egress proxy" if policy.network is not None else "none (empty namespace)",
+        "network": "through corral's egress proxy"
+        if policy.network is not None
+        else "none (empty namespace)",
     }
 
 

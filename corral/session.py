@@ -288,7 +288,9 @@ class Session:
             argv = ["/bin/sh", "-c", text, hook.script]
         return self.run(argv, cwd=self.workspace, stdio=stdio)
 
-    def _record(self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]) -> None:
+    def _record(
+        self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]
+    ) -> None:
         if self.ledger is None:
             return
         try:

@@ -15,7 +15,9 @@ class WorkspaceError(ValueError):
     """A directory cannot be a workspace; the message is one line for the user."""
 
 
-def find_workspace(start: Path, *, explicit: bool = False, allow_home: bool = False, home: Path | None = None) -> Path:
+def find_workspace(
+    start: Path, *, explicit: bool = False, allow_home: bool = False, home: Path | None = None
+) -> Path:
     """The canonical workspace for `start`. With `explicit` (from --project) `start` itself is the root."""
     try:
         real = Path(os.path.realpath(start))

@@ -84,7 +84,9 @@ def _parent_fd(root_fd: int, parts: list[str], *, create: bool) -> Iterator[int]
                 os.mkdir(name, 0o755, dir_fd=fd)
                 next_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as error:
-                raise ApplyRefused(f"{name}: not a plain directory (symlink or other): {error.strerror}") from error
+                raise ApplyRefused(
+                    f"{name}: not a plain directory (symlink or other): {error.strerror}"
+                ) from error
             os.close(fd)
             fd = next_fd
         yield fd
@@ -167,7 +169,9 @@ def _write_file(parent: int, name: str, change: Change) -> None:
             raise ApplyRefused("captured file has other hard links")
         mode = _safe_mode(st.st_mode)
         temp = _temp_name(name)
-        out_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+        out_fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+        )
         try:
             _copy(src_fd, out_fd, st.st_size)
             os.fchmod(out_fd, mode)

@@ -307,7 +307,14 @@ def build_argv(
         elif mount.kind == "bind":
             argv += ["--bind", str(mount.source), target]
         elif mount.kind == "overlay":
-            argv += ["--overlay-src", str(mount.source), "--overlay", str(mount.upper), str(mount.work), target]
+            argv += [
+                "--overlay-src",
+                str(mount.source),
+                "--overlay",
+                str(mount.upper),
+                str(mount.work),
+                target,
+            ]
     argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:
         argv += ["--json-status-fd", str(status_fd)]

@@ -78,7 +78,9 @@ def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[str] = frozenset())
     return changes
 
 
-def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_dirs: frozenset[str]) -> Iterator[Change]:
+def _walk(
+    layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_dirs: frozenset[str]
+) -> Iterator[Change]:
     upper_dir = layer.upper / relative
     try:
         entries = sorted(os.scandir(upper_dir), key=lambda e: e.name)
@@ -107,7 +109,9 @@ def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_di
                     yield Change(target, ChangeOp.MKDIR, source=upper_path, mode=stat.S_IMODE(st.st_mode))
             elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(lower_st.st_mode):
                 yield Change(target, ChangeOp.CHMOD, source=upper_path, mode=stat.S_IMODE(st.st_mode))
-            yield from _walk(layer, rel, lower_present=lower_st is not None and not opaque, ignore_dirs=ignore_dirs)
+            yield from _walk(
+                layer, rel, lower_present=lower_st is not None and not opaque, ignore_dirs=ignore_dirs
+            )
             continue
         if lower_is_dir:
             yield Change(target, ChangeOp.DELETE)
@@ -118,7 +122,9 @@ def _walk(layer: CaptureLayer, relative: Path, *, lower_present: bool, ignore_di
         elif stat.S_ISREG(st.st_mode):
             if lower_st is None or not stat.S_ISREG(lower_st.st_mode):
                 yield Change(target, ChangeOp.CREATE, source=upper_path, size=st.st_size, mode=mode)
-            elif lower_st.st_size != st.st_size or not _same_content(upper_path, layer.lower / rel, st.st_size):
+            elif lower_st.st_size != st.st_size or not _same_content(
+                upper_path, layer.lower / rel, st.st_size
+            ):
                 yield Change(target, ChangeOp.MODIFY, source=upper_path, size=st.st_size, mode=mode)
             elif stat.S_IMODE(lower_st.st_mode) != mode:
                 yield Change(target, ChangeOp.CHMOD, source=upper_path, mode=mode)
@@ -135,4 +141,3 @@ def _deleted_children(layer: CaptureLayer, rel: Path, upper_path: Path) -> Itera
     for name in lower_names:
         if _lstat(upper_path / name) is None:
             yield Change(layer.target / rel / name, ChangeOp.DELETE)
-

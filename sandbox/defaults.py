@@ -195,6 +195,16 @@ ENV_DENY: tuple[str, ...] = (
 )
 """Never passed, even when an allow pattern (or a trusted project) names them. Deny beats allow."""
 
-EXTRA_CAPTURE_ROOTS: tuple[str, ...] = ("/etc", "/opt", "/srv", "/usr/local", "/var", "/root", "/home", "/mnt", "/media")
+EXTRA_CAPTURE_ROOTS: tuple[str, ...] = (
+    "/etc",
+    "/opt",
+    "/srv",
+    "/usr/local",
+    "/var",
+    "/root",
+    "/home",
+    "/mnt",
+    "/media",
+)
 """Outside the home and the workspace, directories whose writes are captured and reported rather than
 failing with EROFS (they matter for a root caller; for a normal user most are not writable anyway)."""

@@ -104,7 +104,9 @@ def find_bwrap(*, workspace: Path | None = None, cache_dir: Path | None = None) 
     bundled = _bundled()
     if bundled is not None and bundled.is_file():
         if _inside(bundled, workspace):
-            problems.append(f"the bundled bwrap {bundled} is inside the workspace (install corral outside the project)")
+            problems.append(
+                f"the bundled bwrap {bundled} is inside the workspace (install corral outside the project)"
+            )
         else:
             candidates.append(BwrapBinary(bundled, _version(bundled, cache_dir), "bundled"))
     for directory in SYSTEM_DIRS:

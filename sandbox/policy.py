@@ -118,7 +118,10 @@ class Policy:
             relative = PurePosixPath(path.relative_to(self.workspace))
         except ValueError:
             return False
-        if any(_is_within(path, root) or (replaces_node and path in root.parents) for root in self.protected_roots):
+        if any(
+            _is_within(path, root) or (replaces_node and path in root.parents)
+            for root in self.protected_roots
+        ):
             return True
         if any(_is_within(path, allowed) for allowed in self.extra_writable):
             return False

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Protocol
 
 from sandbox.apply import apply_changes
-from sandbox.bwrap import SandboxLayout, SandboxSetupError, build_argv, prepare_layout, remove_run_dir, reset_layout
+from sandbox.bwrap import (
+    SandboxLayout,
+    SandboxSetupError,
+    build_argv,
+    prepare_layout,
+    remove_run_dir,
+    reset_layout,
+)
 from sandbox.capture import CaptureLayer, read_changes
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
@@ -161,7 +168,13 @@ class SandboxRunner:
         block_r, block_w = os.pipe() if network is not None else (None, None)
         pass_fds = [seccomp_fd, status_w] + ([block_r] if block_r is not None else [])
         argv = build_argv(
-            binary.path, policy, layout, list(command), seccomp_fd=seccomp_fd, status_fd=status_w, block_fd=block_r
+            binary.path,
+            policy,
+            layout,
+            list(command),
+            seccomp_fd=seccomp_fd,
+            status_fd=status_w,
+            block_fd=block_r,
         )
         try:
             process = subprocess.Popen(
@@ -194,7 +207,9 @@ class SandboxRunner:
                 except Exception as error:
                     process.kill()
                     process.wait()
-                    raise SandboxSetupError(f"could not give the sandbox its network proxy: {error}") from error
+                    raise SandboxSetupError(
+                        f"could not give the sandbox its network proxy: {error}"
+                    ) from error
                 os.write(block_w, b"1")
             if on_start is not None:
                 on_start(child_pid)
@@ -243,19 +258,27 @@ class SandboxRunner:
             else:
                 result.violations.extend(_group(changes, ViolationKind.FS_WRITE, "outside the workspace"))
         for path in reads:
-            result.violations.append(Violation(ViolationKind.FS_READ, str(path), "read", "hidden credential path"))
+            result.violations.append(
+                Violation(ViolationKind.FS_READ, str(path), "read", "hidden credential path")
+            )
 
-    def _workspace_changes(self, policy: Policy, layer: CaptureLayer, changes: list[Change], result: RunResult) -> None:
+    def _workspace_changes(
+        self, policy: Policy, layer: CaptureLayer, changes: list[Change], result: RunResult
+    ) -> None:
         allowed: list[Change] = []
         protected: list[Change] = []
         for change in changes:
             replaces = change.op in (ChangeOp.DELETE, ChangeOp.SYMLINK)
-            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(change)
+            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(
+                change
+            )
         if allowed:
             outcome = apply_changes(layer.target, allowed)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
-        result.violations.extend(_group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"))
+        result.violations.extend(
+            _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
+        )
 
     def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
         """Apply the changes of `allowed` violations, discard the rest, remove the run directory.

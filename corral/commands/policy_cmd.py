@@ -7,9 +7,13 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("policy", help="show the effective sandbox policy")
-    parser.add_argument("--project", metavar="DIR", help="the workspace (default: git root of the current directory)")
+    parser.add_argument(
+        "--project", metavar="DIR", help="the workspace (default: git root of the current directory)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--backend-args", action="store_true", help="print the exact bwrap argv that would run")
+    parser.add_argument(
+        "--backend-args", action="store_true", help="print the exact bwrap argv that would run"
+    )
     parser.add_argument("--allow-home-workspace", action="store_true", help="allow $HOME as the workspace")
     parser.set_defaults(handler=_handle)
 

@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run one command in the sandbox",
         description="Run one command in the sandbox; ask (on a TTY) or deny when it crosses the boundary.",
     )
-    parser.add_argument("--project", metavar="DIR", help="the workspace (default: git root of the current directory)")
+    parser.add_argument(
+        "--project", metavar="DIR", help="the workspace (default: git root of the current directory)"
+    )
     parser.add_argument(
         "--on-violation",
         choices=("ask", "deny"),
@@ -31,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--allow-home-workspace", action="store_true", help="allow $HOME as the workspace")
     parser.add_argument("--require-trust", action="store_true", help="exit 3 unless the project is trusted")
     parser.add_argument(
-        "--allow-host", action="append", default=[], metavar="HOST", help="allow HOST for this run (repeatable)"
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow HOST for this run (repeatable)",
     )
     parser.add_argument("-c", dest="shell_command", metavar="STRING", help="run STRING with the shell")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
@@ -48,6 +54,9 @@ def _handle(args: argparse.Namespace) -> int:
         print("corral: give either -c STRING or -- CMD [ARG...], not both", file=sys.stderr)
         return 2
     if args.shell_command is None and not argv:
-        print("corral: no command to run (usage: corral run -- CMD [ARG...] or corral run -c STRING)", file=sys.stderr)
+        print(
+            "corral: no command to run (usage: corral run -- CMD [ARG...] or corral run -c STRING)",
+            file=sys.stderr,
+        )
         return 2
     return run_from_cli(args, argv)
