@@ -200,6 +200,8 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
             tooltip="Deny the selected item, allow the rest",
             id="escalation.exclude",
         ),
+        Binding("up", "cursor(-1)", "Previous", show=False, priority=True, id="escalation.up"),
+        Binding("down", "cursor(1)", "Next", show=False, priority=True, id="escalation.down"),
     ]
 
     def __init__(self, request: PromptRequest, *, arm_delay_s: float = ARM_DELAY_S) -> None:
@@ -328,6 +330,11 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         """Switch between the grouped summary and every violation."""
         self.details = not self.details
         self._fill_table()
+
+    def action_cursor(self, step: int) -> None:
+        """Move the selection in the list (focus stays on the deny button)."""
+        table = self.query_one("#violations", DataTable)
+        table.move_cursor(row=max(0, min(table.cursor_row + step, table.row_count - 1)))
 
     def action_exclude(self) -> None:
         """Toggle deny for the selected row (a group or one violation)."""
