@@ -10,17 +10,26 @@ the command that made it.
 
 from __future__ import annotations
 
+import os
+import select
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
 from sandbox.egress.hosts import format_authority
 from sandbox.egress.netns import open_listener_in
-from sandbox.egress.proxy import EgressProxy, Resolver
 from sandbox.policy import NetworkAccess
 from sandbox.report import Violation, ViolationKind
+
+if TYPE_CHECKING:
+    from sandbox.egress.proxy import EgressProxy
+
+Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
+"""Name resolution for the proxy (the system's by default; tests map names to local servers)."""
 
 AskHost = Callable[[Violation], bool]
 """Asks the session about one `net` violation (rules, memory, the person); True only to allow."""
@@ -35,27 +44,65 @@ class NetworkGate:
     violations: list[Violation] = field(default_factory=list)
     allowed: list[Violation] = field(default_factory=list)
     _proxy: EgressProxy | None = None
+    _listener: socket.socket | None = None
+    _waiter: threading.Thread | None = None
+    _stop_r: int = -1
+    _stop_w: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def access(self) -> NetworkAccess:
         return NetworkAccess(proxy_env=proxy_environment(self.port))
 
     def attach(self, child_pid: int) -> None:
+        """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
+        when the first connection arrives: commands that never touch the network never pay for it."""
         listener = open_listener_in(child_pid, self.port)
+        self._listener = listener
+        self._stop_r, self._stop_w = os.pipe()
+        self._waiter = threading.Thread(target=self._start_on_first_connection, daemon=True, name="corral-egress-wait")
+        self._waiter.start()
+
+    def _start_on_first_connection(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        ready, _, _ = select.select([listener.fileno(), self._stop_r], [], [])
+        if listener.fileno() not in ready:
+            return
+        from sandbox.egress.proxy import EgressProxy
+
         proxy = EgressProxy(
             self._decide,
             self.resolver,
             on_violation=self._on_refusal,
             is_address_allowed=self.hosts.allows_address,
         )
+        with self._lock:
+            if self._listener is None:  # detached meanwhile
+                proxy.close()
+                return
+            self._proxy = proxy
+            self._listener = None
         proxy.serve(listener)
-        self._proxy = proxy
 
     def detach(self) -> tuple[list[Violation], list[Violation]]:
         """Close the command's proxy (cutting its connections); return (refused, allowed-by-prompt)."""
-        if self._proxy is not None:
-            self._proxy.close()
-            self._proxy = None
+        if self._stop_w >= 0:
+            os.write(self._stop_w, b"x")
+        if self._waiter is not None:
+            self._waiter.join(timeout=5)
+            self._waiter = None
+        with self._lock:
+            listener, self._listener = self._listener, None
+            proxy, self._proxy = self._proxy, None
+        if listener is not None:
+            listener.close()
+        if proxy is not None:
+            proxy.close()
+        for fd in (self._stop_r, self._stop_w):
+            if fd >= 0:
+                os.close(fd)
+        self._stop_r = self._stop_w = -1
         with self._lock:
             refused, self.violations = self.violations, []
             allowed, self.allowed = self.allowed, []

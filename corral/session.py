@@ -24,11 +24,10 @@ from corral.decision import DENY, AskCallback, Decision, Scope
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
-from corral.network import NetworkGate
+from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
 from corral.rules import RuleStore
 from sandbox.egress.hostpolicy import HostPolicy
-from sandbox.egress.proxy import Resolver
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
