@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.capture import CaptureLayer
+from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
 from sandbox.readwatch import DecoySet, reuse_or_build_decoys
 from sandbox.slots import empty_upper, with_ancestors
@@ -108,8 +109,6 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     submounts = host_mount_points()
     for index, root in enumerate(policy.capture_roots):
         inner = [m for m in submounts if root in m.parents]
-        if root != policy.home and inner:
-            continue  # a system directory with other filesystems below it stays read-only
         overlay(root, f"c{index}")
         # An overlay shows only its own filesystem: bring back what is mounted below it, read-only.
         mounts.extend(Mount("ro-bind", m, source=m) for m in inner if not _is_within(m, policy.workspace))
@@ -158,35 +157,6 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
     )
-
-
-def host_mount_points() -> list[Path]:
-    """Mount points of corral's mount namespace (outside /proc, /sys, /dev)."""
-    points: list[Path] = []
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-            for line in handle:
-                fields = line.split(" ")
-                if len(fields) > 4:
-                    point = _unescape_mountinfo(fields[4])
-                    if not point.startswith(("/proc", "/sys", "/dev")) and point != "/":
-                        points.append(Path(point))
-    except OSError:
-        pass
-    return points
-
-
-def _unescape_mountinfo(text: str) -> str:
-    out = []
-    index = 0
-    while index < len(text):
-        if text[index] == "\\" and index + 3 < len(text) and text[index + 1 : index + 4].isdigit():
-            out.append(chr(int(text[index + 1 : index + 4], 8)))
-            index += 4
-        else:
-            out.append(text[index])
-            index += 1
-    return "".join(out)
 
 
 def _empty_dir(run_dir: Path) -> Path:

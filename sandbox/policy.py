@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from sandbox import defaults
+from sandbox.mounts import host_mount_points
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +190,20 @@ def build_policy(
     if network is not None:
         env.update(network.proxy_env)
     capture = [home]
+    submounts = host_mount_points()
     for root in defaults.EXTRA_CAPTURE_ROOTS:
         real = Path(os.path.realpath(root))
         # A directory the caller cannot write on the host fails the same way inside the sandbox: only
         # writable ones (all of them for root) need capturing.
-        if real.is_dir() and real != home and real not in capture and os.access(real, os.W_OK):
+        # A system directory with other filesystems mounted below it stays read-only: an overlay
+        # would show only its own filesystem.
+        writable = real.is_dir() and os.access(real, os.W_OK)
+        if (
+            writable
+            and real != home
+            and real not in capture
+            and not any(real in m.parents for m in submounts)
+        ):
             capture.append(real)
     caches = tuple(expand_home(p, home) for p in defaults.CACHE_DIRS)
     return Policy(
