@@ -247,7 +247,9 @@ class Session:
         records: list[PromptRecord] = []
         decisions: dict[Violation, Decision] = {}
         try:
-            decisions = self.escalator.decide(text, self.workspace, result.violations, records=records)
+            decisions = self.escalator.decide(
+                text, self.workspace, result.violations, records=records, fingerprints=_fingerprints(result.violations)
+            )
         except Exception:
             decisions = {}  # Fail closed: an error while deciding denies everything below.
         finally:
@@ -307,6 +309,27 @@ class Session:
             )
         except Exception as error:  # the ledger must never change what the command did
             outcome.notices.append(f"could not record the command in the ledger: {error}")
+
+
+def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
+    """A content hash per captured-write violation, so that a session allowance of a sensitive target
+    covers exactly the bytes that were shown (TT1): different content next time is asked again."""
+    import hashlib
+
+    prints: dict[Violation, str] = {}
+    for violation in violations:
+        if not violation.changes:
+            continue
+        digest = hashlib.sha256()
+        for change in violation.changes:
+            digest.update(f"{change.path}\0{change.op.value}\0{change.link_target or ''}\0".encode())
+            if change.source is not None and change.op.value in ("create", "modify") and change.size <= 16 << 20:
+                try:
+                    digest.update(hashlib.sha256(change.source.read_bytes()).digest())
+                except OSError:
+                    digest.update(b"unreadable")
+        prints[violation] = digest.hexdigest()
+    return prints
 
 
 def _classic(command: str) -> bool | None:
