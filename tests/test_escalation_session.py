@@ -1,0 +1,115 @@
+"""Issue 3 end to end through the real sandbox: one prompt only when a command crosses the boundary,
+exact violations, apply without re-running, deny discards, project rules scoped to the boundary."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from corral.decision import Decision, PromptRequest, Scope
+from corral.escalation import OnViolation
+from corral.ledger import Ledger
+from corral.locations import Locations
+from corral.session import Session
+from sandbox.report import ViolationKind
+
+
+@pytest.fixture
+def workspace(isolated_home: Path) -> Path:
+    ws = isolated_home / "project"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    return ws
+
+
+class Person:
+    """Answers prompts with a fixed decision and remembers what it was shown."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        self.requests: list[PromptRequest] = []
+
+    def __call__(self, request: PromptRequest) -> Decision:
+        self.requests.append(request)
+        return self.decision
+
+
+def _session(workspace: Path, person: Person) -> Session:
+    return Session(workspace, locations=Locations.default(), ask=person, frontend="test", on_violation=OnViolation.ASK)
+
+
+def test_workspace_only_command_gets_no_prompt(workspace: Path) -> None:
+    person = Person(Decision(Scope.ONCE))
+    outcome = _session(workspace, person).run(["sh", "-c", "mkdir -p src && echo x > src/a.py && rm -f README"])
+    assert outcome.exit_code == 0
+    assert person.requests == []
+    assert (workspace / "src/a.py").read_text() == "x\n"
+
+
+def test_touch_home_yields_exactly_one_fs_write_and_deny_discards(workspace: Path, isolated_home: Path) -> None:
+    person = Person(Decision(Scope.DENY))
+    outcome = _session(workspace, person).run(["touch", str(isolated_home / "x")])
+    assert len(person.requests) == 1
+    [violation] = person.requests[0].violations
+    assert (violation.kind, violation.target, violation.operation) == (ViolationKind.FS_WRITE, str(isolated_home / "x"), "create")
+    assert not (isolated_home / "x").exists()
+    assert outcome.status == 77
+
+
+def test_allow_once_applies_without_running_again(workspace: Path, isolated_home: Path) -> None:
+    person = Person(Decision(Scope.ONCE))
+    outcome = _session(workspace, person).run(
+        ["sh", "-c", f"echo ran >> runs.log; printf 'data' > {isolated_home}/x; chmod 640 {isolated_home}/x"]
+    )
+    assert outcome.status == 0
+    assert (isolated_home / "x").read_text() == "data"
+    assert oct((isolated_home / "x").stat().st_mode & 0o777) == "0o640"
+    assert (workspace / "runs.log").read_text() == "ran\n"  # the command ran exactly once
+
+
+def test_protected_and_read_violations_are_exact(workspace: Path, isolated_home: Path) -> None:
+    (isolated_home / ".ssh").mkdir()
+    (isolated_home / ".ssh/id_rsa").write_text("KEY")
+    person = Person(Decision(Scope.DENY))
+    _session(workspace, person).run(
+        ["sh", "-c", "echo x > .git/hooks/pre-commit; echo y > .envrc; cat ~/.ssh/id_rsa; true"]
+    )
+    [request] = person.requests
+    seen = {(v.kind, v.target) for v in request.violations}
+    assert (ViolationKind.FS_PROTECTED, str(workspace / ".git/hooks/pre-commit")) in seen
+    assert (ViolationKind.FS_PROTECTED, str(workspace / ".envrc")) in seen
+    assert (ViolationKind.FS_READ, str(isolated_home / ".ssh/id_rsa")) in seen
+    assert not (workspace / ".git/hooks/pre-commit").exists()
+    assert not (workspace / ".envrc").exists()
+
+
+def test_project_rule_stops_the_prompt_for_that_path_only(workspace: Path, isolated_home: Path, tmp_path: Path) -> None:
+    person = Person(Decision(Scope.PROJECT))
+    _session(workspace, person).run(["touch", str(isolated_home / "allowed")])
+    assert len(person.requests) == 1
+    later = Person(Decision(Scope.DENY))
+    _session(workspace, later).run(["sh", "-c", f"echo again > {isolated_home}/allowed"])
+    assert later.requests == []  # the rule answered: no prompt in the next command
+    assert (isolated_home / "allowed").read_text() == "again\n"
+    _session(workspace, later).run(["touch", str(isolated_home / "other")])
+    assert len(later.requests) == 1  # another path still asks
+    other_project = tmp_path / "other-project"
+    other_project.mkdir()
+    elsewhere = Person(Decision(Scope.DENY))
+    _session(other_project, elsewhere).run(["sh", "-c", f"echo third > {isolated_home}/allowed"])
+    assert len(elsewhere.requests) == 1  # another project still asks
+
+
+def test_every_command_and_prompt_is_recorded(workspace: Path, isolated_home: Path) -> None:
+    person = Person(Decision(Scope.DENY))
+    session = _session(workspace, person)
+    session.run(["true"])
+    session.run(["touch", str(isolated_home / "x")])
+    session.close()
+    with Ledger.open(Locations.default().ledger_path) as ledger:
+        commands = ledger.commands()
+        prompts = ledger.prompts()
+    assert [c.command for c in commands] == ["true", f"touch {isolated_home / 'x'}"]
+    assert [(p.kind, p.target, p.scope) for p in prompts] == [("fs-write", str(isolated_home / "x"), "deny")]
