@@ -169,17 +169,18 @@ def _write_file(parent: int, name: str, change: Change) -> None:
             raise ApplyRefused("captured file has other hard links")
         mode = _safe_mode(st.st_mode)
         temp = _temp_name(name)
-        out_fd = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
-        )
-        try:
-            _copy(src_fd, out_fd, st.st_size)
-            os.fchmod(out_fd, mode)
-        except BaseException:
+        if not _move_into_place(source, st, parent, temp, mode):
+            out_fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+            )
+            try:
+                _copy(src_fd, out_fd, st.st_size)
+                os.fchmod(out_fd, mode)
+            except BaseException:
+                os.close(out_fd)
+                os.unlink(temp, dir_fd=parent)
+                raise
             os.close(out_fd)
-            os.unlink(temp, dir_fd=parent)
-            raise
-        os.close(out_fd)
         try:
             existing = os.lstat(name, dir_fd=parent)
             if stat.S_ISDIR(existing.st_mode):
@@ -189,6 +190,32 @@ def _write_file(parent: int, name: str, change: Change) -> None:
         os.rename(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
     finally:
         os.close(src_fd)
+
+
+def _move_into_place(source: Path, st: os.stat_result, parent: int, temp: str, mode: int) -> bool:
+    """Rename the captured file into the target directory when both are on one filesystem (no copy).
+
+    Safe because the capture layer belongs to corral and every sandboxed process is gone by now; the
+    inode is checked to be the one that was validated. False when a copy is needed instead."""
+    if os.fstat(parent).st_dev != st.st_dev:
+        return False
+    try:
+        os.rename(source, temp, dst_dir_fd=parent)
+    except OSError:
+        return False
+    moved_fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        moved = os.fstat(moved_fd)
+        if (moved.st_ino, moved.st_dev) != (st.st_ino, st.st_dev):
+            os.unlink(temp, dir_fd=parent)
+            raise ApplyRefused("captured file changed while it was applied")
+        os.fchmod(moved_fd, mode)
+        for attribute in os.listxattr(moved_fd):
+            if attribute.startswith(("user.overlay.", "trusted.overlay.")):
+                os.removexattr(moved_fd, attribute)  # overlayfs bookkeeping, not the command's
+    finally:
+        os.close(moved_fd)
+    return True
 
 
 def _copy(src_fd: int, dst_fd: int, size: int) -> None:
