@@ -56,7 +56,9 @@ CREDENTIAL_PATHS: tuple[str, ...] = (
 
 PROTECTED_SUBTREES: tuple[str, ...] = (
     ".git/hooks",
-    ".git/modules/*/hooks",
+    # Submodule git dirs, whole: a name is the submodule path (`libs/x`, any number of components) and
+    # submodules nest (`modules/a/modules/b`), so `.git/modules/*/hooks` missed most of them.
+    ".git/modules",
     ".git/info",
     ".corral",
     ".claude",

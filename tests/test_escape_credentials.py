@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import SECRET, Actor
+from tests.test_escape_support import assert_denied_under
 
 CREDENTIAL_FILES = (
     ".aws/credentials",
@@ -77,7 +78,7 @@ def test_C01_credential_files_unreadable(actor: Actor) -> None:
     assert result.stdout.strip() == "end"
     assert_no_secret_left(actor, result.stdout + result.stderr)
     for relative in (".aws/credentials", ".ssh/id_rsa", ".netrc", ".kube/config", ".claude.json"):
-        assert f"denied fs-read {actor.home / relative}" in result.stderr
+        assert_denied_under(result.stderr, "fs-read", actor.home / relative, actor.home)
     assert result.returncode == 77
     # The host copies are untouched.
     assert SECRET in (actor.home / ".aws/credentials").read_text()
@@ -159,7 +160,8 @@ def test_C02_environment_scrubbed(actor: Actor) -> None:
     assert "end" in result.stdout
     assert SECRET not in result.stdout + result.stderr
     for name in env_secrets:
-        assert f"{name}=" not in result.stdout
+        if not name.endswith("_PROXY"):  # corral sets its own egress proxy variables; the value differs
+            assert f"{name}=" not in result.stdout
     assert "HOME=" in result.stdout
     assert "CORRAL_SANDBOX=1" in result.stdout
 

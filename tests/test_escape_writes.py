@@ -561,3 +561,43 @@ def test_protected_paths_at_depth(actor: Actor, ignored: bool) -> None:
     # The ordinary directories on the way are workspace writes and land.
     assert (actor.workspace / "a/b/c").is_dir()
     assert result.returncode == 77
+
+
+def test_W02_submodule_git_dirs(actor: Actor) -> None:
+    """A submodule's git directory lives at `.git/modules/<name>`, where the name is the submodule's
+    path and may have several components (`libs/x`), and submodules nest (`.../modules/<a>/modules/<b>`).
+    Its hooks and config run at the user's next git command inside the submodule, like `.git/hooks`."""
+    source = actor.base / "upstream"
+    host_run(actor, "git", "init", "-q", str(source), cwd=actor.base)
+    plant(actor, source / "lib.txt", "lib\n")
+    host_run(actor, "git", "add", "-A", cwd=source)
+    assert host_run(actor, "git", "commit", "-q", "-m", "lib", cwd=source).returncode == 0
+    for path in ("libs/x", "single"):
+        added = host_run(
+            actor, "git", "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(source), path
+        )
+        assert added.returncode == 0, added.stderr
+    initial_commit(actor)
+    markers = [actor.outside / f"W02-sub{i}" for i in range(4)]
+    script = f"""
+        for gitdir in .git/modules/libs/x .git/modules/single; do
+            printf '#!/bin/sh\\ntouch {markers[0]}\\n' > $gitdir/hooks/pre-commit; chmod +x $gitdir/hooks/pre-commit
+            git --git-dir=$gitdir config core.fsmonitor 'touch {markers[1]}; false'
+            echo '* filter=x' > $gitdir/info/attributes
+        done
+        mkdir -p .git/modules/libs/x/modules/inner/hooks
+        printf '#!/bin/sh\\ntouch {markers[2]}\\n' > .git/modules/libs/x/modules/inner/hooks/pre-commit
+        true
+    """
+    result = sandboxed_with_control(actor, script)
+    for gitdir in (".git/modules/libs/x", ".git/modules/single"):
+        assert not (actor.workspace / gitdir / "hooks/pre-commit").exists(), gitdir
+        assert "fsmonitor" not in (actor.workspace / gitdir / "config").read_text(), gitdir
+        assert not (actor.workspace / gitdir / "info/attributes").exists(), gitdir
+    assert not (actor.workspace / ".git/modules/libs/x/modules").exists()
+    assert result.returncode == 77
+    for sub in ("libs/x", "single"):
+        for argv in (("git", "status"), ("git", "commit", "-q", "--allow-empty", "-m", "later")):
+            assert host_run(actor, *argv, cwd=actor.workspace / sub).returncode == 0
+    for marker in markers:
+        assert not marker.exists(), f"{marker} appeared: a submodule hook ran on the host"
