@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SECRET, Actor
 from tests.test_escape_support import assert_denied_under
 
@@ -173,3 +175,34 @@ def test_C02_sandbox_init_process_holds_no_host_environment(actor: Actor) -> Non
     assert "end" in result.stdout
     assert SECRET not in result.stdout + result.stderr
     assert "GITHUB_TOKEN" not in result.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ESCAPE: a credential that is a symlink (stow, home-manager, chezmoi symlink mode) is hidden at "
+    "its path only; its target stays readable (`grep -rl 'PRIVATE KEY' ~` finds it). Hidden paths should "
+    "also hide the resolved targets of links at or inside them",
+)
+def test_C01_symlinked_credential_target_hidden(actor: Actor) -> None:
+    target = plant(actor, "dotfiles/ssh/id_ed25519")
+    (actor.home / ".ssh/id_ed25519").symlink_to(target)
+    result = actor.sandboxed("cat ~/.ssh/id_ed25519; grep -rh CORRAL-TEST ~ 2>/dev/null; echo end")
+    assert "end" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a hidden credential directory that is a symlink (~/.aws -> ~/dotfiles/aws) makes corral refuse "
+    "to run at all (exit 125, fail closed); it should hide the link's target and run",
+)
+def test_C01_symlinked_credential_dir(actor: Actor) -> None:
+    target = plant(actor, "dotfiles/aws/credentials").parent
+    for name in (actor.home / ".aws").iterdir():
+        name.unlink()
+    (actor.home / ".aws").rmdir()
+    (actor.home / ".aws").symlink_to(target)
+    result = actor.sandboxed("cat ~/.aws/credentials ~/dotfiles/aws/credentials; echo end")
+    assert result.returncode != 125, result.stderr
+    assert "end" in result.stdout
+    assert SECRET not in result.stdout + result.stderr

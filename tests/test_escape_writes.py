@@ -601,3 +601,23 @@ def test_W02_submodule_git_dirs(actor: Actor) -> None:
             assert host_run(actor, *argv, cwd=actor.workspace / sub).returncode == 0
     for marker in markers:
         assert not marker.exists(), f"{marker} appeared: a submodule hook ran on the host"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ESCAPE: core.hooksPath already pointing inside the workspace (e.g. `.githooks`, a common "
+    "setup) is not protected; corral should protect the configured hooks directory (from the repo's "
+    ".git/config and the user's global config) like .git/hooks",
+)
+def test_W02_configured_hooks_path_inside_workspace(actor: Actor) -> None:
+    """The user (not the attacker) configured `core.hooksPath = .githooks`; a sandboxed write there runs
+    at the user's next commit."""
+    initial_commit(actor)
+    assert host_run(actor, "git", "config", "core.hooksPath", ".githooks").returncode == 0
+    plant(actor, actor.workspace / ".githooks/pre-commit", "#!/bin/sh\nexit 0\n", mode=0o755)
+    marker = actor.outside / "W02-hookspath"
+    result = sandboxed_with_control(
+        actor, f"printf '#!/bin/sh\\ntouch {marker}\\n' > .githooks/pre-commit; true"
+    )
+    _git_marker_check(actor, [marker])
+    assert result.returncode == 77
