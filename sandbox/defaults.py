@@ -72,6 +72,13 @@ PROTECTED_SUBTREES: tuple[str, ...] = (
     ".agents",
     ".continue",
     ".windsurf",
+    ".zed",  # language-server binaries and tasks the editor runs when it opens the project
+    ".helix",  # language-server commands
+    ".kiro",  # agent hooks that run shell commands
+    ".roo",  # project MCP servers
+    ".opencode",
+    ".lefthook",  # git-hook scripts run by lefthook at the next commit
+    ".git-hooks",  # overcommit's repository hooks
 )
 """Directories (at any depth of the workspace) whose content runs later outside the sandbox."""
 
@@ -88,6 +95,11 @@ PROTECTED_FILES: tuple[str, ...] = (
     ".envrc",
     ".mcp.json",
     ".pre-commit-config.yaml",
+    "lefthook*.*",  # lefthook.yml, lefthook-local.yml, ...: commands run by the git hooks lefthook installed
+    ".lefthook*.*",
+    ".overcommit.yml",
+    "opencode.json*",  # MCP servers (local commands) started by the agent
+    ".aider.conf.yml",  # lint-cmd / test-cmd run by aider after its edits
     ".bashrc",
     ".bash_profile",
     ".bash_login",

@@ -621,3 +621,29 @@ def test_W02_configured_hooks_path_inside_workspace(actor: Actor) -> None:
     )
     _git_marker_check(actor, [marker])
     assert result.returncode == 77
+
+
+HOOK_MANAGER_AND_AGENT_CONFIG = (
+    "lefthook.yml",
+    ".lefthook-local.yaml",
+    ".lefthook/pre-commit/x.sh",
+    ".overcommit.yml",
+    ".git-hooks/pre_commit/x.rb",
+    ".zed/settings.json",
+    ".helix/languages.toml",
+    ".kiro/hooks/x.kiro.hook",
+    ".roo/mcp.json",
+    "opencode.json",
+    ".opencode/x.md",
+    ".aider.conf.yml",
+)
+
+
+def test_W05_W06_other_hook_managers_and_agents(actor: Actor) -> None:
+    """The same family beyond the catalog's rows: hook managers whose config runs at the next commit
+    (lefthook, overcommit), editors that start language servers named in project config (Zed, Helix),
+    and agents that run commands or MCP servers from project config (Kiro, Roo, opencode, aider)."""
+    result = sandboxed_with_control(actor, _write_all(HOOK_MANAGER_AND_AGENT_CONFIG) + "\ntrue")
+    for relative in HOOK_MANAGER_AND_AGENT_CONFIG:
+        assert not (actor.workspace / relative).exists(), relative
+    assert result.returncode == 77
