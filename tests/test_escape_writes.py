@@ -647,3 +647,26 @@ def test_W05_W06_other_hook_managers_and_agents(actor: Actor) -> None:
     for relative in HOOK_MANAGER_AND_AGENT_CONFIG:
         assert not (actor.workspace / relative).exists(), relative
     assert result.returncode == 77
+
+
+def test_system_wide_startup_and_path_hijack(actor: Actor) -> None:
+    """Outside the home, the places that run later for everyone: /etc/profile.d, cron, a `git` earlier on
+    PATH in /usr/local/bin, systemd units, shared memory and /run. Captured (root) or refused (user);
+    never on the host."""
+    tag = actor.base.name
+    targets = [
+        Path(f"/etc/profile.d/{tag}.sh"),
+        Path(f"/etc/cron.d/{tag}"),
+        Path(f"/usr/local/bin/{tag}-git"),
+        Path(f"/etc/systemd/system/{tag}.service"),
+        Path(f"/var/spool/cron/{tag}"),
+        Path(f"/dev/shm/{tag}"),
+        Path(f"/run/{tag}"),
+        Path(f"/opt/{tag}"),
+    ]
+    script = "\n".join(
+        f"mkdir -p {t.parent} 2>/dev/null; echo 'touch MARKER' > {t} 2>/dev/null" for t in targets
+    )
+    sandboxed_with_control(actor, script + "\ntrue")
+    for target in targets:
+        assert not target.exists(), target
