@@ -116,3 +116,15 @@ async def test_spoofed_output_is_kept_as_text(workspace: Path) -> None:
     assert "[red]x[/]" in shown
     assert "^[]52;c;aGk=^G" in shown
     assert "<U+202E>rev" in shown
+
+
+async def test_ctrl_c_interrupts_the_running_command(workspace: Path) -> None:
+    app = _shell(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        entry = await _type(pilot, app, "sleep 30")
+        await pilot.pause(0.5)
+        started = time.monotonic()
+        await pilot.press("ctrl+c")
+        await _until(pilot, lambda: entry.finished is not None, timeout=10)
+    assert time.monotonic() - started < 10
+    assert entry.finished is not None and entry.finished.status is Status.FAILED

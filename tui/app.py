@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
 
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
@@ -265,6 +266,15 @@ class CorralShell(App[int]):
             os.close(stdin)
             reader.join()
         self.post_message(CommandFinished(entry, outcome, error))
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        # A worker that died without posting CommandFinished must not leave the shell "running".
+        if event.worker.group == "command" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            entry = self.running
+            if entry is not None:
+                self.running = None
+                entry.finish(finished_from(None, f"the command worker stopped: {event.worker.error}"))
 
     @on(OutputReceived)
     def _output(self, message: OutputReceived) -> None:
