@@ -272,13 +272,16 @@ class SandboxRunner:
             (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(
                 change
             )
+        withdrawn: list[Change] = []
         if allowed:
             outcome = apply_changes(layer.target, allowed)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
+            withdrawn = _withdraw_links_into_hidden(policy, result)
         result.violations.extend(
             _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
         )
+        result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
     def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
         """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
@@ -308,6 +311,28 @@ def _reset_quietly(layout: SandboxLayout) -> None:
         reset_layout(layout)
     except OSError:
         pass
+
+
+def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Change]:
+    """Take back off the host every symlink just applied that resolves (through any chain of links)
+    into a hidden path: a credential, or corral's own state, such as the persistent cache layers a
+    sandboxed command fills at a predictable path. A host program following such a link would read a
+    secret or run content written outside the workspace (e.g. `git status` in a linked directory
+    running its `core.fsmonitor`). Returns the withdrawn changes; they become violations."""
+    withdrawn: list[Change] = []
+    for change in list(result.applied):
+        if change.op is not ChangeOp.SYMLINK:
+            continue
+        if not policy.is_hidden(Path(os.path.realpath(change.path))):
+            continue
+        try:
+            if os.path.islink(change.path):
+                os.unlink(change.path)
+        except OSError as error:
+            result.refused.append((change, f"could not withdraw a link into a hidden path: {error.strerror}"))
+        result.applied.remove(change)
+        withdrawn.append(change)
+    return withdrawn
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:

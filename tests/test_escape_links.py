@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from tests.conftest import SECRET, Actor
-from tests.test_escape_support import assert_denied_under, plant, snapshot
+from tests.test_escape_support import assert_denied_under, host_run, plant, snapshot
 
 
 def test_S01_link_made_now_written_later(actor: Actor) -> None:
@@ -171,3 +171,32 @@ def test_apply_step_hard_links_and_special_files_not_applied(actor: Actor) -> No
     suid = actor.workspace / "suid"
     assert not suid.exists() or not (os.stat(suid).st_mode & 0o6000)
     assert "not applied" in result.stderr or result.returncode == 77
+
+
+def test_S01_link_into_persistent_cache_layer(actor: Actor) -> None:
+    """Regression (was an escape, exit 0 and no violation): tool-chain caches are writable without
+    prompting through a persistent per-project layer that lives on the host at a predictable path in
+    corral's data directory. A command planted a git repository with `core.fsmonitor` there and linked
+    it from the workspace; the user's `git status` in the linked directory ran the payload. Links that
+    resolve into a hidden path (corral's state, credentials), directly or through a chain of links, are
+    now taken back off the host and reported."""
+    marker = actor.outside / "cache-layer-escape"
+    script = f"""
+        p=$(printf %s "$PWD" | sha256sum | cut -c1-16)
+        c=$(printf %s "$HOME/.cache" | sha256sum | cut -c1-12)
+        git init -q ~/.cache/r && git -C ~/.cache/r config core.fsmonitor 'touch {marker}; false'
+        ln -s "$HOME/.local/share/corral/layers/$p/$c/upper/r" vendored
+        ln -s "$HOME/.local/share" share && ln -s "share/corral/layers/$p/$c/upper/r" chained
+        ln -s ~/.ssh/id_rsa key.txt
+        ln -s README.md fine-link
+    """
+    result = actor.sandboxed(script)
+    for name in ("vendored", "chained", "key.txt"):
+        assert not os.path.lexists(actor.workspace / name), name
+        assert_denied_under(result.stderr, "fs-protected", actor.workspace / name)
+    assert os.readlink(actor.workspace / "fine-link") == "README.md"  # ordinary links still land
+    assert result.returncode == 77
+    for directory in (actor.workspace, actor.workspace / "share"):
+        if directory.is_dir():
+            host_run(actor, "git", "status", cwd=directory)
+    assert not marker.exists()
