@@ -23,6 +23,7 @@ from pathlib import Path
 from corral.decision import DENY, AskCallback, Decision, Scope
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.ledger import Ledger, PromptRecord
+from corral.githooks import configured_hooks_dirs
 from corral.locations import Locations
 from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
@@ -215,7 +216,10 @@ class Session:
             home=Path(self.environ.get("HOME") or Path.home()),
             environ=self.environ,
             own_state=self.locations.all(),
-            protected_roots=_own_installation(),
+            protected_roots=[
+                *_own_installation(),
+                *configured_hooks_dirs(self.workspace, Path(self.environ.get("HOME") or Path.home()), self.environ),
+            ],
             extra_hidden=self.extra_hidden,
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,

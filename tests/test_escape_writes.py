@@ -603,12 +603,6 @@ def test_W02_submodule_git_dirs(actor: Actor) -> None:
         assert not marker.exists(), f"{marker} appeared: a submodule hook ran on the host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ESCAPE: core.hooksPath already pointing inside the workspace (e.g. `.githooks`, a common "
-    "setup) is not protected; corral should protect the configured hooks directory (from the repo's "
-    ".git/config and the user's global config) like .git/hooks",
-)
 def test_W02_configured_hooks_path_inside_workspace(actor: Actor) -> None:
     """The user (not the attacker) configured `core.hooksPath = .githooks`; a sandboxed write there runs
     at the user's next commit."""
