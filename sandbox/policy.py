@@ -158,6 +158,41 @@ def filter_environment(
     return {name: value for name, value in source.items() if allowed.match(name) and not denied.match(name)}
 
 
+MAX_LINKED_ENTRIES = 512
+
+
+def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> list[Path]:
+    """Hidden paths as the kernel will see them: a credential that is a symlink (dotfile managers such as
+    stow, home-manager, chezmoi) is hidden at its target, and so is the target of every symlink directly
+    inside a hidden directory. The link itself then leads to a decoy; nothing reaches the real file.
+    A target that is `/` or contains one of `keep_visible` (the home, the workspace) is never hidden."""
+    visible = tuple(keep_visible)
+    result: list[Path] = []
+
+    def add(candidate: Path) -> None:
+        if candidate == Path("/") or any(_is_within(v, candidate) for v in visible):
+            return
+        result.append(candidate)
+
+    for path in paths:
+        if not os.path.lexists(path):
+            result.append(path)
+            continue
+        real = Path(os.path.realpath(path))
+        add(real if os.path.islink(path) else path)
+        if real.is_dir():
+            try:
+                entries = list(os.scandir(real))[:MAX_LINKED_ENTRIES]
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_symlink():
+                    target = Path(os.path.realpath(entry.path))
+                    if target.exists() and not _is_within(target, real):
+                        add(target)
+    return list(dict.fromkeys(result))
+
+
 def build_policy(
     *,
     workspace: Path,
@@ -180,6 +215,7 @@ def build_policy(
     home = Path(os.path.realpath(home))
     hidden = [expand_home(p, home) for p in defaults.CREDENTIAL_PATHS]
     hidden.extend(Path(os.path.abspath(p)) for p in extra_hidden)
+    hidden = resolve_hidden(hidden, keep_visible=(home, workspace))
     env = filter_environment(environ, defaults.ENV_ALLOW)
     if extra_env:
         env.update(filter_environment(extra_env, ("*",)))
