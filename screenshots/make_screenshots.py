@@ -55,11 +55,12 @@ def main(names: list[str]) -> int:
     import time
 
     time.tzset()
+    from tui.demo import exclusive
     from tui.scenes import SCENES
 
     wanted = names or [scene.name for scene in SCENES]
     for name in wanted:
-        with tempfile.TemporaryDirectory(prefix="corral-shot-") as base:
+        with exclusive(), tempfile.TemporaryDirectory(prefix="corral-shot-") as base:
             _isolate(Path(base))
             time.tzset()
             print(_shoot_sync(name))

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
+from tui import demo
 from tui.scenes import SCENES, SIZE, Scene
+
+
+@pytest.fixture(autouse=True)
+def demo_directory() -> Iterator[None]:
+    """The demo project lives at a fixed path: take turns with other processes using it."""
+    with demo.exclusive():
+        yield
 
 
 @pytest.fixture(autouse=True)

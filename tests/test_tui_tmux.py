@@ -21,7 +21,8 @@ from tests.conftest import CORRAL
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (Debian package: tmux)"
 )
-SPOOF = r"printf '[red]spoof[/] \033]52;c;aGk=\007 done\n'"
+SPOOF = r"printf '[red]spoof[/] \033]52;c;aGk=\007 %s\n' $((40000+2))"
+SPOOF_DONE = "40002"  # only in the output, never in the typed command
 
 
 class Terminal:
@@ -111,12 +112,14 @@ def test_textual_shell_in_a_real_terminal(
         term.type("echo hello-from-the-shell")
         term.wait_for("ran sandboxed")
         term.type(SPOOF)
-        shown = term.wait_for("done")
+        term.wait_for(SPOOF_DONE)
+        shown = term.wait_for("ran sandboxed", count=2)
         assert "[red]spoof[/]" in shown and "^[]52;c;aGk=^G" in shown
         term.type("touch ~/x")
         term.wait_for("crossed the sandbox boundary")
         time.sleep(0.6)  # the dialog ignores answer keys for its first 0.4 s
         term.send("o")
+        term.wait_gone("crossed the sandbox boundary")
         term.wait_for("escalated → allowed")
         assert (isolated_home / "x").exists()
         term.send("C-q")
@@ -135,6 +138,7 @@ def test_plain_shell_in_a_real_terminal(
         term.send("t")
         term.wait_for("corral . $")
         term.type(SPOOF)
+        term.wait_for(SPOOF_DONE)
         shown = term.wait_for("ran sandboxed")
         assert "[red]spoof[/]" in shown and "^[]52;c;aGk=^G" in shown
         term.type("touch ~/x")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,13 @@ SPOOFS = [
     ("\x9b31m c1", "<U+009B>31m c1"),
     ("hangul\u3164filler", "hangul<U+3164>filler"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def demo_directory() -> Iterator[None]:
+    """The demo project lives at a fixed path: take turns with other processes using it."""
+    with demo.exclusive():
+        yield
 
 
 @pytest.mark.parametrize(("raw", "shown"), SPOOFS)

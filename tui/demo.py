@@ -8,8 +8,12 @@ visible text. Nothing here is used by the shell itself.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
@@ -30,6 +34,19 @@ SPOOF_OUTPUT = [
     "bidi: access = \u202e'nimda'\u202c; zero\u200bwidth \ufeffBOM",
     "padding:" + " " * 80 + "hidden far right",
 ]
+
+
+@contextlib.contextmanager
+def exclusive(root: Path = DEMO_ROOT) -> Iterator[None]:
+    """Hold the demo directory for this process: the path is fixed (so pictures are reproducible), and
+    test runs or screenshot runs in parallel processes must take turns."""
+    lock_path = root.with_name(root.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def prepare(root: Path = DEMO_ROOT) -> Path:
