@@ -49,7 +49,6 @@ class SandboxLayout:
     run_dir: Path
     mounts: list[Mount]
     layers: list[CaptureLayer]
-    workspace_layer: CaptureLayer
     decoys: DecoySet
     ignore_dirs: frozenset[Path]
     kept: frozenset[str]
@@ -63,6 +62,10 @@ class SandboxLayout:
             except OSError:
                 pass
         self.cache_locks.clear()
+
+
+MAX_CAPTURE_MOUNTS = 256
+"""At most this many capture overlays; directories beyond it stay read-only."""
 
 
 def _depth(path: Path) -> int:
@@ -93,7 +96,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     layers: list[CaptureLayer] = []
     ignore: set[Path] = set()
 
-    def overlay(target: Path, name: str, lower: Path | None = None) -> CaptureLayer:
+    def overlay(target: Path, _name: str, lower: Path | None = None) -> CaptureLayer:
         _check_target(target)
         key = hashlib.sha256(os.fsencode(target)).hexdigest()[:12]
         upper = run_dir / "layers" / key / "upper"
@@ -106,14 +109,33 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         layers.append(layer)
         return layer
 
-    submounts = host_mount_points()
-    for index, root in enumerate(policy.capture_roots):
-        inner = [m for m in submounts if root in m.parents]
-        overlay(root, f"c{index}")
-        # An overlay shows only its own filesystem: bring back what is mounted below it, read-only.
-        mounts.extend(Mount("ro-bind", m, source=m) for m in inner if not _is_within(m, policy.workspace))
-    workspace_layer = overlay(policy.workspace, "workspace")
-    mounts.extend(Mount("ro-bind", m, source=m) for m in submounts if policy.workspace in m.parents)
+    submounts = frozenset(host_mount_points())
+    budget = [MAX_CAPTURE_MOUNTS]
+
+    def capture(root: Path) -> None:
+        """Overlay `root`; when other filesystems are mounted below it (the kernel refuses such an overlay
+        inside a user namespace), overlay each child directory instead. Mount points and files directly
+        in such a directory stay read-only: writes there fail rather than escape."""
+        if not any(root in m.parents for m in submounts):
+            if budget[0] > 0:
+                budget[0] -= 1
+                overlay(root, "")
+            return
+        try:
+            children = sorted(os.scandir(root), key=lambda e: e.name)
+        except OSError:
+            return
+        # The directory itself, with what is mounted below it, read-only (it may lie under /tmp, which the
+        # sandbox replaces); its children are captured on top.
+        mounts.append(Mount("ro-bind", root, source=root))
+        for entry in children:
+            child = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) and child not in submounts:
+                capture(child)
+
+    for root in policy.capture_roots:
+        capture(root)
+    capture(policy.workspace)
 
     cache_locks: list[int] = []
     persistent = _lock_cache_layers(layers_dir, policy.workspace)
@@ -124,6 +146,8 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
             continue
         if cache.is_symlink():
             continue
+        if not cache.is_dir() and not _creatable(cache, layers):
+            continue  # no overlay where its mount point would be made: writes there stay read-only
         lower = cache if cache.is_dir() else _empty_dir(run_dir)
         upper, work = _cache_layer(persistent[0] if persistent else None, cache, run_dir, index)
         mounts.append(Mount("overlay", cache, source=lower, upper=upper, work=work))
@@ -151,12 +175,19 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         run_dir=run_dir,
         mounts=mounts,
         layers=layers,
-        workspace_layer=workspace_layer,
         decoys=decoys,
         ignore_dirs=frozenset(ignore),
         kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
     )
+
+
+def _creatable(path: Path, layers: list[CaptureLayer]) -> bool:
+    """Whether bwrap can make `path` as a mount point: its nearest existing ancestor is in a capture layer."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    return any(_is_within(ancestor, layer.target) for layer in layers)
 
 
 def _empty_dir(run_dir: Path) -> Path:

@@ -253,7 +253,7 @@ class SandboxRunner:
             changes = read_changes(layer, layout.kept)
             if not changes:
                 continue
-            if layer is layout.workspace_layer:
+            if policy.in_workspace(layer.target):
                 self._workspace_changes(policy, layer, changes, result)
             else:
                 result.violations.extend(_group(changes, ViolationKind.FS_WRITE, "outside the workspace"))
