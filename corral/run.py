@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from corral.decision import AskCallback
+from corral.decision import AskCallback, PromptAnswer, PromptRequest
 from corral.escalation import OnViolation, denial_lines
 from corral.locations import Locations
 from corral.project import ConfigError, open_project
@@ -62,6 +64,9 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     interactive = _isatty(sys.stdin) and _isatty(sys.stderr)
     on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
     ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
+    terminal_input = TerminalInput() if _isatty(sys.stdin) else None
+    if ask is not None and terminal_input is not None:
+        ask = terminal_input.paused_while(ask)
     try:
         user = load_user_config(locations.user_config_path)
         hosts = HostPolicy.from_config(
@@ -88,7 +93,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(f"{command[0]}: command not found")
         return EXIT_NOT_FOUND
     try:
-        outcome = _run_with_stdio(session, command, cwd)
+        outcome = _run_with_stdio(session, command, cwd, terminal_input)
     except SandboxSetupError as error:
         _err(f"the sandbox could not start, so nothing ran: {error}")
         return EXIT_SETUP_FAILED
@@ -128,17 +133,17 @@ def _write_report(path: Path, outcome: CommandOutcome) -> None:
         _err(f"could not write the report {path}: {error.strerror}")
 
 
-def _run_with_stdio(session: Session, command: Sequence[str], cwd: Path) -> CommandOutcome:
+def _run_with_stdio(
+    session: Session, command: Sequence[str], cwd: Path, terminal_input: TerminalInput | None
+) -> CommandOutcome:
     pumps: list[threading.Thread] = []
     close_after: list[int] = []
     stdin_fd: int | None = None
     stdout_fd: int | None = None
     stderr_fd: int | None = None
-    if _isatty(sys.stdin):
-        read_end, write_end = os.pipe()
-        stdin_fd = read_end
-        close_after.append(read_end)
-        pumps.append(_daemon(_feed_stdin, write_end))
+    if terminal_input is not None:
+        stdin_fd = terminal_input.start()
+        close_after.append(stdin_fd)
     for stream, assign in ((sys.stdout, "out"), (sys.stderr, "err")):
         if _isatty(stream):
             read_end, write_end = os.pipe()
@@ -163,16 +168,74 @@ def _run_with_stdio(session: Session, command: Sequence[str], cwd: Path) -> Comm
                 outcome.hook_outcomes.append(hook)
     finally:
         signal.signal(signal.SIGINT, previous)
+        if terminal_input is not None:
+            terminal_input.stop()
         for fd in close_after:
             os.close(fd)
         for thread in pumps:
-            if thread.name != "stdin":
-                thread.join(timeout=5)
+            thread.join(timeout=5)
     return outcome
 
 
-def _daemon(target: object, fd: int) -> threading.Thread:
-    return threading.Thread(target=target, args=(fd,), daemon=True, name="stdin")  # type: ignore[arg-type]
+class TerminalInput:
+    """Feeds the person's terminal input to the sandbox through a pipe, so the sandbox never holds the
+    terminal. It reads only while not paused: a prompt (which reads the terminal itself) pauses it, so
+    no keypress meant for the prompt is ever handed to the command."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paused = False
+        self._stop_r, self._stop_w = os.pipe()
+        self._write_end = -1
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> int:
+        """Start feeding; returns the read end to give the command as its stdin."""
+        read_end, self._write_end = os.pipe()
+        self._thread = threading.Thread(target=self._feed, daemon=True, name="corral-stdin")
+        self._thread.start()
+        return read_end
+
+    def paused_while(self, ask: AskCallback) -> AskCallback:
+        def asking(request: PromptRequest) -> PromptAnswer:
+            with self._lock:
+                self._paused = True
+            try:
+                return ask(request)
+            finally:
+                with self._lock:
+                    self._paused = False
+
+        return asking
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in (self._stop_r, self._stop_w):
+            os.close(fd)
+
+    def _feed(self) -> None:
+        source = sys.stdin.fileno()
+        try:
+            while True:
+                ready, _, _ = select.select([source, self._stop_r], [], [], 0.2)
+                if self._stop_r in ready:
+                    return
+                if source not in ready:
+                    continue
+                with self._lock:
+                    chunk = None if self._paused else os.read(source, 65536)
+                if chunk is None:
+                    time.sleep(0.05)
+                    continue
+                if not chunk:
+                    return
+                os.write(self._write_end, chunk)
+        except OSError:
+            return
+        finally:
+            os.close(self._write_end)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -180,19 +243,6 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _feed_stdin(write_end: int) -> None:
-    try:
-        while chunk := os.read(sys.stdin.fileno(), 65536):
-            os.write(write_end, chunk)
-    except OSError:
-        pass
-    finally:
-        try:
-            os.close(write_end)
-        except OSError:
-            pass
 
 
 def _copy_filtered(read_end: int, target_fd: int) -> None:
