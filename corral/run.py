@@ -23,13 +23,14 @@ from typing import IO
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
 from corral.escalation import OnViolation, denial_lines
 from corral.locations import Locations
+from corral.opening import open_session
 from corral.project import ConfigError, open_project
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
 from corral.termsafe import TerminalFilter
-from corral.userconfig import UserConfigError, load_user_config
+from corral.userconfig import UserConfigError
 from corral.workspace import WorkspaceError, find_workspace
 from sandbox.bwrap import SandboxSetupError
-from sandbox.egress.hostpolicy import HostPolicy, PolicyError
+from sandbox.egress.hostpolicy import PolicyError
 from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
 
 EXIT_USAGE = 2
@@ -68,26 +69,20 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     if ask is not None and terminal_input is not None:
         ask = terminal_input.paused_while(ask)
     try:
-        user = load_user_config(locations.user_config_path)
-        hosts = HostPolicy.from_config(
-            source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+        session, warnings = open_session(
+            workspace,
+            locations,
+            ask=ask,
+            frontend="line" if ask else "cli",
+            on_violation=on_violation,
+            allow_hosts=args.allow_host,
+            project=project,
         )
-        hosts.extend(source="--allow-host", allow=args.allow_host, allow_key="--allow-host")
     except (UserConfigError, PolicyError) as error:
         _err(str(error))
         return EXIT_USAGE
-    for warning in hosts.warnings:
+    for warning in warnings:
         _err(f"warning: {warning}")
-    session = Session(
-        workspace,
-        locations=locations,
-        ask=ask,
-        frontend="line" if ask else "cli",
-        on_violation=on_violation,
-        ask_timeout_s=user.prompt_timeout_s,
-        project=project,
-        hosts=hosts,
-    )
     cwd = Path.cwd()
     if resolve_command(command, session.policy(cwd).env, cwd) is None:
         _err(f"{command[0]}: command not found")
@@ -160,12 +155,7 @@ def _run_with_stdio(
     signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
-        before = session.run_hook("before_command", stdio=stdio)
-        outcome = session.run(command, cwd=cwd, stdio=stdio)
-        after = session.run_hook("after_command", stdio=stdio)
-        for hook in (before, after):
-            if hook is not None:
-                outcome.hook_outcomes.append(hook)
+        outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)
     finally:
         signal.signal(signal.SIGINT, previous)
         if terminal_input is not None:

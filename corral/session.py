@@ -22,8 +22,8 @@ from pathlib import Path
 
 from corral.decision import DENY, AskCallback, Decision, Scope
 from corral.escalation import Escalator, OnViolation, SessionMemory
-from corral.ledger import Ledger, PromptRecord
 from corral.githooks import configured_hooks_dirs
+from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
 from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
@@ -273,6 +273,15 @@ class Session:
         outcome.notices.extend(self.escalator.notices)
         self.escalator.notices.clear()
         self._record(outcome, policy.cwd, started_at, records)
+        return outcome
+
+    def run_with_hooks(self, argv: Sequence[str], *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome:
+        """`run`, with the trusted project's before_command and after_command hooks around it (each
+        sandboxed and decided like any command; their outcomes are in `hook_outcomes`)."""
+        before = self.run_hook("before_command", stdio=stdio)
+        outcome = self.run(argv, cwd=cwd, stdio=stdio)
+        after = self.run_hook("after_command", stdio=stdio)
+        outcome.hook_outcomes.extend(hook for hook in (before, after) if hook is not None)
         return outcome
 
     def _ask_host(self, violation: Violation) -> bool:

@@ -15,11 +15,7 @@ from tui.commandlog import Finished, Status
 
 def run_typed(session: Session, text: str, cwd: Path, stdio: StdioSpec) -> CommandOutcome:
     """Run `text` with the shell in the sandbox, with the project's hooks around it."""
-    before = session.run_hook("before_command", stdio=stdio)
-    outcome = session.run(shell_argv(text), cwd=cwd, stdio=stdio)
-    after = session.run_hook("after_command", stdio=stdio)
-    outcome.hook_outcomes.extend(hook for hook in (before, after) if hook is not None)
-    return outcome
+    return session.run_with_hooks(shell_argv(text), cwd=cwd, stdio=stdio)
 
 
 def _decision_lines(outcome: CommandOutcome, prefix: str = "") -> list[tuple[str, str]]:

@@ -10,31 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from corral.decision import AskCallback
-from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.project import open_project
+from corral.opening import open_session as open_core_session
 from corral.session import Session
-from corral.userconfig import load_user_config
-from sandbox.egress.hostpolicy import HostPolicy
 
 
 def open_session(workspace: Path, locations: Locations, ask: AskCallback | None, frontend: str) -> Session:
-    """A Session for `workspace` that asks through `ask`."""
-    project = open_project(workspace, locations)
-    user = load_user_config(locations.user_config_path)
-    hosts = HostPolicy.from_config(
-        source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
-    )
-    return Session(
-        workspace,
-        locations=locations,
-        ask=ask,
-        frontend=frontend,
-        on_violation=OnViolation.ASK,
-        ask_timeout_s=user.prompt_timeout_s,
-        project=project,
-        hosts=hosts,
-    )
+    """A Session for `workspace` that asks through `ask` (the core's `corral.opening.open_session`)."""
+    session, _warnings = open_core_session(workspace, locations, ask=ask, frontend=frontend)
+    return session
 
 
 def allowed_hosts(session: Session | None) -> list[str]:

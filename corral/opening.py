@@ -1,0 +1,51 @@
+"""Open a Session for a workspace the one way every front end does it (`corral run`, both shells, the
+coming broker and MCP server): the trust gate first, then the user's config and host policy.
+
+Raises `corral.project.ConfigError`, `corral.userconfig.UserConfigError` or
+`sandbox.egress.hostpolicy.PolicyError` — each one line naming the file and key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from corral.decision import AskCallback
+from corral.escalation import OnViolation
+from corral.locations import Locations
+from corral.project import ProjectContext, open_project
+from corral.session import Session
+from corral.userconfig import load_user_config
+from sandbox.egress.hostpolicy import HostPolicy
+
+
+def open_session(
+    workspace: Path,
+    locations: Locations,
+    *,
+    ask: AskCallback | None,
+    frontend: str,
+    on_violation: OnViolation = OnViolation.ASK,
+    allow_hosts: Sequence[str] = (),
+    project: ProjectContext | None = None,
+) -> tuple[Session, list[str]]:
+    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed)."""
+    if project is None:
+        project = open_project(workspace, locations)
+    user = load_user_config(locations.user_config_path)
+    hosts = HostPolicy.from_config(
+        source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+    )
+    if allow_hosts:
+        hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
+    session = Session(
+        workspace,
+        locations=locations,
+        ask=ask,
+        frontend=frontend,
+        on_violation=on_violation,
+        ask_timeout_s=user.prompt_timeout_s,
+        project=project,
+        hosts=hosts,
+    )
+    return session, list(hosts.warnings)
