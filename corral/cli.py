@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -34,11 +33,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="corral", description="Run coding-agent commands in an OS sandbox.")
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    names = sorted(m.name for m in pkgutil.iter_modules(commands_package.__path__))
+    if only is not None:
+        names = [f"{only}_cmd"]  # the fast path: no directory scan, one module
+    else:
+        import pkgutil
+
+        names = sorted(m.name for m in pkgutil.iter_modules(commands_package.__path__))
     for name in names:
-        if only is not None and name != f"{only}_cmd":
-            continue
-        module = importlib.import_module(f"corral.commands.{name}")
+        try:
+            module = importlib.import_module(f"corral.commands.{name}")
+        except ModuleNotFoundError as error:
+            if only is not None and error.name == f"corral.commands.{name}":
+                continue
+            raise
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)

@@ -178,7 +178,7 @@ ENV_ALLOW: tuple[str, ...] = (
     "PYENV_VERSION",
     "CI",
 )
-"""Environment variables passed into the sandbox (shell-style patterns). Everything else is dropped."""
+"""Environment variables passed into the sandbox (`*` matches any run of characters). Everything else is dropped."""
 
 ENV_DENY: tuple[str, ...] = (
     "*TOKEN*",

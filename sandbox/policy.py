@@ -145,8 +145,9 @@ def expand_home(text: str, home: Path) -> Path:
 
 @functools.lru_cache(maxsize=32)
 def _pattern(patterns: tuple[str, ...], fold_case: bool) -> re.Pattern[str]:
-    joined = "|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or "(?!)"
-    return re.compile(joined, re.IGNORECASE if fold_case else 0)
+    # The patterns use `*` only; a plain translation compiles far faster than fnmatch's.
+    joined = "|".join(".*".join(re.escape(part) for part in p.split("*")) for p in patterns) or "(?!)"
+    return re.compile(f"(?:{joined})\\Z", re.IGNORECASE if fold_case else 0)
 
 
 def filter_environment(
