@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import SECRET, Actor
 from tests.test_escape_support import assert_denied_under
 
