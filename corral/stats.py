@@ -36,10 +36,12 @@ from typing import Any
 STATS_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS prompts_by_session_kind"
     " ON prompts (session_id, kind, asked, scope, command_id)",
+    "CREATE INDEX IF NOT EXISTS commands_by_session_totals ON commands"
+    " (session_id, project, prompted, violation_count, classic_would_prompt, started_at)",
     "CREATE INDEX IF NOT EXISTS prompts_by_asked_latency"
     " ON prompts (asked, session_id, latency_ms, command_id)",
 )
-"""Covering indexes `corral stats` wants on `prompts` (requested for the ledger schema itself)."""
+"""Covering indexes `corral stats` wants (the ledger schema creates the `prompts` ones itself)."""
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -220,7 +222,7 @@ def _aggregate(
     for row in db.execute(
         "SELECT c.project, c.session_id, count(*), coalesce(sum(c.prompted), 0),"
         " coalesce(sum(c.violation_count), 0), coalesce(sum(c.classic_would_prompt), 0),"
-        f" count(c.classic_would_prompt) FROM commands c{where} GROUP BY c.project, c.session_id",
+        f" count(c.classic_would_prompt) FROM commands c{where} GROUP BY c.session_id, c.project",
         params,
     ):
         stats = slice_for((str(row[0]), row[1]))
@@ -249,9 +251,15 @@ def _aggregate(
     latency_sql, latency_params = _prompt_query(
         "p.latency_ms", None, [*clauses, "p.asked = 1", "p.latency_ms IS NOT NULL"], params
     )
-    latencies: dict[_Key, list[float]] = defaultdict(list)
-    for row in _rows_with_project(db, latency_sql, latency_params, owners):
-        latencies[(row[0], row[1])].append(float(row[2]))
+    # The largest result (one row per asked decision): a tight loop, no per-row tuple building.
+    latencies: dict[_Key, list[float]] = {}
+    owner_of = {session: owner[0] for session, owner in owners.items()}
+    for row_session, row_project, value in db.execute(latency_sql, latency_params):
+        key = (row_project if row_project is not None else owner_of.get(row_session, ""), row_session)
+        bucket = latencies.get(key)
+        if bucket is None:
+            bucket = latencies[key] = []
+        bucket.append(value)
     for key, values in latencies.items():
         slice_for(key).median_latency_ms = statistics.median(values)
 
@@ -291,7 +299,10 @@ def _prompt_query(
         return f"{fast} UNION ALL {slow}", list(params)
     where = " AND ".join([*command_filters, *prompt_filters])
     sql = (
-        f"SELECT c.session_id, c.project, {columns} FROM prompts p JOIN commands c ON c.id = p.command_id"
+        # CROSS JOIN makes SQLite loop over the filtered commands (indexed on project / time) and look
+        # up their prompts, instead of scanning every prompt row and looking up its command.
+        f"SELECT c.session_id, c.project, {columns} FROM commands c"
+        " CROSS JOIN prompts p INDEXED BY prompts_by_command ON p.command_id = c.id"
         f" WHERE {where}" + group_by.format(key="c.session_id, c.project")
     )
     return sql, list(params)
