@@ -19,6 +19,7 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,11 +46,11 @@ SAMPLE_FILES: dict[str, str] = {
     "src/sample/__init__.py": '"""Sample package."""\n\nVERSION = "0.1.0"\n',
     "src/sample/core.py": (
         '"""Core helpers."""\n\nimport csv\nimport io\n\n\n'
-        "def add(a: int, b: int) -> int:\n    \"\"\"Add two numbers.\n\n    >>> add(2, 3)\n    5\n"
+        'def add(a: int, b: int) -> int:\n    """Add two numbers.\n\n    >>> add(2, 3)\n    5\n'
         '    """\n    return a + b\n\n\n'
-        "def slugify(text: str) -> str:\n    \"\"\"Lower-case words joined by dashes.\"\"\"\n"
+        'def slugify(text: str) -> str:\n    """Lower-case words joined by dashes."""\n'
         '    return "-".join(text.lower().split())\n\n\n'
-        "def parse_csv(text: str) -> list[dict[str, str]]:\n    \"\"\"Rows of a CSV document.\"\"\"\n"
+        'def parse_csv(text: str) -> list[dict[str, str]]:\n    """Rows of a CSV document."""\n'
         "    return list(csv.DictReader(io.StringIO(text)))\n"
     ),
     "src/sample/cli.py": (
@@ -106,7 +107,7 @@ WORDS = ["def ", "TODO", "import", "slugify", "parse_csv", "return", "VERSION", 
 
 
 def _reads(rng: random.Random, n: int) -> list[str]:
-    templates = [
+    templates: list[Callable[[], str]] = [
         lambda: "ls",
         lambda: "ls -la",
         lambda: f"ls -la {rng.choice(['src', 'src/sample', 'tests', 'docs', 'data'])}",
@@ -133,8 +134,8 @@ def _reads(rng: random.Random, n: int) -> list[str]:
         lambda: "awk -F, 'NR>1 {print $1}' data/people.csv",
         lambda: "python3 -c 'import sys; print(sys.version)'",
         lambda: 'cat "$(git rev-parse --show-toplevel)/README.md"',
-        lambda: "for f in src/sample/*.py; do wc -l \"$f\"; done",
-        lambda: "python3 -c 'import json; print(json.load(open(\"package.json\"))[\"scripts\"])'",
+        lambda: 'for f in src/sample/*.py; do wc -l "$f"; done',
+        lambda: 'python3 -c \'import json; print(json.load(open("package.json"))["scripts"])\'',
     ]
     return [rng.choice(templates)() for _ in range(n)]
 
@@ -252,7 +253,7 @@ FETCHES = [
 TMP_WRITES = [
     "echo scratch > /tmp/agent-notes.txt && cat /tmp/agent-notes.txt",
     "mktemp -d",
-    "python3 -c \"import tempfile; print(tempfile.mkdtemp())\"",
+    'python3 -c "import tempfile; print(tempfile.mkdtemp())"',
     "cp data/people.csv /tmp/people.csv && wc -l /tmp/people.csv",
     "mkdir -p /tmp/sample-build && cp -r src /tmp/sample-build/",
 ]
@@ -283,7 +284,9 @@ def build_workload(total: int = 300, seed: int = 7) -> list[dict[str, str]]:
     lines: list[dict[str, str]] = []
     makers = {"read": _reads, "test": _tests, "build": _builds, "edit": _edits, "git": _git}
     for category, count in counts.items():
-        lines.extend({"command": c, "category": category} for c in makers[category](rng, round(count * scale)))
+        lines.extend(
+            {"command": c, "category": category} for c in makers[category](rng, round(count * scale))
+        )
     for category, commands in fixed.items():
         lines.extend({"command": c, "category": category} for c in commands)
     rng.shuffle(lines)
