@@ -498,8 +498,11 @@ def denial_lines(
             home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
         )
         flag = "sensitive; " if is_sensitive(violation) else ""
+        # A read already failed inside the sandbox: only a rule can make later reads see the file.
+        later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
+        how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
         lines.append(
             f"corral: denied {violation.kind.value} {target} "
-            f"({flag}to allow: {allow_command(project, violation, cwd)}, or rerun on a TTY)"
+            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
         )
     return lines

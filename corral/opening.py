@@ -7,7 +7,7 @@ Raises `corral.project.ConfigError`, `corral.userconfig.UserConfigError` or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from corral.decision import AskCallback
@@ -28,6 +28,7 @@ def open_session(
     on_violation: OnViolation = OnViolation.ASK,
     allow_hosts: Sequence[str] = (),
     project: ProjectContext | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[Session, list[str]]:
     """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed)."""
     if project is None:
@@ -47,5 +48,6 @@ def open_session(
         ask_timeout_s=user.prompt_timeout_s,
         project=project,
         hosts=hosts,
+        environ=environ,
     )
     return session, list(hosts.warnings)

@@ -247,13 +247,14 @@ def replay(
 
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
-    from corral.session import Session, shell_argv
+    from corral.opening import open_session
+    from corral.session import shell_argv
     from sandbox.runner import StdioSpec
 
     answers = ReplayAnswers(on_violation)
-    session = Session(
+    session, _warnings = open_session(
         project,
-        locations=Locations.default(),
+        Locations.default(),
         ask=answers,
         frontend="replay",
         on_violation=OnViolation.ASK,

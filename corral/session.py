@@ -30,7 +30,7 @@ from corral.project import ProjectContext
 from corral.rules import RuleStore
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.policy import NetworkAccess, Policy, build_policy
-from sandbox.report import Change, RunResult, Violation
+from sandbox.report import Change, RunResult, Violation, ViolationKind
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
@@ -221,10 +221,19 @@ class Session:
                 *configured_hooks_dirs(self.workspace, Path(self.environ.get("HOME") or Path.home()), self.environ),
             ],
             extra_hidden=self.extra_hidden,
+            unhidden=self._allowed_reads(),
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
             network=self.network,
         )
+
+    def _allowed_reads(self) -> list[Path]:
+        """Credential paths this project's fs-read rules allow (read when the policy is composed)."""
+        try:
+            rules = self.rules.list(self.workspace)
+        except Exception:
+            return []  # Fail closed: without the rules, everything stays hidden.
+        return [Path(rule.target.rstrip("/")) for rule in rules if rule.kind is ViolationKind.FS_READ]
 
     def run(
         self,
@@ -250,9 +259,18 @@ class Session:
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []
         decisions: dict[Violation, Decision] = {}
+        # A read of a hidden path already failed inside the sandbox (the command got an empty decoy):
+        # asking now could not change that, so reads are reported and recorded, never asked. An
+        # fs-read rule ("corral rules add --kind fs-read") makes the path readable for later commands.
+        reads = [v for v in result.violations if v.kind is ViolationKind.FS_READ]
+        crossings = [v for v in result.violations if v.kind is not ViolationKind.FS_READ]
+        decisions.update((v, DENY) for v in reads)
+        records.extend(_reported(v, self.frontend) for v in reads)
         try:
-            decisions = self.escalator.decide(
-                text, self.workspace, result.violations, records=records, fingerprints=_fingerprints(result.violations)
+            decisions.update(
+                self.escalator.decide(
+                    text, self.workspace, crossings, records=records, fingerprints=_fingerprints(crossings)
+                )
             )
         except Exception:
             decisions = {}  # Fail closed: an error while deciding denies everything below.
@@ -322,6 +340,18 @@ class Session:
             )
         except Exception as error:  # the ledger must never change what the command did
             outcome.notices.append(f"could not record the command in the ledger: {error}")
+
+
+def _reported(violation: Violation, frontend: str) -> PromptRecord:
+    return PromptRecord(
+        kind=violation.kind.value,
+        target=violation.target,
+        operation=violation.operation,
+        scope="deny",
+        asked=False,
+        decided_by="sandbox",
+        frontend=frontend,
+    )
 
 
 def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:

@@ -202,6 +202,7 @@ def build_policy(
     environ: Mapping[str, str],
     own_state: Iterable[Path] = (),
     extra_hidden: Iterable[Path] = (),
+    unhidden: Iterable[Path] = (),
     extra_env: Mapping[str, str] | None = None,
     extra_writable: Iterable[Path] = (),
     protected_roots: Iterable[Path] = (),
@@ -209,14 +210,19 @@ def build_policy(
 ) -> Policy:
     """The default policy for `workspace`, composed with what the caller adds.
 
-    `own_state` are corral's directories (hidden like credentials). `extra_env` comes from a trusted
-    project and still passes through the deny list.
+    `own_state` are corral's directories (blank inside). `unhidden` are credential paths the person
+    allowed this project to read (fs-read rules). `extra_env` comes from a trusted project and still
+    passes through the deny list.
     """
     workspace = Path(os.path.realpath(workspace))
     home = Path(os.path.realpath(home))
     hidden = [expand_home(p, home) for p in defaults.CREDENTIAL_PATHS]
     hidden.extend(Path(os.path.abspath(p)) for p in extra_hidden)
     hidden = resolve_hidden(hidden, keep_visible=(home, workspace))
+    # Paths the person allowed reading for this project (an fs-read rule): visible again, and nothing
+    # else with them (a rule for ~/.netrc leaves ~/.ssh hidden).
+    allowed_reads = tuple(Path(os.path.realpath(p)) for p in unhidden)
+    hidden = [h for h in hidden if not any(_is_within(h, allowed) for allowed in allowed_reads)]
     env = filter_environment(environ, defaults.ENV_ALLOW)
     if extra_env:
         env.update(filter_environment(extra_env, ("*",)))

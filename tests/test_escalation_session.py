@@ -73,14 +73,18 @@ def test_protected_and_read_violations_are_exact(workspace: Path, isolated_home:
     (isolated_home / ".ssh").mkdir()
     (isolated_home / ".ssh/id_rsa").write_text("KEY")
     person = Person(Decision(Scope.DENY))
-    _session(workspace, person).run(
+    outcome = _session(workspace, person).run(
         ["sh", "-c", "echo x > .git/hooks/pre-commit; echo y > .envrc; cat ~/.ssh/id_rsa; true"]
     )
     [request] = person.requests
     seen = {(v.kind, v.target) for v in request.violations}
-    assert (ViolationKind.FS_PROTECTED, str(workspace / ".git/hooks/pre-commit")) in seen
-    assert (ViolationKind.FS_PROTECTED, str(workspace / ".envrc")) in seen
-    assert (ViolationKind.FS_READ, str(isolated_home / ".ssh/id_rsa")) in seen
+    assert seen == {
+        (ViolationKind.FS_PROTECTED, str(workspace / ".git/hooks/pre-commit")),
+        (ViolationKind.FS_PROTECTED, str(workspace / ".envrc")),
+    }
+    # The read already failed inside the sandbox: it is reported and recorded, not asked.
+    reported = {(o.violation.kind, o.violation.target, o.scope, o.asked) for o in outcome.outcomes}
+    assert (ViolationKind.FS_READ, str(isolated_home / ".ssh/id_rsa"), "deny", False) in reported
     assert not (workspace / ".git/hooks/pre-commit").exists()
     assert not (workspace / ".envrc").exists()
 
@@ -113,3 +117,22 @@ def test_every_command_and_prompt_is_recorded(workspace: Path, isolated_home: Pa
         prompts = ledger.prompts()
     assert [c.command for c in commands] == ["true", f"touch {isolated_home / 'x'}"]
     assert [(p.kind, p.target, p.scope) for p in prompts] == [("fs-write", str(isolated_home / "x"), "deny")]
+
+
+def test_read_rule_makes_a_credential_readable_for_later_commands(workspace: Path, isolated_home: Path) -> None:
+    from corral.rules import RuleStore
+
+    (isolated_home / ".netrc").write_text("machine example.com password NETRC-SECRET\n")
+    (isolated_home / ".ssh").mkdir()
+    (isolated_home / ".ssh/id_rsa").write_text("SSH-SECRET")
+    out = workspace / "out.txt"
+    person = Person(Decision(Scope.DENY))
+    _session(workspace, person).run(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    assert "SECRET" not in out.read_text()
+    store = RuleStore.open(Locations.default().rules_path)
+    store.add(workspace, ViolationKind.FS_READ, str(isolated_home / ".netrc"), confirmed_sensitive=True)
+    _session(workspace, person).run(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    text = out.read_text()
+    assert "NETRC-SECRET" in text
+    assert "SSH-SECRET" not in text
+    assert person.requests == []

@@ -87,18 +87,19 @@ def test_two_rounds_of_a_workload_slice(tmp_path: Path, home_outside_tmp: Path) 
     assert by_category["outside"].prompted
     assert by_category["outside"].violations[0]["decision"] == "project"
     assert (home / "agent-was-here").exists()  # allowed: applied without a re-run
-    assert by_category["credential"].prompted
+    # A credential read already failed inside the sandbox: reported and recorded, never asked.
+    assert not by_category["credential"].prompted
     assert by_category["credential"].violations[0]["kind"] == "fs-read"
-    assert by_category["credential"].violations[0]["decision"] == "once"  # never a standing rule
+    assert by_category["credential"].violations[0]["decision"] == "deny"
 
     summary = first.summary()
-    assert (summary.commands, summary.prompts) == (10, 2)
+    assert (summary.commands, summary.prompts) == (10, 1)
     assert summary.classic_prompts == 5  # unittest, printf >, echo >, mkdir, touch
 
     (home / "agent-was-here").unlink()
     second = replay(workload, lines, repo, on_violation="allow", timeout_s=60)
     prompted = [r.line.category for r in second.results if r.prompted]
-    assert prompted == ["credential"]  # the project rule answers `touch ~/x`; credentials still ask
+    assert prompted == []  # the project rule answers `touch ~/x`
     assert (home / "agent-was-here").exists()
 
     # `corral stats` reads the same numbers back from the ledger.
@@ -113,7 +114,7 @@ def test_two_rounds_of_a_workload_slice(tmp_path: Path, home_outside_tmp: Path) 
             mine.classic_prompts,
         )
     both = compute_stats(ledger, project=str(repo)).total
-    assert (both.commands, both.prompts) == (20, 3)
+    assert (both.commands, both.prompts) == (20, 1)
 
 
 def test_cli_replay_prints_the_fatigue_report(tmp_path: Path, home_outside_tmp: Path) -> None:
@@ -131,6 +132,6 @@ def test_cli_replay_prints_the_fatigue_report(tmp_path: Path, home_outside_tmp: 
         pytest.skip(f"the sandbox cannot start here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     assert "classic approval would ask       1" in result.stdout
-    assert "corral asked                     2" in result.stdout  # denied: touch ~/x and the credentials
+    assert "corral asked                     1" in result.stdout  # denied: touch ~/x (reads are reported, not asked)
     assert not (home_outside_tmp / "agent-was-here").exists()  # --on-violation deny (default)
     assert SECRET not in result.stdout + result.stderr
