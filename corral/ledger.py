@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -157,7 +157,15 @@ def _migrate_to_1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX prompts_by_asked_latency ON prompts (asked, session_id, latency_ms, command_id)")
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1,)
+def _migrate_to_2(db: sqlite3.Connection) -> None:
+    # Per-session totals for `corral stats` without touching the table rows.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS commands_by_session_totals ON commands"
+        " (session_id, project, prompted, violation_count, classic_would_prompt, started_at)"
+    )
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1, _migrate_to_2)
 """`_MIGRATIONS[n]` takes a ledger from version n to n + 1. Append; never edit a shipped step."""
 
 assert len(_MIGRATIONS) == SCHEMA_VERSION

@@ -13,6 +13,7 @@ import json
 import os
 import select
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -22,9 +23,11 @@ from typing import IO
 
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
 from corral.escalation import OnViolation, denial_lines
+from corral.ledger import LedgerError
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.project import ConfigError, open_project
+from corral.rules import RuleError
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
 from corral.termsafe import TerminalFilter
 from corral.userconfig import UserConfigError
@@ -81,6 +84,10 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     except (UserConfigError, PolicyError) as error:
         _err(str(error))
         return EXIT_USAGE
+    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
+        # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
+        _err(f"cannot use corral's state: {error} (move the file aside to start afresh)")
+        return EXIT_SETUP_FAILED
     for warning in warnings:
         _err(f"warning: {warning}")
     cwd = Path.cwd()

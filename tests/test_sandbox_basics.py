@@ -97,3 +97,15 @@ def test_system_writes_are_captured_even_as_root(actor: Actor) -> None:
         assert f"denied fs-write {target}" in result.stderr
     else:
         assert result.returncode != 0
+
+
+def test_damaged_ledger_is_one_clear_line_and_is_kept(actor: Actor) -> None:
+    ledger = actor.home / ".local/share/corral/ledger.sqlite3"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_bytes(b"not a database")
+    actor.chown_tree(actor.home / ".local")
+    result = actor.sandboxed("echo ran > ran.txt")
+    assert result.returncode == 125
+    assert result.stderr.count("\n") == 1 and "ledger.sqlite3" in result.stderr
+    assert ledger.read_bytes() == b"not a database"
+    assert not (actor.workspace / "ran.txt").exists()
