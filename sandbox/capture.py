@@ -104,9 +104,10 @@ def _walk(
             opaque = lower_is_dir and is_opaque(upper_path)
             if opaque:
                 yield from _deleted_children(layer, rel, upper_path)
-            if lower_st is None:
-                if str(target) not in ignore_dirs:
-                    yield Change(target, ChangeOp.MKDIR, source=upper_path, mode=stat.S_IMODE(st.st_mode))
+            if str(target) in ignore_dirs:
+                pass  # a mount point corral made (or a directory on the way to one), whatever its mode
+            elif lower_st is None:
+                yield Change(target, ChangeOp.MKDIR, source=upper_path, mode=stat.S_IMODE(st.st_mode))
             elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(lower_st.st_mode):
                 yield Change(target, ChangeOp.CHMOD, source=upper_path, mode=stat.S_IMODE(st.st_mode))
             yield from _walk(

@@ -136,3 +136,16 @@ def test_read_rule_makes_a_credential_readable_for_later_commands(workspace: Pat
     assert "NETRC-SECRET" in text
     assert "SSH-SECRET" not in text
     assert person.requests == []
+
+
+def test_later_command_is_not_charged_for_corral_mount_points(workspace: Path, isolated_home: Path) -> None:
+    """Regression: after an allowed write created ~/.rustup (where corral mounts a cache layer at
+    ~/.rustup/downloads), the next command was charged with a chmod of ~/.rustup it never made."""
+    person = Person(Decision(Scope.ONCE))
+    session = _session(workspace, person)
+    session.run(["sh", "-c", "mkdir -p ~/.rustup && chmod 700 ~/.rustup && echo v > ~/.rustup/settings.toml"])
+    assert (isolated_home / ".rustup/settings.toml").read_text() == "v\n"
+    asked_before = len(person.requests)
+    outcome = session.run(["true"])
+    assert outcome.outcomes == []
+    assert len(person.requests) == asked_before
