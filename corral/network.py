@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from corral.decision import Decision
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
 from sandbox.egress.hosts import format_authority
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """Name resolution for the proxy (the system's by default; tests map names to local servers)."""
 
-AskHost = Callable[[Violation], bool]
-"""Asks the session about one `net` violation (rules, memory, the person); True only to allow."""
+AskHost = Callable[[Violation], Decision]
+"""Asks the session about one `net` violation (rules, memory, the person); anything but an allowing
+`Decision` is a denial."""
 
 
 @dataclass
@@ -42,7 +44,7 @@ class NetworkGate:
     resolver: Resolver | None = None
     port: int = DEFAULT_PROXY_PORT
     violations: list[Violation] = field(default_factory=list)
-    allowed: list[Violation] = field(default_factory=list)
+    allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
     _proxy: EgressProxy | None = None
     _listener: socket.socket | None = None
     _waiter: threading.Thread | None = None
@@ -85,7 +87,7 @@ class NetworkGate:
             self._listener = None
         proxy.serve(listener)
 
-    def detach(self) -> tuple[list[Violation], list[Violation]]:
+    def detach(self) -> tuple[list[Violation], list[tuple[Violation, Decision]]]:
         """Close the command's proxy (cutting its connections); return (refused, allowed-by-prompt)."""
         if self._stop_w >= 0:
             os.write(self._stop_w, b"x")
@@ -116,12 +118,13 @@ class NetworkGate:
             if verdict is HostDecision.DENY:
                 return False
             violation = Violation(ViolationKind.NET, format_authority(host, port), "connect", "new host")
-            allowed = self.ask_host(violation) is True
+            decision = self.ask_host(violation)
+            allowed = isinstance(decision, Decision) and decision.allows
         except Exception:
             return False  # Fail closed: an error while deciding is a denial.
         if allowed:
             with self._lock:
-                self.allowed.append(violation)
+                self.allowed.append((violation, decision))
         return allowed
 
     def _on_refusal(self, host: str, port: int, reason: str) -> None:

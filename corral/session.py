@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral.decision import DENY, AskCallback, Decision, Scope
+from corral.decision import DENY, AskCallback, Decision
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import Ledger, PromptRecord
@@ -280,8 +280,8 @@ class Session:
         records.extend(self.escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
-        for violation in allowed_net:
-            outcome.decisions[violation] = Decision(Scope.ONCE)
+        for violation, decision in allowed_net:
+            outcome.decisions[violation] = decision
         for violation in refused_net:
             outcome.decisions[violation] = DENY
         outcome.outcomes = [
@@ -302,9 +302,9 @@ class Session:
         outcome.hook_outcomes.extend(hook for hook in (before, after) if hook is not None)
         return outcome
 
-    def _ask_host(self, violation: Violation) -> bool:
+    def _ask_host(self, violation: Violation) -> Decision:
         """Live decision for a new host while the command waits (from the proxy's thread)."""
-        return self.escalator.decide_one(self._current_command, self.workspace, violation).allows
+        return self.escalator.decide_one(self._current_command, self.workspace, violation)
 
     def run_hook(self, event: str, *, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome | None:
         """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes
