@@ -190,7 +190,8 @@ _PROMPT_COLUMNS = (
 )
 
 
-def _where(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
+def where_clause(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
+    """A `WHERE` over commands aliased `c` (empty when nothing filters), and its parameters."""
     clauses: list[str] = []
     params: list[object] = []
     if project is not None:
@@ -375,7 +376,7 @@ class Ledger:
         limit: int | None = None,
     ) -> list[CommandRow]:
         """Command rows, oldest first (the last `limit` ones when given)."""
-        where, params = _where(project, since, session_id)
+        where, params = where_clause(project, since, session_id)
         sql = f"SELECT {_COMMAND_COLUMNS} FROM commands c{where} ORDER BY c.id"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY 1"
@@ -391,7 +392,7 @@ class Ledger:
         command_id: int | None = None,
     ) -> Iterator[PromptRow]:
         """Prompt rows (joined to their command for the filters), in id order."""
-        where, params = _where(project, since, session_id)
+        where, params = where_clause(project, since, session_id)
         if command_id is not None:
             where += (" AND" if where else " WHERE") + " p.command_id = ?"
             params.append(command_id)
@@ -404,7 +405,7 @@ class Ledger:
         self, project: str | None = None, since: float | None = None, session_id: int | None = None
     ) -> CommandTotals:
         """Counts over commands in one indexed pass."""
-        where, params = _where(project, since, session_id)
+        where, params = where_clause(project, since, session_id)
         sql = (
             "SELECT count(*), coalesce(sum(c.prompted), 0), coalesce(sum(c.violation_count), 0),"
             " coalesce(sum(c.classic_would_prompt), 0), count(c.classic_would_prompt)"
@@ -418,7 +419,7 @@ class Ledger:
         self, project: str | None = None, since: float | None = None, session_id: int | None = None
     ) -> list[KindTotals]:
         """Per violation kind: decisions, how many a person answered, and how many were allowed."""
-        where, params = _where(project, since, session_id)
+        where, params = where_clause(project, since, session_id)
         source = _FILTERED_PROMPTS if where else "prompts p"
         sql = (
             "SELECT p.kind, count(*), sum(p.asked), sum(p.asked AND p.scope != 'deny'),"
@@ -432,7 +433,7 @@ class Ledger:
         self, project: str | None = None, since: float | None = None, session_id: int | None = None
     ) -> float | None:
         """Median time a person took to answer, over asked decisions (None when nobody was asked)."""
-        where, params = _where(project, since, session_id)
+        where, params = where_clause(project, since, session_id)
         source = _FILTERED_PROMPTS if where else "prompts p"
         # Unary + keeps SQLite from reaching for the latency index inside the per-command loop.
         asked = (

@@ -29,7 +29,7 @@ from corral.opening import open_session
 from corral.project import ConfigError, open_project
 from corral.rules import RuleError
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
-from corral.termsafe import TerminalFilter
+from corral.termsafe import copy_filtered
 from corral.userconfig import UserConfigError
 from corral.workspace import WorkspaceError, find_workspace
 from sandbox.bwrap import SandboxSetupError
@@ -150,7 +150,7 @@ def _run_with_stdio(
         if _isatty(stream):
             read_end, write_end = os.pipe()
             close_after.append(write_end)
-            thread = threading.Thread(target=_copy_filtered, args=(read_end, stream.fileno()), daemon=True)
+            thread = threading.Thread(target=copy_filtered, args=(read_end, stream.fileno()), daemon=True)
             pumps.append(thread)
             if assign == "out":
                 stdout_fd = write_end
@@ -240,25 +240,6 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _copy_filtered(read_end: int, target_fd: int) -> None:
-    terminal_filter = TerminalFilter()
-    try:
-        while chunk := os.read(read_end, 65536):
-            _write_all(target_fd, terminal_filter.feed(chunk))
-        _write_all(target_fd, terminal_filter.flush())
-    except OSError:
-        pass
-    finally:
-        os.close(read_end)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 __all__ = ["command_text", "run_from_cli"]

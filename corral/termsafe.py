@@ -10,6 +10,7 @@ so the terminal never receives a raw escape it would act on.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 
 _SGR = re.compile(r"\x1b\[[0-9;:]{0,64}m")
@@ -62,3 +63,23 @@ class TerminalFilter:
 
 def _could_become_sgr(tail: str) -> bool:
     return bool(re.fullmatch(r"\x1b(\[[0-9;:]{0,64})?", tail))
+
+
+def copy_filtered(read_end: int, target_fd: int) -> None:
+    """Copy everything from `read_end` to `target_fd` through a `TerminalFilter`; closes `read_end`."""
+    terminal_filter = TerminalFilter()
+    try:
+        while chunk := os.read(read_end, 65536):
+            _write_all(target_fd, terminal_filter.feed(chunk))
+        _write_all(target_fd, terminal_filter.flush())
+    except OSError:
+        pass
+    finally:
+        os.close(read_end)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
-from corral.termsafe import TerminalFilter
+from corral.termsafe import copy_filtered
 from sandbox.runner import StdioSpec
 from tui.commandlog import Finished, Status, format_duration
 from tui.commands import finished_from, run_typed
@@ -158,7 +158,7 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
         read_end, write_end = os.pipe()
-        pump = threading.Thread(target=_copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
+        pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
         pump.start()
         stdin = os.open(os.devnull, os.O_RDONLY)
         previous = signal.getsignal(signal.SIGINT)
@@ -205,25 +205,6 @@ class PlainShell:
             self.project.locations.ledger_path, project=canonical_project(self.project.workspace)
         )
         print(summary_text(report.total, []).plain, end="")
-
-
-def _copy_filtered(read_end: int, target_fd: int) -> None:
-    terminal_filter = TerminalFilter()
-    try:
-        while chunk := os.read(read_end, 65536):
-            _write_all(target_fd, terminal_filter.feed(chunk))
-        _write_all(target_fd, terminal_filter.flush())
-    except OSError:
-        pass
-    finally:
-        os.close(read_end)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
