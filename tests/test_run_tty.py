@@ -67,3 +67,14 @@ def test_inline_prompt_takes_the_persons_answer(
     assert target.exists() is applied
     if applied:
         assert target.read_text() == "typed-input\n"
+
+
+def test_ctrl_c_reaches_the_command(tmux: list[str], isolated_home: Path) -> None:
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    _start(tmux, workspace, 'trap "echo got-int; exit 3" INT; echo ready; sleep 30 & wait')
+    _wait_for(tmux, "ready")
+    subprocess.run([*tmux, "send-keys", "-t", "t", "C-c"], check=True)
+    screen = _wait_for(tmux, "EXIT=")
+    assert "got-int" in screen
+    assert "EXIT=3" in screen
