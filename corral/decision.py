@@ -76,7 +76,8 @@ class ViolationGroup:
 class PromptRequest:
     """Everything a front end shows for one command that crossed the boundary. One per command.
 
-    `command` is the full command text, to render first and in full (never a model's description).
+    `command` is the full command text, to render first and in full. `description` is what the agent
+    said the command does (A03): unverified text, to show after the command and labelled as such.
     `violations` are the ones still undecided; `groups` collapse them for a summary view with the
     details one key away; `sensitive` holds the violations whose project rule needs an explicit
     confirmation; `reasons` maps each target to a one-line why-it-matters. `timeout_s` is how long the
@@ -93,6 +94,7 @@ class PromptRequest:
     summary: str
     timeout_s: float
     cancelled: threading.Event = field(default_factory=threading.Event, compare=False)
+    description: str | None = None
 
 
 PromptAnswer = Decision | Mapping[Violation, Decision]

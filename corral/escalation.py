@@ -223,6 +223,7 @@ class Escalator:
         *,
         fingerprints: Mapping[Violation, str] | None = None,
         records: list[PromptRecord] | None = None,
+        description: str | None = None,
     ) -> dict[Violation, Decision]:
         """A decision for every violation of one command; at most one prompt.
 
@@ -241,7 +242,7 @@ class Escalator:
         with self._prompt_lock:
             undecided = self._recall(project_key, unique, prints, decided)
             if undecided:
-                self._escalate(command, project_key, undecided, prints, decided)
+                self._escalate(command, project_key, undecided, prints, decided, description)
         out = {v: decided[v][0] for v in unique}
         new_records = [self._record(v, *decided[v]) for v in unique]
         if records is not None:
@@ -251,9 +252,11 @@ class Escalator:
                 self._pending.extend(new_records)
         return out
 
-    def decide_one(self, command: str, project: str | os.PathLike[str], violation: Violation) -> Decision:
+    def decide_one(
+        self, command: str, project: str | os.PathLike[str], violation: Violation, description: str | None = None
+    ) -> Decision:
         """`decide` for a single violation (live network decisions)."""
-        return self.decide(command, project, [violation])[violation]
+        return self.decide(command, project, [violation], description=description)[violation]
 
     def _recall(
         self,
@@ -288,6 +291,7 @@ class Escalator:
         undecided: list[Violation],
         prints: Mapping[Violation, str],
         decided: dict[Violation, tuple[Decision, DecidedBy, float | None]],
+        description: str | None = None,
     ) -> None:
         def deny_all(reason: DecidedBy) -> None:
             for violation in undecided:
@@ -315,6 +319,7 @@ class Escalator:
             reasons={v.target: why_it_matters(v) for v in undecided},
             summary=summarize(undecided),
             timeout_s=self.timeout_s,
+            description=description,
         )
         started = time.monotonic()
         answer = self._ask_in_time(request)

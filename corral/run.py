@@ -95,7 +95,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(f"{command[0]}: command not found")
         return EXIT_NOT_FOUND
     try:
-        outcome = _run_with_stdio(session, command, cwd, terminal_input)
+        outcome = _run_with_stdio(session, command, cwd, terminal_input, args.description)
     except SandboxSetupError as error:
         _err(f"the sandbox could not start, so nothing ran: {error}")
         return EXIT_SETUP_FAILED
@@ -136,7 +136,11 @@ def _write_report(path: Path, outcome: CommandOutcome) -> None:
 
 
 def _run_with_stdio(
-    session: Session, command: Sequence[str], cwd: Path, terminal_input: TerminalInput | None
+    session: Session,
+    command: Sequence[str],
+    cwd: Path,
+    terminal_input: TerminalInput | None,
+    description: str | None = None,
 ) -> CommandOutcome:
     pumps: list[threading.Thread] = []
     close_after: list[int] = []
@@ -162,7 +166,7 @@ def _run_with_stdio(
     signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
-        outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)
+        outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio, description=description)
     finally:
         signal.signal(signal.SIGINT, previous)
         if terminal_input is not None:

@@ -158,6 +158,7 @@ class Session:
         self.extra_hidden = tuple(extra_hidden)
         self.gate: NetworkGate | None = None
         self._current_command = ""
+        self._current_description: str | None = None
         if hosts is not None:
             if config is not None and config.allowed_hosts:
                 hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
@@ -242,12 +243,14 @@ class Session:
         cwd: Path | None = None,
         stdio: StdioSpec = NO_REDIRECT,
         network_hook: NetworkHook | None = None,
+        description: str | None = None,
     ) -> CommandOutcome:
         """Run `argv` sandboxed, decide on what it crossed, apply or discard, record. Raises
         SandboxSetupError (nothing ran) when the sandbox cannot start."""
         policy = self.policy(cwd)
         text = command_text(argv)
         self._current_command = text
+        self._current_description = description
         started_at = time.time()
         hook = network_hook if network_hook is not None else self.gate
         try:
@@ -269,7 +272,12 @@ class Session:
         try:
             decisions.update(
                 self.escalator.decide(
-                    text, self.workspace, crossings, records=records, fingerprints=_fingerprints(crossings)
+                    text,
+                    self.workspace,
+                    crossings,
+                    records=records,
+                    fingerprints=_fingerprints(crossings),
+                    description=description,
                 )
             )
         except Exception:
@@ -293,18 +301,27 @@ class Session:
         self._record(outcome, policy.cwd, started_at, records)
         return outcome
 
-    def run_with_hooks(self, argv: Sequence[str], *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome:
+    def run_with_hooks(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        stdio: StdioSpec = NO_REDIRECT,
+        description: str | None = None,
+    ) -> CommandOutcome:
         """`run`, with the trusted project's before_command and after_command hooks around it (each
         sandboxed and decided like any command; their outcomes are in `hook_outcomes`)."""
         before = self.run_hook("before_command", stdio=stdio)
-        outcome = self.run(argv, cwd=cwd, stdio=stdio)
+        outcome = self.run(argv, cwd=cwd, stdio=stdio, description=description)
         after = self.run_hook("after_command", stdio=stdio)
         outcome.hook_outcomes.extend(hook for hook in (before, after) if hook is not None)
         return outcome
 
     def _ask_host(self, violation: Violation) -> Decision:
         """Live decision for a new host while the command waits (from the proxy's thread)."""
-        return self.escalator.decide_one(self._current_command, self.workspace, violation)
+        return self.escalator.decide_one(
+            self._current_command, self.workspace, violation, self._current_description
+        )
 
     def run_hook(self, event: str, *, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome | None:
         """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes

@@ -149,3 +149,21 @@ def test_later_command_is_not_charged_for_corral_mount_points(workspace: Path, i
     outcome = session.run(["true"])
     assert outcome.outcomes == []
     assert len(person.requests) == asked_before
+
+
+def test_agent_description_reaches_the_prompt_labelled_and_after_the_command(
+    workspace: Path, isolated_home: Path
+) -> None:
+    """A03: the agent's narration travels with the request, but the front end renders the command first
+    and labels the narration unverified; hostile markup and escapes in it stay inert."""
+    from tui.line import render_request
+
+    person = Person(Decision(Scope.DENY))
+    said = "run the unit tests [bold]safe[/bold] \x1b[2K"
+    _session(workspace, person).run(["touch", str(isolated_home / "x")], description=said)
+    [request] = person.requests
+    assert request.description == said
+    text = render_request(request)
+    assert text.index("touch") < text.index("unverified") < text.index("run the unit tests")
+    assert "\x1b" not in text
+    assert "[bold]safe[/bold]" in text

@@ -269,3 +269,20 @@ async def test_shell_review_revoke_and_rules_revoke(prepared: None) -> None:
         assert len(store.list(demo.PROJECT)) == 2
     finally:
         store.close()
+
+
+async def test_agent_description_is_shown_after_the_command_and_labelled() -> None:
+    import dataclasses
+
+    from textual.widgets import Static
+
+    request = dataclasses.replace(_write_request(), description="just tidying [red]up[/red]")
+    app = Host(lambda: EscalationScreen(request, arm_delay_s=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#command-box").query_one(Static)
+        text = str(box.render())
+        assert text.index("touch ~/notes.txt") < text.index("unverified") < text.index("just tidying [red]up[/red]")
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.answers == [DENY]

@@ -221,6 +221,9 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
             yield Static(Text("This command crossed the sandbox boundary", style="bold"), classes="title")
             command = Text("Command (exactly as run):\n", style="bold", end="")
             command.append_text(inert(request.command, "bold yellow"))
+            if request.description:
+                command.append("\n\nThe agent says (unverified, not what runs):\n", style="bold red")
+                command.append_text(inert(request.description, "italic dim"))
             yield VerticalScroll(Static(command), id="command-box")
             where = Text("Project: ", style="dim", end="")
             where.append_text(inert(str(request.project), one_line=True))

@@ -41,6 +41,9 @@ def render_request(request: PromptRequest, *, details: bool = False) -> str:
 
     lines = ["", "━━ corral: this command crossed the sandbox boundary ━━", "command (exactly as run):"]
     lines.extend("  " + line for line in plain(request.command).split("\n"))
+    if request.description:
+        lines.append("the agent says (unverified, not what runs):")
+        lines.extend("  " + line for line in plain(request.description).split("\n"))
     lines.append(f"project: {plain(str(request.project), one_line=True)}")
     lines.append(f"{request.summary}:")
     show_all = details or len(request.groups) == len(request.violations)

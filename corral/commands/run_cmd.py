@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOST",
         help="allow HOST for this run (repeatable)",
     )
+    parser.add_argument(
+        "--description",
+        metavar="TEXT",
+        help="what the agent says the command does (shown in a prompt after the command, labelled unverified)",
+    )
     parser.add_argument("-c", dest="shell_command", metavar="STRING", help="run STRING with the shell")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_handle)
