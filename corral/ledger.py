@@ -190,8 +190,10 @@ _PROMPT_COLUMNS = (
 )
 
 
-def where_clause(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
-    """A `WHERE` over commands aliased `c` (empty when nothing filters), and its parameters."""
+def command_filters(
+    project: str | None, since: float | None, session_id: int | None
+) -> tuple[list[str], list[object]]:
+    """SQL conditions over commands aliased `c`, and their parameters (the filters every query shares)."""
     clauses: list[str] = []
     params: list[object] = []
     if project is not None:
@@ -203,6 +205,12 @@ def where_clause(project: str | None, since: float | None, session_id: int | Non
     if session_id is not None:
         clauses.append("c.session_id = ?")
         params.append(session_id)
+    return clauses, params
+
+
+def where_clause(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
+    """A `WHERE` over commands aliased `c` (empty when nothing filters), and its parameters."""
+    clauses, params = command_filters(project, since, session_id)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

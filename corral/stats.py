@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corral.ledger import command_filters as shared_filters
+
 STATS_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS prompts_by_session_kind"
     " ON prompts (session_id, kind, asked, scope, command_id)",
@@ -193,17 +195,7 @@ def compute_stats(
 def _aggregate(
     db: sqlite3.Connection, project: str | None, since: float | None, session_id: int | None
 ) -> StatsReport:
-    clauses: list[str] = []
-    params: list[object] = []
-    if project is not None:
-        clauses.append("c.project = ?")
-        params.append(project)
-    if since is not None:
-        clauses.append("c.started_at >= ?")
-        params.append(since)
-    if session_id is not None:
-        clauses.append("c.session_id = ?")
-        params.append(session_id)
+    clauses, params = shared_filters(project, since, session_id)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
     sessions = {
