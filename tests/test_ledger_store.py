@@ -16,15 +16,6 @@ import pytest
 from corral.ledger import SCHEMA_VERSION, Ledger, LedgerError, PromptRecord
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-
-
 def prompt(
     kind: str = "net", scope: str = "deny", asked: bool = True, latency: float | None = 100.0
 ) -> PromptRecord:
