@@ -71,14 +71,22 @@ class NetworkGate:
         ready, _, _ = select.select([listener.fileno(), self._stop_r], [], [])
         if listener.fileno() not in ready:
             return
-        from sandbox.egress.proxy import EgressProxy
+        try:
+            from sandbox.egress.proxy import EgressProxy
 
-        proxy = EgressProxy(
-            self._decide,
-            self.resolver,
-            on_violation=self._on_refusal,
-            is_address_allowed=self.hosts.allows_address,
-        )
+            proxy = EgressProxy(
+                self._decide,
+                self.resolver,
+                on_violation=self._on_refusal,
+                is_address_allowed=self.hosts.allows_address,
+            )
+        except Exception:
+            # Fail closed, and promptly: no proxy means the listener goes away (connections are refused
+            # instead of waiting forever in its backlog).
+            with self._lock:
+                self._listener = None
+            listener.close()
+            return
         with self._lock:
             if self._listener is None:  # detached meanwhile
                 proxy.close()

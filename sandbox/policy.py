@@ -166,12 +166,17 @@ def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> 
     """Hidden paths as the kernel will see them: a credential that is a symlink (dotfile managers such as
     stow, home-manager, chezmoi) is hidden at its target, and so is the target of every symlink directly
     inside a hidden directory. The link itself then leads to a decoy; nothing reaches the real file.
-    A target that is `/` or contains one of `keep_visible` (the home, the workspace) is never hidden."""
+    A target that is `/` or contains one of `keep_visible` (the home, the workspace) is never hidden; a
+    credential link to such a target stays in the list as the link, which the backend refuses."""
     visible = tuple(keep_visible)
     result: list[Path] = []
 
-    def add(candidate: Path) -> None:
+    def add(candidate: Path, instead: Path | None = None) -> None:
         if candidate == Path("/") or any(_is_within(v, candidate) for v in visible):
+            # Hiding the target would hide the home or the workspace. Keep the link itself instead: the
+            # sandbox refuses to mount over a symlink, so corral stops with an error (fail closed).
+            if instead is not None:
+                result.append(instead)
             return
         result.append(candidate)
 
@@ -180,7 +185,10 @@ def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> 
             result.append(path)
             continue
         real = Path(os.path.realpath(path))
-        add(real if os.path.islink(path) else path)
+        if os.path.islink(path):
+            add(real, instead=path)
+        else:
+            add(path)
         if real.is_dir():
             try:
                 entries = list(os.scandir(real))[:MAX_LINKED_ENTRIES]
