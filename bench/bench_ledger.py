@@ -15,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -88,14 +89,15 @@ def fill(ledger: Ledger, prompt_rows: int) -> None:
 
 
 def time_queries(ledger: Ledger) -> None:
-    for label, call in [
+    queries: list[tuple[str, Callable[[], object]]] = [
         ("command_totals()", lambda: ledger.command_totals()),
         ("command_totals(project)", lambda: ledger.command_totals(project="/p1")),
         ("totals_by_kind()", lambda: ledger.totals_by_kind()),
         ("totals_by_kind(project)", lambda: ledger.totals_by_kind(project="/p1")),
         ("median_latency_ms()", lambda: ledger.median_latency_ms()),
         ("median_latency_ms(project)", lambda: ledger.median_latency_ms(project="/p1")),
-    ]:
+    ]
+    for label, call in queries:
         started = time.perf_counter()
         call()
         print(f"{label:<28} {(time.perf_counter() - started) * 1000:8.1f} ms")

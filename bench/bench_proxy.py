@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +37,7 @@ def serve(megabytes: int) -> None:
             for _ in range(megabytes):
                 connection.sendall(payload)
 
-    def accept(listener: socket.socket, handler: object) -> None:
+    def accept(listener: socket.socket, handler: Callable[[socket.socket], None]) -> None:
         while True:
             connection, _ = listener.accept()
             threading.Thread(target=handler, args=(connection,), daemon=True).start()

@@ -43,8 +43,13 @@ def main() -> None:
     workspace = home / "project"
     workspace.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(workspace)], check=True)
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local/share"), XDG_CACHE_HOME=str(home / ".cache"))
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+    )
     runtime = base / "run"
     runtime.mkdir(mode=0o700)
     env["XDG_RUNTIME_DIR"] = str(runtime)
@@ -64,7 +69,10 @@ def main() -> None:
         subprocess.run(["true"], check=True)
 
     def raw_minimal() -> None:
-        subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"], check=True)
+        subprocess.run(
+            [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"],
+            check=True,
+        )
 
     policy = session.policy(workspace)
     run_dir = locations.runtime_dir / "bench-layout"
@@ -85,7 +93,9 @@ def main() -> None:
     corral_cli = str(Path(sys.executable).with_name("corral"))
 
     def cli() -> None:
-        subprocess.run([corral_cli, "run", "--on-violation", "deny", "--", "true"], check=True, cwd=workspace, env=env)
+        subprocess.run(
+            [corral_cli, "run", "--on-violation", "deny", "--", "true"], check=True, cwd=workspace, env=env
+        )
 
     rows = [
         ("bare `true`", median_ms(bare, args.runs)),

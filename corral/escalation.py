@@ -253,7 +253,11 @@ class Escalator:
         return out
 
     def decide_one(
-        self, command: str, project: str | os.PathLike[str], violation: Violation, description: str | None = None
+        self,
+        command: str,
+        project: str | os.PathLike[str],
+        violation: Violation,
+        description: str | None = None,
     ) -> Decision:
         """`decide` for a single violation (live network decisions)."""
         return self.decide(command, project, [violation], description=description)[violation]

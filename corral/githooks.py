@@ -61,7 +61,10 @@ def _git_dir(workspace: Path) -> Path | None:
 def configured_hooks_dirs(workspace: Path, home: Path, environ: dict[str, str] | None = None) -> list[Path]:
     """Every configured hooks directory (repository and global config) that lies inside `workspace`."""
     env = os.environ if environ is None else environ
-    sources: list[Path] = [home / ".gitconfig", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "git" / "config"]
+    sources: list[Path] = [
+        home / ".gitconfig",
+        Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "git" / "config",
+    ]
     git_dir = _git_dir(workspace)
     if git_dir is not None:
         sources.append(git_dir / "config")

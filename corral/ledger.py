@@ -208,7 +208,9 @@ def command_filters(
     return clauses, params
 
 
-def where_clause(project: str | None, since: float | None, session_id: int | None) -> tuple[str, list[object]]:
+def where_clause(
+    project: str | None, since: float | None, session_id: int | None
+) -> tuple[str, list[object]]:
     """A `WHERE` over commands aliased `c` (empty when nothing filters), and its parameters."""
     clauses, params = command_filters(project, since, session_id)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

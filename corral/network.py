@@ -61,7 +61,9 @@ class NetworkGate:
         listener = open_listener_in(child_pid, self.port)
         self._listener = listener
         self._stop_r, self._stop_w = os.pipe()
-        self._waiter = threading.Thread(target=self._start_on_first_connection, daemon=True, name="corral-egress-wait")
+        self._waiter = threading.Thread(
+            target=self._start_on_first_connection, daemon=True, name="corral-egress-wait"
+        )
         self._waiter.start()
 
     def _start_on_first_connection(self) -> None:

@@ -219,7 +219,9 @@ class Session:
             own_state=self.locations.all(),
             protected_roots=[
                 *_own_installation(),
-                *configured_hooks_dirs(self.workspace, Path(self.environ.get("HOME") or Path.home()), self.environ),
+                *configured_hooks_dirs(
+                    self.workspace, Path(self.environ.get("HOME") or Path.home()), self.environ
+                ),
             ],
             extra_hidden=self.extra_hidden,
             unhidden=self._allowed_reads(),
@@ -383,7 +385,11 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
         digest = hashlib.sha256()
         for change in violation.changes:
             digest.update(f"{change.path}\0{change.op.value}\0{change.link_target or ''}\0".encode())
-            if change.source is not None and change.op.value in ("create", "modify") and change.size <= 16 << 20:
+            if (
+                change.source is not None
+                and change.op.value in ("create", "modify")
+                and change.size <= 16 << 20
+            ):
                 try:
                     digest.update(hashlib.sha256(change.source.read_bytes()).digest())
                 except OSError:

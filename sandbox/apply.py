@@ -171,7 +171,10 @@ def _write_file(parent: int, name: str, change: Change) -> None:
         temp = _temp_name(name)
         if not _move_into_place(source, st, parent, temp, mode):
             out_fd = os.open(
-                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+                temp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=parent,
             )
             try:
                 _copy(src_fd, out_fd, st.st_size)

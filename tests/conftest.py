@@ -52,7 +52,9 @@ def _ensure_test_user() -> pwd.struct_passwd | None:
         pass
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         return None
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=False, capture_output=True)
+    subprocess.run(
+        ["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=False, capture_output=True
+    )
     try:
         return pwd.getpwnam(TEST_USER)
     except KeyError:
@@ -84,11 +86,20 @@ class Actor:
         actor's base lives in /tmp, which the sandbox replaces with a private tmpfs)."""
         return self.home / "outside"
 
-    def run(self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run `corral ARGS` as this actor, with no TTY."""
         command = [CORRAL, *args]
         if self.uid != os.geteuid():
-            command = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *command]
+            command = [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.gid}",
+                "--init-groups",
+                "--",
+                *command,
+            ]
         return subprocess.run(
             command,
             cwd=cwd or self.workspace,

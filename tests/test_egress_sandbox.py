@@ -76,15 +76,25 @@ def _session(workspace: Path, port: int, allow: list[str], ask: object = None) -
 def _run(session: Session, script: str, tmp_path: Path) -> tuple[int, str, object]:
     out = tmp_path / "out.txt"
     with out.open("wb") as handle:
-        outcome = session.run(["/bin/sh", "-c", script], stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()))
+        outcome = session.run(
+            ["/bin/sh", "-c", script], stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno())
+        )
     return outcome.exit_code, out.read_text(), outcome
 
 
-def test_allowed_host_works_without_a_prompt(workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
+def test_allowed_host_works_without_a_prompt(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
     port, hits = web
     asked: list[object] = []
-    session = _session(workspace, port, ["allowed.example", "127.0.0.1"], ask=lambda request: asked.append(request))
-    code, text, outcome = _run(session, f"curl -sS -f http://allowed.example:{port}/a && curl -sS -f -p http://allowed.example:{port}/b", tmp_path)
+    session = _session(
+        workspace, port, ["allowed.example", "127.0.0.1"], ask=lambda request: asked.append(request)
+    )
+    code, text, outcome = _run(
+        session,
+        f"curl -sS -f http://allowed.example:{port}/a && curl -sS -f -p http://allowed.example:{port}/b",
+        tmp_path,
+    )
     assert code == 0, text
     assert text.count("hello from the test internet") == 2
     assert hits == ["/a", "/b"]
@@ -92,7 +102,9 @@ def test_allowed_host_works_without_a_prompt(workspace: Path, web: tuple[int, li
     assert outcome.outcomes == []  # type: ignore[attr-defined]
 
 
-def test_other_host_is_denied_with_a_net_violation(workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
+def test_other_host_is_denied_with_a_net_violation(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
     port, hits = web
     session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
     code, _text, outcome = _run(session, f"curl -sS -f http://other.example:{port}/secret", tmp_path)
@@ -104,7 +116,9 @@ def test_other_host_is_denied_with_a_net_violation(workspace: Path, web: tuple[i
     ]
 
 
-def test_new_host_is_asked_live_and_the_answer_is_honoured(workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
+def test_new_host_is_asked_live_and_the_answer_is_honoured(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
     port, hits = web
     asked: list[object] = []
 
@@ -113,7 +127,11 @@ def test_new_host_is_asked_live_and_the_answer_is_honoured(workspace: Path, web:
         return Decision(Scope.SESSION)
 
     session = _session(workspace, port, ["127.0.0.1"], ask=ask)
-    code, text, _ = _run(session, f"curl -sS -f http://other.example:{port}/x; curl -sS -f http://other.example:{port}/y", tmp_path)
+    code, text, _ = _run(
+        session,
+        f"curl -sS -f http://other.example:{port}/x; curl -sS -f http://other.example:{port}/y",
+        tmp_path,
+    )
     assert code == 0, text
     assert hits == ["/x", "/y"]
     assert len(asked) == 1  # decided once for the session
@@ -156,5 +174,7 @@ def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:
     session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
     assert session.gate is not None
     session.gate.port = 3129  # nothing listens there inside the sandbox
-    _code, text, _ = _run(session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path)
+    _code, text, _ = _run(
+        session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path
+    )
     assert "rc=0" not in text

@@ -37,23 +37,33 @@ class Person:
 
 
 def _session(workspace: Path, person: Person) -> Session:
-    return Session(workspace, locations=Locations.default(), ask=person, frontend="test", on_violation=OnViolation.ASK)
+    return Session(
+        workspace, locations=Locations.default(), ask=person, frontend="test", on_violation=OnViolation.ASK
+    )
 
 
 def test_workspace_only_command_gets_no_prompt(workspace: Path) -> None:
     person = Person(Decision(Scope.ONCE))
-    outcome = _session(workspace, person).run(["sh", "-c", "mkdir -p src && echo x > src/a.py && rm -f README"])
+    outcome = _session(workspace, person).run(
+        ["sh", "-c", "mkdir -p src && echo x > src/a.py && rm -f README"]
+    )
     assert outcome.exit_code == 0
     assert person.requests == []
     assert (workspace / "src/a.py").read_text() == "x\n"
 
 
-def test_touch_home_yields_exactly_one_fs_write_and_deny_discards(workspace: Path, isolated_home: Path) -> None:
+def test_touch_home_yields_exactly_one_fs_write_and_deny_discards(
+    workspace: Path, isolated_home: Path
+) -> None:
     person = Person(Decision(Scope.DENY))
     outcome = _session(workspace, person).run(["touch", str(isolated_home / "x")])
     assert len(person.requests) == 1
     [violation] = person.requests[0].violations
-    assert (violation.kind, violation.target, violation.operation) == (ViolationKind.FS_WRITE, str(isolated_home / "x"), "create")
+    assert (violation.kind, violation.target, violation.operation) == (
+        ViolationKind.FS_WRITE,
+        str(isolated_home / "x"),
+        "create",
+    )
     assert not (isolated_home / "x").exists()
     assert outcome.status == 77
 
@@ -89,7 +99,9 @@ def test_protected_and_read_violations_are_exact(workspace: Path, isolated_home:
     assert not (workspace / ".envrc").exists()
 
 
-def test_project_rule_stops_the_prompt_for_that_path_only(workspace: Path, isolated_home: Path, tmp_path: Path) -> None:
+def test_project_rule_stops_the_prompt_for_that_path_only(
+    workspace: Path, isolated_home: Path, tmp_path: Path
+) -> None:
     person = Person(Decision(Scope.PROJECT))
     _session(workspace, person).run(["touch", str(isolated_home / "allowed")])
     assert len(person.requests) == 1
@@ -119,7 +131,9 @@ def test_every_command_and_prompt_is_recorded(workspace: Path, isolated_home: Pa
     assert [(p.kind, p.target, p.scope) for p in prompts] == [("fs-write", str(isolated_home / "x"), "deny")]
 
 
-def test_read_rule_makes_a_credential_readable_for_later_commands(workspace: Path, isolated_home: Path) -> None:
+def test_read_rule_makes_a_credential_readable_for_later_commands(
+    workspace: Path, isolated_home: Path
+) -> None:
     from corral.rules import RuleStore
 
     (isolated_home / ".netrc").write_text("machine example.com password NETRC-SECRET\n")

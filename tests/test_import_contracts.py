@@ -12,7 +12,14 @@ UI = ("textual", "prompt_toolkit", "rich")
 
 @pytest.mark.parametrize(
     "module",
-    ["corral.run", "corral.commands.run_cmd", "corral.session", "sandbox.runner", "trust.gate", "corral.opening"],
+    [
+        "corral.run",
+        "corral.commands.run_cmd",
+        "corral.session",
+        "sandbox.runner",
+        "trust.gate",
+        "corral.opening",
+    ],
 )
 def test_no_ui_library_is_imported(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {UI!r} if m in sys.modules))"

@@ -132,6 +132,8 @@ def test_cli_replay_prints_the_fatigue_report(tmp_path: Path, home_outside_tmp: 
         pytest.skip(f"the sandbox cannot start here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     assert "classic approval would ask       1" in result.stdout
-    assert "corral asked                     1" in result.stdout  # denied: touch ~/x (reads are reported, not asked)
+    assert (
+        "corral asked                     1" in result.stdout
+    )  # denied: touch ~/x (reads are reported, not asked)
     assert not (home_outside_tmp / "agent-was-here").exists()  # --on-violation deny (default)
     assert SECRET not in result.stdout + result.stderr

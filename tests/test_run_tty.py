@@ -27,7 +27,9 @@ def tmux(tmp_path: Path) -> Iterator[list[str]]:
 
 
 def _screen(base: list[str]) -> str:
-    return subprocess.run([*base, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True, check=False).stdout
+    return subprocess.run(
+        [*base, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True, check=False
+    ).stdout
 
 
 def _wait_for(base: list[str], text: str, timeout: float = 20) -> str:
@@ -41,7 +43,9 @@ def _wait_for(base: list[str], text: str, timeout: float = 20) -> str:
 
 
 def _start(base: list[str], workspace: Path, script: str) -> None:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items() if k.startswith(("XDG_", "HOME", "PATH")))
+    env = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in os.environ.items() if k.startswith(("XDG_", "HOME", "PATH"))
+    )
     inner = f"cd {shlex.quote(str(workspace))} && env {env} {CORRAL} run -c {shlex.quote(script)}; echo EXIT=$?; sleep 60"
     subprocess.run([*base, "new-session", "-d", "-x", "120", "-y", "40", "-s", "t", inner], check=True)
 

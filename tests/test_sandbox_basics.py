@@ -30,7 +30,9 @@ def test_write_outside_workspace_is_captured_and_discarded(actor: Actor) -> None
 def test_report_lists_the_violation(actor: Actor) -> None:
     report = actor.base / "report.json"
     actor.chown_tree(actor.base)
-    result = actor.run("run", "--on-violation", "deny", "--report", str(report), "--", "touch", str(actor.home / "x"))
+    result = actor.run(
+        "run", "--on-violation", "deny", "--report", str(report), "--", "touch", str(actor.home / "x")
+    )
     assert result.returncode == 77, result.stderr
     data = json.loads(report.read_text())
     assert data["exit_code"] == 0

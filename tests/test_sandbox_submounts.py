@@ -13,7 +13,9 @@ import pytest
 
 from tests.conftest import Actor
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a tmpfs needs root")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a tmpfs needs root"
+)
 
 
 @pytest.fixture

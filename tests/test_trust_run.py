@@ -9,7 +9,9 @@ from tests.conftest import Actor
 def _plant_hooks(actor: Actor) -> None:
     corral_dir = actor.workspace / ".corral"
     (corral_dir / "hooks").mkdir(parents=True)
-    (corral_dir / "hooks" / "before.sh").write_text(f"touch {actor.workspace}/hook-ran\ntouch {actor.home}/hook-outside\n")
+    (corral_dir / "hooks" / "before.sh").write_text(
+        f"touch {actor.workspace}/hook-ran\ntouch {actor.home}/hook-outside\n"
+    )
     (corral_dir / "config.toml").write_text(
         '[hooks]\nbefore_command = ".corral/hooks/before.sh"\n\n[env]\nPROJECT_FLAG = "on"\n'
     )

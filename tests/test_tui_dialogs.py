@@ -282,7 +282,11 @@ async def test_agent_description_is_shown_after_the_command_and_labelled() -> No
         await pilot.pause()
         box = app.screen.query_one("#command-box").query_one(Static)
         text = str(box.render())
-        assert text.index("touch ~/notes.txt") < text.index("unverified") < text.index("just tidying [red]up[/red]")
+        assert (
+            text.index("touch ~/notes.txt")
+            < text.index("unverified")
+            < text.index("just tidying [red]up[/red]")
+        )
         await pilot.press("escape")
         await pilot.pause()
     assert app.answers == [DENY]
