@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-from sandbox.report import Violation, ViolationKind
+from boundary.violations import Violation, ViolationKind
 
 
 class Scope(StrEnum):

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import (
     DENY,
     AskCallback,
@@ -75,7 +76,6 @@ from corral.decision import (
 )
 from corral.ledger import Ledger, PromptRecord
 from corral.rules import RuleError, RuleStore, canonical_project
-from sandbox.report import Violation, ViolationKind
 
 
 class OnViolation(StrEnum):

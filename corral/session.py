@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.violations import Change, Violation, ViolationKind
 from corral.decision import DENY, AskCallback, Decision
 from corral.escalation import Escalator, OnViolation, SessionMemory
 from corral.githooks import configured_hooks_dirs
@@ -30,7 +31,7 @@ from corral.project import ProjectContext
 from corral.rules import RuleStore
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.policy import NetworkAccess, Policy, build_policy
-from sandbox.report import Change, RunResult, Violation, ViolationKind
+from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()

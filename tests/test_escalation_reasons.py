@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import (
     Decision,
     Scope,
@@ -13,7 +14,6 @@ from corral.decision import (
     summarize,
     why_it_matters,
 )
-from sandbox.report import Violation, ViolationKind
 
 W, P, R, N = ViolationKind.FS_WRITE, ViolationKind.FS_PROTECTED, ViolationKind.FS_READ, ViolationKind.NET
 

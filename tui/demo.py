@@ -16,9 +16,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
 from corral.locations import Locations
-from sandbox.report import Change, ChangeOp, Violation, ViolationKind
 from tui.commandlog import CommandEntry, Finished, Status
 
 DEMO_ROOT = Path("/tmp/corral-demo")
