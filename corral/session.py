@@ -400,7 +400,7 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
 
 def _classic(command: str) -> bool | None:
     try:
-        from corral.classic import would_prompt
+        from corral.fatigue.classic import would_prompt
     except ImportError:
         return None
     try:
