@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from corral.decision import Decision, PromptAnswer, PromptRequest, Scope, is_sensitive
+from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.fatigue.classic import classify
 from corral.fatigue.stats import FatigueStats
+from corral.sensitivity import is_sensitive
 
 OnViolationAnswer = Literal["allow", "deny"]
 _KNOWN_KEYS = frozenset({"command", "cwd", "category"})
