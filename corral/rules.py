@@ -30,7 +30,7 @@ from pathlib import Path
 
 from boundary.hosts import HostError, authority_text, split_authority
 from boundary.violations import Violation, ViolationKind
-from corral.decision import is_sensitive, is_sensitive_path
+from corral.sensitivity import is_sensitive, is_sensitive_path
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 10_000

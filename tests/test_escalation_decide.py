@@ -10,9 +10,11 @@ import pytest
 
 from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
-from corral.escalation import BurstPolicy, DecidedBy, Escalator, OnViolation, SessionMemory, denial_lines
+from corral.denials import denial_lines
+from corral.escalation import BurstPolicy, DecidedBy, Escalator, OnViolation
 from corral.ledger import Ledger
 from corral.rules import RuleStore
+from corral.session_memory import SessionMemory
 
 ONCE = Decision(Scope.ONCE)
 SESSION = Decision(Scope.SESSION)
