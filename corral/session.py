@@ -20,17 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.violations import Change, Violation, ViolationKind
 from corral.decision import DENY, AskCallback, Decision
-from corral.escalation import Escalator, OnViolation, SessionMemory
+from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
 from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
 from corral.rules import RuleStore
+from corral.session_memory import SessionMemory
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.policy import NetworkAccess, Policy, build_policy
-from sandbox.report import Change, RunResult, Violation, ViolationKind
+from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
@@ -415,7 +417,7 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
 
 def _classic(command: str) -> bool | None:
     try:
-        from corral.classic import would_prompt
+        from corral.fatigue.classic import would_prompt
     except ImportError:
         return None
     try:

@@ -23,7 +23,7 @@ Rules:
   characters, not the whole workspace, and must resolve (symlinks followed, at load time) inside the
   workspace. `paths.writable` may not name, contain or lie inside a protected path (`.git`, `.corral`,
   other agents' config, shell startup files: `sandbox.defaults.PROTECTED_*`).
-- Hosts (`network.allow`) go through `sandbox.egress.hostpolicy.parse_pattern` (one normalisation; no lone
+- Hosts (`network.allow`) go through `boundary.hostpatterns.parse_pattern` (one normalisation; no lone
   `*`, no wildcard over a public suffix); a project may also not allow IP addresses or `localhost`.
 - `env` names that route credentials or endpoints, change loaders or shells, or move corral's or another
   tool's state are refused (`REFUSED_ENV_PATTERNS`, plus `sandbox.defaults.ENV_DENY`).
@@ -44,6 +44,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from boundary.hostpatterns import parse_pattern, user_content_warning
+from boundary.hosts import HostError, ip_of
 
 CONFIG_SOURCE = ".corral/config.toml"
 HOOK_EVENTS: tuple[str, ...] = ("session_start", "before_command", "after_command")
@@ -488,9 +491,6 @@ def _path_entry(raw: str, key: str, root: Path, writable: bool) -> str:
 
 
 def _host_entry(raw: str, key: str) -> tuple[str, str | None]:
-    from sandbox.egress.hostpolicy import parse_pattern, user_content_warning
-    from sandbox.egress.hosts import HostError, ip_of
-
     try:
         pattern = parse_pattern(raw)
     except HostError as error:
