@@ -121,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.check is not None:
         if updated != text:
-            print(f"{path}: the config reference is out of date; run python -m corral.configref --write {path}")
+            print(
+                f"{path}: the config reference is out of date; run python -m corral.configref --write {path}"
+            )
             return 1
         return 0
     path.write_text(updated, encoding="utf-8")

@@ -56,7 +56,9 @@ def _plant_session_start(actor: Actor) -> None:
     hooks = actor.workspace / ".corral" / "hooks"
     hooks.mkdir(parents=True)
     (hooks / "start.sh").write_text(f"echo started >> started.txt\ntouch {actor.outside}/hook-outside\n")
-    (actor.workspace / ".corral" / "config.toml").write_text('[hooks]\nsession_start = ".corral/hooks/start.sh"\n')
+    (actor.workspace / ".corral" / "config.toml").write_text(
+        '[hooks]\nsession_start = ".corral/hooks/start.sh"\n'
+    )
     actor.chown_tree(actor.base)
 
 
