@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from corral.fatigue.stats import compute_stats, ensure_indexes  # noqa: E402
 from corral.ledger import Ledger  # noqa: E402
-from corral.stats import compute_stats, ensure_indexes  # noqa: E402
 
 KINDS = ("fs-write", "fs-write", "fs-read", "net", "net", "fs-protected")
 SCOPES = ("project", "session", "once", "deny")

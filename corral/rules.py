@@ -28,7 +28,7 @@ from pathlib import Path
 
 import idna
 
-from corral.decision import is_sensitive, is_sensitive_path
+from corral.sensitivity import is_sensitive, is_sensitive_path
 from sandbox.report import Violation, ViolationKind
 
 SCHEMA_VERSION = 1

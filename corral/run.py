@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import IO
 
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
-from corral.escalation import OnViolation, denial_lines
+from corral.denials import denial_lines
+from corral.escalation import OnViolation
 from corral.ledger import LedgerError
 from corral.locations import Locations
 from corral.opening import open_session

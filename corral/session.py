@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral.decision import DENY, AskCallback, Decision
-from corral.escalation import Escalator, OnViolation, SessionMemory
+from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
 from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
 from corral.rules import RuleStore
+from corral.session_memory import SessionMemory
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation, ViolationKind
@@ -400,7 +401,7 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
 
 def _classic(command: str) -> bool | None:
     try:
-        from corral.classic import would_prompt
+        from corral.fatigue.classic import would_prompt
     except ImportError:
         return None
     try:

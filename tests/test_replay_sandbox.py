@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.fatigue.replay import load_workload, replay
+from corral.fatigue.stats import compute_stats
 from corral.locations import Locations
-from corral.replay import load_workload, replay
-from corral.stats import compute_stats
 
 DATA = Path(__file__).resolve().parent / "data"
 

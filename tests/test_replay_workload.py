@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from corral.classic import would_prompt
-from corral.replay import WorkloadError, load_workload, render_report, replay, resolve_cwd
+from corral.fatigue.classic import would_prompt
+from corral.fatigue.replay import WorkloadError, load_workload, render_report, replay, resolve_cwd
 
 DATA = Path(__file__).resolve().parent / "data"
 WORKLOAD = DATA / "workload.jsonl"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.fatigue.stats import FatigueStats, StatsError, compute_stats, parse_since, render_text
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
-from corral.stats import FatigueStats, StatsError, compute_stats, parse_since, render_text
 
 NOW = 1_800_000_000.0
 

@@ -16,8 +16,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
+from corral.decision import PromptRequest
+from corral.grouping import group_violations, summarize
 from corral.locations import Locations
+from corral.sensitivity import is_sensitive, why_it_matters
 from sandbox.report import Change, ChangeOp, Violation, ViolationKind
 from tui.commandlog import CommandEntry, Finished, Status
 
