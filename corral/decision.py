@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from boundary.violations import Violation
 from corral.grouping import ViolationGroup
-from sandbox.report import Violation
 
 
 class Scope(StrEnum):

@@ -10,10 +10,10 @@ import os
 import shlex
 from collections.abc import Mapping
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
 from corral.sensitivity import is_sensitive
 from corral.words import home_relative
-from sandbox.report import Violation, ViolationKind
 
 
 def _shell_word(text: str) -> str:

@@ -61,13 +61,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from boundary.violations import Violation
 from corral.decision import DENY, AskCallback, Decision, PromptRequest, Scope
 from corral.grouping import group_violations, summarize
 from corral.ledger import Ledger, PromptRecord
 from corral.rules import RuleError, RuleStore, canonical_project
 from corral.sensitivity import is_sensitive, why_it_matters
 from corral.session_memory import SessionMemory
-from sandbox.report import Violation
 
 
 class OnViolation(StrEnum):

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from boundary.violations import Violation, ViolationKind
 from corral.sensitivity import host_of, is_sensitive
-from sandbox.report import Violation, ViolationKind
 
 
 @dataclass(frozen=True, slots=True)

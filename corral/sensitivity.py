@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import PurePosixPath
 
-from sandbox.report import Violation, ViolationKind
+from boundary.violations import Violation, ViolationKind
 
 _HOOK_MOMENT = {
     "pre-commit": "at your next commit",

@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from boundary.violations import Violation
 from corral.decision import Decision, Scope
 from corral.sensitivity import is_sensitive
-from sandbox.report import Violation
 
 
 @dataclass(frozen=True, slots=True)

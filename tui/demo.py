@@ -16,11 +16,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from corral.decision import PromptRequest
 from corral.grouping import group_violations, summarize
 from corral.locations import Locations
 from corral.sensitivity import is_sensitive, why_it_matters
-from sandbox.report import Change, ChangeOp, Violation, ViolationKind
 from tui.commandlog import CommandEntry, Finished, Status
 
 DEMO_ROOT = Path("/tmp/corral-demo")
