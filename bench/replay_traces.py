@@ -51,9 +51,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from boundary.violations import Violation
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.sensitivity import is_sensitive
-from sandbox.report import Violation
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TRACES = next(
