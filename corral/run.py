@@ -81,6 +81,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
             on_violation=on_violation,
             allow_hosts=args.allow_host,
             project=project,
+            session_start=False,  # one standalone command is not a session (README: Hooks)
         )
     except (UserConfigError, PolicyError) as error:
         _err(str(error))

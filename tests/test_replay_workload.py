@@ -30,7 +30,7 @@ def _make_workload() -> ModuleType:
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "corral.cli", "replay", *args],
+        [sys.executable, "-m", "cli.main", "replay", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -12,7 +12,7 @@ import pytest
 
 from boundary.hosts import format_authority
 from boundary.violations import Violation, ViolationKind
-from corral.cli import main as corral_main
+from cli.main import main as corral_main
 from corral.locations import Locations
 from corral.rules import (
     RuleError,

@@ -177,7 +177,7 @@ def test_text_report_shows_baseline_and_corral_side_by_side(ledger_path: Path) -
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "corral.cli", "stats", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cli.main", "stats", *args], capture_output=True, text=True, check=False
     )
 
 
