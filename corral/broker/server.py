@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from corral.broker import address, protocol
 from corral.broker.address import AddressError, Peer
-from corral.escalation import denial_lines
+from corral.denials import denial_lines
 from corral.session import CommandOutcome, Session, resolve_command, shell_argv
 from sandbox.bwrap import SandboxSetupError
 from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
