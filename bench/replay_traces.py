@@ -47,6 +47,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -164,24 +165,29 @@ def _plain_member(member: tarfile.TarInfo) -> bool:
     return True
 
 
-def snapshot(world: World) -> str:
-    """A digest of the workspace's files (not .git internals that differ by time) and of /tmp."""
-    digest = hashlib.sha256()
+def snapshot(world: World) -> dict[str, str]:
+    """Each file of the workspace (not .git internals, which differ by time) and of /tmp, by digest."""
+    state: dict[str, str] = {}
     for base, label in ((world.repo, "repo"), (world.tmp, "tmp")):
         for directory, dirs, files in os.walk(base):
             dirs[:] = sorted(d for d in dirs if d not in ("node_modules", ".git"))
-            for name in sorted(files):
+            for name in files:
                 path = Path(directory) / name
                 try:
                     data = path.read_bytes() if path.stat().st_size < 4 << 20 else b"<big>"
                 except OSError:
                     data = b"<unreadable>"
-                digest.update(f"{label}/{path.relative_to(base)}\0".encode())
-                digest.update(hashlib.sha256(data).digest())
-    head = world.repo / ".git" / "HEAD"
+                state[f"{label}/{path.relative_to(base)}"] = hashlib.sha256(data).hexdigest()
     with contextlib.suppress(OSError):
-        digest.update(head.read_bytes())
-    return digest.hexdigest()
+        state["git HEAD"] = (world.repo / ".git" / "HEAD").read_text()
+    return state
+
+
+def delta(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:
+    """What one command changed: new or changed files with their digest, removed ones as None."""
+    changed: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
+    changed.update({k: None for k in before if k not in after})
+    return changed
 
 
 def normalise(world: World, data: bytes) -> str:
@@ -262,6 +268,7 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
         lines = lines[:limit]
     worlds = {label: make_world(base / name / label, archive, meta) for label in ("corral", "one", "two")}
     ours = worlds["corral"]
+    states = {label: snapshot(w) for label, w in worlds.items()}
     person = Person()
     steps: list[Step] = []
     with environment(ours.env()):
@@ -304,10 +311,19 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
                 step.notice = bool(step.reported) or any(
                     line.startswith("corral:") for line in corral_out.splitlines()
                 )
-                one = run_baseline(worlds["one"], command, cwds["one"], timeout, step.background)
-                two = run_baseline(worlds["two"], command, cwds["two"], timeout, step.background)
+                with ThreadPoolExecutor(2) as pool:
+                    first = pool.submit(
+                        run_baseline, worlds["one"], command, cwds["one"], timeout, step.background
+                    )
+                    second = pool.submit(
+                        run_baseline, worlds["two"], command, cwds["two"], timeout, step.background
+                    )
+                    one, two = first.result(), second.result()
                 step.exit_baseline = (one[0], two[0])
-                judge(step, corral_out, one, two, [snapshot(w) for w in worlds.values()])
+                after = {label: snapshot(w) for label, w in worlds.items()}
+                changes = [delta(states[label], after[label]) for label in worlds]
+                states = after
+                judge(step, corral_out, one, two, changes)
                 steps.append(step)
                 print(f"{name} {index:3d} {step.verdict:<9} {command[:90]!r}", file=sys.stderr, flush=True)
         finally:
@@ -316,7 +332,11 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
 
 
 def judge(
-    step: Step, corral_out: str, one: tuple[int | None, str], two: tuple[int | None, str], states: list[str]
+    step: Step,
+    corral_out: str,
+    one: tuple[int | None, str],
+    two: tuple[int | None, str],
+    changes: list[dict[str, str | None]],
 ) -> None:
     """Decide whether corral changed the outcome, and whether it said so."""
     differences = []
@@ -325,13 +345,18 @@ def judge(
     if one[1] == two[1] and corral_out != one[1] and not step.background:
         differences.append("output differs")
         step.output_corral, step.output_baseline = corral_out[-600:], one[1][-600:]
-    if states[1] == states[2] and states[0] != states[1]:
-        differences.append("files differ")
+    if changes[1] == changes[2] and changes[0] != changes[1]:
+        differing = sorted(
+            set(changes[0]) ^ set(changes[1])
+            | {k for k in changes[0] if changes[1].get(k, "-") != changes[0][k]}
+        )
+        differences.append("files differ: " + ", ".join(differing[:5]))
     if not differences:
         step.verdict = "prompted" if step.prompts else "same"
         return
     step.why = "; ".join(differences)
-    if step.prompts and all(kind.startswith("net") for kind in step.prompts):
+    crossed = [*step.prompts, *(item.split(" ", 1)[0] for item in step.reported)]
+    if crossed and all(kind.startswith("net") for kind in crossed):
         step.verdict = "net-denied"
     elif step.prompts:
         step.verdict = "prompted"
