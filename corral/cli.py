@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from corral import __version__
 from corral import commands as commands_package
+from corral.termsafe import inert_stdio
 
 EXIT_USAGE = 2
 
@@ -60,6 +61,28 @@ def _has_command(parser: argparse.ArgumentParser, name: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse and dispatch; everything printed goes through the one escaping function (`inert_stdio`),
+    except for `shell`, whose front ends own the terminal and escape what they draw themselves."""
+    with inert_stdio():
+        parsed = _parse(argv)
+        if isinstance(parsed, int):
+            return parsed
+        args, handler = parsed
+        if getattr(args, "command", None) != "shell":
+            return _dispatch(handler, args)
+    return _dispatch(handler, args)
+
+
+def _dispatch(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parse(
+    argv: Sequence[str] | None,
+) -> tuple[argparse.Namespace, Callable[[argparse.Namespace], int]] | int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else None
     fast = first if first is not None and first.isidentifier() and not first.startswith("-") else None
@@ -71,10 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    try:
-        return int(handler(args))
-    except KeyboardInterrupt:
-        return 130
+    return args, handler
 
 
 if __name__ == "__main__":

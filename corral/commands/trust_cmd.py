@@ -86,9 +86,9 @@ def _project(args: argparse.Namespace) -> Path:
 
 
 def _fail(message: str) -> int:
-    from trust.display import visible
+    from boundary.termsafe import visible
 
-    print(f"corral trust: {visible(message, keep_newlines=False)}", file=sys.stderr)
+    print(f"corral trust: {visible(message, one_line=True)}", file=sys.stderr)
     return 1
 
 
@@ -108,7 +108,7 @@ def _when(seconds: float) -> str:
 
 
 def _status_line(result: GateResult) -> str:
-    from trust.display import visible_path
+    from boundary.termsafe import visible_path
 
     root = visible_path(str(result.root))
     if result.untrustable:
@@ -127,7 +127,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from trust.display import visible_path
+    from boundary.termsafe import visible_path
 
     records = _store().records()
     if not records:
@@ -149,9 +149,9 @@ def _marked_config_lines(text: str, values: list[str]) -> list[str]:
 
 
 def _print_report(result: GateResult) -> None:
+    from boundary.termsafe import visible, visible_path
     from trust.config import CONFIG_SOURCE
     from trust.discovery import FileCategory
-    from trust.display import visible, visible_path
 
     print(_status_line(result))
     print(f"fingerprint {result.fingerprint}")
@@ -185,28 +185,28 @@ def _print_report(result: GateResult) -> None:
     if review.widening:
         print("\nWidens the sandbox boundary:")
         for widening in review.widening:
-            value = visible(widening.value, keep_newlines=False)
+            value = visible(widening.value, one_line=True)
             print(f"{WIDENING_MARK} {widening.key} = {value}  ({widening.reason})")
     for warning in review.host_warnings:
-        print(f"{WIDENING_MARK} warning: {visible(warning, keep_newlines=False)}")
+        print(f"{WIDENING_MARK} warning: {visible(warning, one_line=True)}")
     if review.hooks:
         print("\nHooks (run inside the sandbox):")
         for hook in review.hooks:
-            print(f"  {hook.event}: {visible(hook.command, keep_newlines=False)}")
+            print(f"  {hook.event}: {visible(hook.command, one_line=True)}")
     if review.env:
         print("\nEnvironment for commands:")
         for name, value in review.env:
-            print(f"  {name}={visible(value, keep_newlines=False)}")
+            print(f"  {name}={visible(value, one_line=True)}")
     if review.error:
-        print(f"\nConfig error (it cannot be trusted as is): {visible(review.error, keep_newlines=False)}")
+        print(f"\nConfig error (it cannot be trusted as is): {visible(review.error, one_line=True)}")
     if result.diff:
         print("\nChanged since you trusted it:")
         print(result.diff, end="")
     if result.commits:
         print("\nCommits touching these files since the decision:")
         for commit in result.commits:
-            summary = visible(commit.summary, keep_newlines=False)
-            author = visible(commit.author, keep_newlines=False)
+            summary = visible(commit.summary, one_line=True)
+            author = visible(commit.author, one_line=True)
             print(f"  {commit.sha[:12]} {_when(commit.time)} {author}: {summary}")
 
 
