@@ -67,8 +67,10 @@ from corral.decision import (
     Decision,
     PromptRequest,
     Scope,
+    deleted_paths,
     group_violations,
     home_relative,
+    is_deletion,
     is_sensitive,
     summarize,
     why_it_matters,
@@ -510,8 +512,13 @@ def denial_lines(
         # A read already failed inside the sandbox: only a rule can make later reads see the file.
         later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
         how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
+        deleted = deleted_paths(violation) if is_deletion(violation) else 0
+        what = (
+            f"{violation.kind.value} (deletes {deleted} path{'' if deleted == 1 else 's'})"
+            if deleted
+            else violation.kind.value
+        )
         lines.append(
-            f"corral: denied {violation.kind.value} {target} "
-            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
+            f"corral: denied {what} {target} ({flag}{how}: {allow_command(project, violation, cwd)}{later})"
         )
     return lines

@@ -3,7 +3,8 @@
 When stdout or stderr is a terminal, the sandbox writes to a pipe and corral copies the bytes through
 `TerminalFilter`, so no raw escape sequence from the sandbox reaches the terminal (colours survive).
 When stdin is a terminal, the sandbox reads a pipe that corral feeds, so the sandbox never holds the
-user's terminal. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
+user's terminal. While a prompt is open the copier holds the output back (`OutputHold`) and the input
+feed is paused, so the prompt stays the last thing on screen and no key meant for it reaches the command. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from corral.opening import open_session
 from corral.project import ConfigError, open_project
 from corral.rules import RuleError
 from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
-from corral.termsafe import copy_filtered
+from corral.termsafe import OutputHold, copy_filtered
 from corral.userconfig import UserConfigError
 from corral.workspace import WorkspaceError, find_workspace
 from sandbox.bwrap import SandboxSetupError
@@ -69,8 +70,11 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
     ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
     terminal_input = TerminalInput() if _isatty(sys.stdin) else None
+    hold = OutputHold()
     if ask is not None and terminal_input is not None:
         ask = terminal_input.paused_while(ask)
+    if ask is not None:
+        ask = hold.around(ask)  # the command's output waits while the prompt is on screen
     try:
         session, warnings = open_session(
             workspace,
@@ -95,7 +99,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(f"{command[0]}: command not found")
         return EXIT_NOT_FOUND
     try:
-        outcome = _run_with_stdio(session, command, cwd, terminal_input, args.description)
+        outcome = _run_with_stdio(session, command, cwd, terminal_input, args.description, hold)
     except SandboxSetupError as error:
         _err(f"the sandbox could not start, so nothing ran: {error}")
         return EXIT_SETUP_FAILED
@@ -141,6 +145,7 @@ def _run_with_stdio(
     cwd: Path,
     terminal_input: TerminalInput | None,
     description: str | None = None,
+    hold: OutputHold | None = None,
 ) -> CommandOutcome:
     pumps: list[threading.Thread] = []
     close_after: list[int] = []
@@ -154,7 +159,9 @@ def _run_with_stdio(
         if _isatty(stream):
             read_end, write_end = os.pipe()
             close_after.append(write_end)
-            thread = threading.Thread(target=copy_filtered, args=(read_end, stream.fileno()), daemon=True)
+            thread = threading.Thread(
+                target=copy_filtered, args=(read_end, stream.fileno(), hold), daemon=True
+            )
             pumps.append(thread)
             if assign == "out":
                 stdout_fd = write_end

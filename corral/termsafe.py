@@ -22,10 +22,13 @@ import os
 import sys
 import termios
 import threading
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, TypeVar
 
 from boundary.termsafe import TerminalFilter, visible
+
+_Request = TypeVar("_Request")
+_Answer = TypeVar("_Answer")
 
 HOLD_LIMIT = 1 << 20
 """Bytes of output buffered per hold before the pump stops reading (the command then blocks)."""
@@ -121,6 +124,15 @@ class OutputHold:
                     for fd, data in held:
                         _write_all(fd, data)
                     self._condition.notify_all()
+
+    def around(self, ask: Callable[[_Request], _Answer]) -> Callable[[_Request], _Answer]:
+        """`ask` with output held while it runs: the prompt it draws stays the last thing on screen."""
+
+        def asking(request: _Request) -> _Answer:
+            with self.holding():
+                return ask(request)
+
+        return asking
 
     @property
     def held(self) -> bool:

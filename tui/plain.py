@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
-from corral.termsafe import copy_filtered
+from corral.termsafe import OutputHold, copy_filtered
 from sandbox.runner import StdioSpec
 from tui.commandlog import Finished, Status, format_duration
 from tui.commands import finished_from, run_typed
@@ -94,10 +94,11 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectView, session: Session) -> None:
+    def __init__(self, project: ProjectView, session: Session, hold: OutputHold | None = None) -> None:
         self.project = project
         self.session = session
         self.cwd = project.workspace
+        self.hold = hold or OutputHold()
 
     def prompt_text(self) -> str:
         """`./sub $ ` relative to the workspace."""
@@ -158,7 +159,9 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
         read_end, write_end = os.pipe()
-        pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
+        pump = threading.Thread(
+            target=copy_filtered, args=(read_end, sys.stdout.fileno(), self.hold), daemon=True
+        )
         pump.start()
         stdin = os.open(os.devnull, os.O_RDONLY)
         previous = signal.getsignal(signal.SIGINT)
@@ -248,8 +251,9 @@ def run_plain(args: argparse.Namespace) -> int:
                 print("trusted.")
             except Exception as error:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
+    hold = OutputHold()  # the command's output waits while a prompt is on screen
     try:
-        session = open_session(workspace, locations, LineAsk(), "line")
+        session = open_session(workspace, locations, hold.around(LineAsk()), "line")
     except Exception as error:
         print(f"corral: {plain(str(error), one_line=True)}", file=sys.stderr)
         return 2
@@ -258,6 +262,6 @@ def run_plain(args: argparse.Namespace) -> int:
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
     try:
-        return PlainShell(project, session).run()
+        return PlainShell(project, session, hold).run()
     finally:
         session.close()
