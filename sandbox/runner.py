@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.apply import apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
@@ -33,7 +34,7 @@ from sandbox.capture import CaptureLayer, read_changes
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher
-from sandbox.report import Change, ChangeOp, RunResult, Violation, ViolationKind
+from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, acquire_slot
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from boundary.termsafe import visible, visible_bytes
 from trust import discovery as discovery_module
 from trust.discovery import FileCategory, discover
-from boundary.termsafe import visible, visible_bytes
 from trust.fingerprint import fingerprint
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.locations import Locations
 from corral.rules import RuleStore
-from sandbox.report import Violation, ViolationKind
 from trust.gate import TrustState, evaluate
 from trust.store import TrustStore
 from tui import demo

@@ -16,9 +16,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
+from corral.decision import PromptRequest
+from corral.grouping import group_violations, summarize
 from corral.locations import Locations
-from sandbox.report import Change, ChangeOp, Violation, ViolationKind
+from corral.sensitivity import is_sensitive, why_it_matters
 from tui.commandlog import CommandEntry, Finished, Status
 
 DEMO_ROOT = Path("/tmp/corral-demo")

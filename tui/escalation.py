@@ -24,8 +24,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Static
 
-from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope, deleted_paths, is_deletion
-from sandbox.report import Violation
+from boundary.violations import Violation
+from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+from corral.grouping import deleted_paths, is_deletion
 from tui.changes import change_set, describe, diff_for
 from tui.inert import inert
 

@@ -11,8 +11,8 @@ deliberate key (`o`, `s`, `p`, or moving to it and pressing Enter).
 
 When the prompt opens, input the terminal holds but nobody read yet is discarded (`tcflush`), keys
 typed during a short arming delay are discarded too, so keys typed ahead for the command line can
-never answer it. The caller holds the command's output back meanwhile (`corral.termsafe.OutputHold`). A project rule on a sensitive target needs a second
-choice whose default is "go back".
+never answer it. The caller holds the command's output back meanwhile (`corral.termsafe.OutputHold`).
+A project rule on a sensitive target needs a second choice whose default is "go back".
 
 Imports are lazy: `corral run` loads this module only when it is interactive, and prompt-toolkit only
 when a prompt is actually shown.
@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope, deleted_paths, is_deletion
+from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+from corral.grouping import deleted_paths, is_deletion
 from corral.termsafe import ARMING_DELAY, discard_typed_ahead
 
 if TYPE_CHECKING:
+    from boundary.violations import Violation
     from corral.decision import AskCallback
-    from sandbox.report import Violation
 
 TTY_PATH = "/dev/tty"
 _T = TypeVar("_T")
