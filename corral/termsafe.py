@@ -22,6 +22,7 @@ import os
 import sys
 import termios
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, TypeVar
 
@@ -177,6 +178,26 @@ def discard_typed_ahead(fd: int) -> None:
         termios.tcflush(fd, termios.TCIFLUSH)
 
 
+def arm_prompt(fd: int, delay_s: float = ARMING_DELAY) -> None:
+    """Open a prompt on the terminal `fd`: drop typed-ahead input, then ignore keys for `delay_s`
+    (not echoed either, so nothing looks like an answer), then drop what arrived meanwhile."""
+    discard_typed_ahead(fd)
+    try:
+        saved = termios.tcgetattr(fd)
+    except (OSError, termios.error):
+        time.sleep(delay_s)
+        return
+    quiet = list(saved)
+    quiet[3] = quiet[3] & ~(termios.ECHO | termios.ICANON)
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        time.sleep(delay_s)
+    finally:
+        discard_typed_ahead(fd)
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     try:
@@ -191,6 +212,7 @@ __all__ = [
     "ARMING_DELAY",
     "InertStream",
     "OutputHold",
+    "arm_prompt",
     "copy_filtered",
     "discard_typed_ahead",
     "err",

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.grouping import deleted_paths, is_deletion
-from corral.termsafe import ARMING_DELAY, discard_typed_ahead
+from corral.termsafe import ARMING_DELAY, arm_prompt
 
 if TYPE_CHECKING:
     from boundary.violations import Violation
@@ -201,9 +200,7 @@ class LineAsk:
             fd = tty.fileno()
         except (OSError, ValueError):
             return  # not a terminal (an injected chooser in tests): nothing is queued
-        discard_typed_ahead(fd)
-        time.sleep(self.arm_delay_s)
-        discard_typed_ahead(fd)
+        arm_prompt(fd, self.arm_delay_s)
 
 
 def _sensitive_warning(request: PromptRequest) -> str:

@@ -2,7 +2,8 @@
 
 The front end lives in `tui/` and is found through the `corral.frontends` entry point `shell` (the
 core never imports it). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog;
-2 for usage errors or when no front end is installed.
+2 for usage errors, when no front end is installed, or when stdin or stdout is not a terminal (both
+front ends would wait for keys that never come: one clear line instead of a hang).
 """
 
 from __future__ import annotations
@@ -27,8 +28,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=_handle)
 
 
+NO_TERMINAL = (
+    "corral: `corral shell` needs a terminal (stdin and stdout must be one); "
+    "from scripts and agents use `corral run -c COMMAND`"
+)
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
 def _handle(args: argparse.Namespace) -> int:
     from importlib.metadata import entry_points
+
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
+        print(NO_TERMINAL, file=sys.stderr)
+        return 2
 
     for entry in entry_points(group="corral.frontends", name="shell"):
         run_shell = entry.load()
