@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
-from tui import demo
+from screenshots import demo
 from tui.changes import diff_for
 from tui.line import LineAsk
 

@@ -75,7 +75,7 @@ def _path(args: argparse.Namespace) -> int:
     wanted = Path(os.path.abspath(os.path.expanduser(args.path)))
     found = host_path_of(layers, caches, wanted)
     if found is None:
-        from trust.display import visible_path
+        from boundary.termsafe import visible_path
 
         print(
             f"corral: {visible_path(str(wanted))} is not inside a tool-chain cache directory", file=sys.stderr
