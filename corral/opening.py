@@ -30,6 +30,7 @@ def open_session(
     project: ProjectContext | None = None,
     environ: Mapping[str, str] | None = None,
     session_start: bool = True,
+    record: bool = True,
 ) -> tuple[Session, list[str]]:
     """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
 
@@ -54,5 +55,6 @@ def open_session(
         hosts=hosts,
         environ=environ,
         session_start=session_start,
+        record=record,
     )
     return session, list(hosts.warnings)
