@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.termsafe import OutputHold, copy_filtered
+from corral.trusting import ProjectTrust
+from corral.words import Finished, Status, Tone, finished_from, format_duration
 from sandbox.runner import StdioSpec
-from tui.commandlog import Finished, Status, format_duration
-from tui.commands import finished_from, run_typed
+from tui.commands import run_typed
 from tui.completion import path_completions
 from tui.inert import plain
 from tui.line import LineAsk
-from tui.project import ProjectView
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -45,11 +45,11 @@ _CHIP_STYLE = {
     Status.ERROR: "bg:ansimagenta fg:ansiwhite bold",
     Status.RUNNING: "reverse",
 }
-_DETAIL_STYLE = {
-    "green": "fg:ansigreen",
-    "bold red": "fg:ansired bold",
-    "yellow": "fg:ansiyellow",
-    "dim": "fg:ansigray",
+_TONE_STYLE = {
+    Tone.ALLOWED: "fg:ansigreen",
+    Tone.DENIED: "fg:ansired bold",
+    Tone.NOTICE: "fg:ansiyellow",
+    Tone.QUIET: "fg:ansigray",
 }
 
 
@@ -62,9 +62,7 @@ def _print(fragments: Iterable[tuple[str, str]]) -> None:
 
 def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
     """The status line after a command, then its detail lines (all untrusted text made inert)."""
-    label = finished.status.value[0]
-    if finished.status is Status.FAILED and finished.exit_code is not None:
-        label = f"failed · exit {finished.exit_code}"
+    label = finished.label
     fragments = [
         (_CHIP_STYLE[finished.status], f" {label} "),
         ("", " "),
@@ -73,8 +71,8 @@ def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
         ("bold", plain(command, one_line=True, limit=200)),
         ("", "\n"),
     ]
-    for style, line in finished.details:
-        fragments.append((_DETAIL_STYLE.get(style, ""), "  " + plain(line, one_line=True, limit=500) + "\n"))
+    for tone, line in finished.details:
+        fragments.append((_TONE_STYLE[tone], "  " + plain(line, one_line=True, limit=500) + "\n"))
     return fragments
 
 
@@ -94,7 +92,7 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectView, session: Session, hold: OutputHold | None = None) -> None:
+    def __init__(self, project: ProjectTrust, session: Session, hold: OutputHold | None = None) -> None:
         self.project = project
         self.session = session
         self.cwd = project.workspace
@@ -192,9 +190,9 @@ class PlainShell:
         print("revoke one with: corral rules revoke ID")
 
     def _print_trust(self) -> None:
-        from tui.review import project_rows
+        from corral.trusting import known_projects
 
-        for row in project_rows(self.project.locations):
+        for row in known_projects(self.project.locations):
             print(
                 f"{row.decision:<8} {row.fingerprint_state:<9} rules {row.rules:<3} {plain(row.root, one_line=True)}"
             )
@@ -210,7 +208,7 @@ class PlainShell:
         print(summary_text(report.total, []).plain, end="")
 
 
-def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
+def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
     from tui.trust_dialog import describe_gate
 
@@ -239,9 +237,9 @@ def run_plain(args: argparse.Namespace) -> int:
     except WorkspaceError as error:
         print(f"corral: {error}", file=sys.stderr)
         return 2
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
-    if project.needs_trust_dialog:
+    if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
             return EXIT_QUIT_AT_TRUST
