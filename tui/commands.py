@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corral.session import CommandOutcome, Session, shell_argv
+from corral.command import Command
+from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
 from tui.commandlog import Finished, Status
 
 
 def run_typed(session: Session, text: str, cwd: Path, stdio: StdioSpec) -> CommandOutcome:
     """Run `text` with the shell in the sandbox, with the project's hooks around it."""
-    return session.run_with_hooks(shell_argv(text), cwd=cwd, stdio=stdio)
+    return session.run_with_hooks(Command.from_shell(text), cwd=cwd, stdio=stdio)
 
 
 def _decision_lines(outcome: CommandOutcome, prefix: str = "") -> list[tuple[str, str]]:
