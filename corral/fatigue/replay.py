@@ -246,10 +246,10 @@ def replay(
         report.seconds = time.monotonic() - started
         return report
 
+    from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
-    from corral.command import Command
     from sandbox.runner import StdioSpec
 
     answers = ReplayAnswers(on_violation)
