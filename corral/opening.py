@@ -34,8 +34,12 @@ def open_session(
     project: ProjectContext | None = None,
     environ: Mapping[str, str] | None = None,
     session_start: bool = True,
+    record: bool = True,
 ) -> tuple[Session, list[str]]:
-    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed)."""
+    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
+
+    `session_start=False` for a Session that is not a session (one standalone `corral run`): the
+    project's `session_start` hook then never runs (see `Session.start`)."""
     try:
         if project is None:
             project = open_project(workspace, locations)
@@ -58,6 +62,8 @@ def open_session(
             project=project,
             hosts=hosts,
             environ=environ,
+            session_start=session_start,
+            record=record,
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.

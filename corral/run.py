@@ -86,6 +86,7 @@ def run_command(request: RunRequest) -> int:
         on_violation=request.on_violation,
         allow_hosts=request.allow_hosts,
         project=project,
+        session_start=False,  # one standalone command is not a session (README: Hooks)
     )
     for warning in warnings:
         _err(f"warning: {warning}")

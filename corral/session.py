@@ -157,7 +157,7 @@ class Session:
         self.runner = SandboxRunner(
             runtime_dir=locations.runtime_dir,
             cache_dir=locations.cache_dir,
-            layers_dir=locations.data_dir / "layers",
+            layers_dir=locations.cache_layers_dir,
         )
         locations.ensure(locations.data_dir)
         self.rules = RuleStore.open(locations.rules_path)
