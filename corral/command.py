@@ -14,6 +14,12 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.decision import AskCallback
+    from corral.escalation import OnViolation
 
 
 def shell_argv(text: str) -> list[str]:
@@ -29,6 +35,8 @@ class Command:
     argv: tuple[str, ...]
     text: str
     description: str | None = None
+    from_shell_string: bool = False
+    """Given as one shell string (`text`), run by `shell_argv`; False: given as words."""
 
     @classmethod
     def from_argv(cls, argv: Sequence[str], description: str | None = None) -> Command:
@@ -40,7 +48,28 @@ class Command:
     @classmethod
     def from_shell(cls, text: str, description: str | None = None) -> Command:
         """A command given as one shell string (`corral run -c`, a line typed in a shell)."""
-        return cls(tuple(shell_argv(text)), text, description)
+        return cls(tuple(shell_argv(text)), text, description, from_shell_string=True)
 
 
-__all__ = ["Command", "shell_argv"]
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """One `corral run`, as typed values the command line built (the core never sees argparse).
+
+    `ask` is the front end's prompt, or None when nobody is asked (every crossing is then denied unless
+    a rule allows it); `on_violation` DENY denies without asking even with a prompt.
+    """
+
+    command: Command
+    on_violation: OnViolation
+    ask: AskCallback | None = None
+    project: Path | None = None
+    """The workspace named with --project; None: the git root of the current directory."""
+    report: Path | None = None
+    allow_home_workspace: bool = False
+    require_trust: bool = False
+    allow_hosts: tuple[str, ...] = ()
+    no_session: bool = False
+    """Run standalone even when the project has a live session (`--no-session`)."""
+
+
+__all__ = ["Command", "RunRequest", "shell_argv"]

@@ -15,15 +15,13 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from corral.command import Command
+from corral.command import Command, RunRequest
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
 from corral.denials import denial_lines
 from corral.errors import CommandNotFound, SetupError, Untrusted, UsageError
-from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.project import ConfigError, open_project
@@ -36,25 +34,6 @@ from sandbox.runner import StdioSpec
 
 def _err(message: str) -> None:
     print(f"corral: {message}", file=sys.stderr)
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    """One `corral run`, as typed values the command line built (the core never sees argparse).
-
-    `ask` is the front end's prompt, or None when nobody is asked (every crossing is then denied unless
-    a rule allows it); `on_violation` DENY denies without asking even with a prompt.
-    """
-
-    command: Command
-    on_violation: OnViolation
-    ask: AskCallback | None = None
-    project: Path | None = None
-    """The workspace named with --project; None: the git root of the current directory."""
-    report: Path | None = None
-    allow_home_workspace: bool = False
-    require_trust: bool = False
-    allow_hosts: tuple[str, ...] = ()
 
 
 def run_command(request: RunRequest) -> int:

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="TEXT",
         help="what the agent says the command does (shown in a prompt after the command, labelled unverified)",
     )
+    parser.add_argument(
+        "--no-session", action="store_true", help="run standalone even when the project has a live session"
+    )
     parser.add_argument("-c", dest="shell_command", metavar="STRING", help="run STRING with the shell")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_handle)
@@ -55,12 +58,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     """Build the typed request for the core: the `Command` once, here, and the prompt if one is needed."""
+    from dataclasses import replace
     from pathlib import Path
 
-    from corral.command import Command
+    from corral.command import Command, RunRequest
     from corral.errors import UsageError
     from corral.escalation import OnViolation
-    from corral.run import RunRequest, run_command
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
@@ -75,17 +78,25 @@ def _handle(args: argparse.Namespace) -> int:
         command = Command.from_argv(argv, args.description)
     interactive = _interactive()
     on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
-    ask = line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
     request = RunRequest(
         command=command,
         on_violation=on_violation,
-        ask=ask,
         project=Path(args.project) if args.project else None,
         report=Path(args.report) if args.report else None,
         allow_home_workspace=args.allow_home_workspace,
         require_trust=args.require_trust,
         allow_hosts=tuple(args.allow_host),
+        no_session=args.no_session,
     )
+    from corral.broker.run_client import run_via_session
+
+    joined = run_via_session(request)
+    if joined is not None:
+        return joined
+    if interactive and on_violation is OnViolation.ASK:
+        request = replace(request, ask=line_mode_ask())
+    from corral.run import run_command
+
     return run_command(request)
 
 
