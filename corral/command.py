@@ -14,12 +14,12 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from corral.decision import AskCallback
-    from corral.escalation import OnViolation
 
 
 def shell_argv(text: str) -> list[str]:
@@ -51,6 +51,13 @@ class Command:
         return cls(tuple(shell_argv(text)), text, description, from_shell_string=True)
 
 
+class OnViolation(StrEnum):
+    """`--on-violation`: ask a person (through the callback), or deny without asking."""
+
+    ASK = "ask"
+    DENY = "deny"
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """One `corral run`, as typed values the command line built (the core never sees argparse).
@@ -72,4 +79,4 @@ class RunRequest:
     """Run standalone even when the project has a live session (`--no-session`)."""
 
 
-__all__ = ["Command", "RunRequest", "shell_argv"]
+__all__ = ["Command", "OnViolation", "RunRequest", "shell_argv"]

@@ -38,7 +38,7 @@ def test_a_prompt_that_cannot_load_stops_the_run_instead_of_denying_silently(
     monkeypatch.setattr(run_cmd, "_interactive", lambda: True)
     monkeypatch.setattr(tui.line, "make_ask", broken)
     marker = workspace / "ran"
-    status = main(["run", "--project", str(workspace), "--", "touch", str(marker)])
+    status = main(["run", "--no-session", "--project", str(workspace), "--", "touch", str(marker)])
     err = capsys.readouterr().err
     assert status == SetupError.exit_status == 125
     assert err.count("\n") == 1
@@ -59,7 +59,10 @@ def test_a_deny_run_never_loads_the_prompt(workspace: Path, monkeypatch: pytest.
         return 0
 
     monkeypatch.setattr("corral.run.run_command", fake_run)
-    assert main(["run", "--on-violation", "deny", "--project", str(workspace), "--", "true"]) == 0
+    assert (
+        main(["run", "--no-session", "--on-violation", "deny", "--project", str(workspace), "--", "true"])
+        == 0
+    )
     assert calls == []
     assert captured[0].ask is None
     assert captured[0].on_violation is OnViolation.DENY
@@ -76,7 +79,16 @@ def test_the_cli_hands_the_core_typed_values_not_a_namespace(
         return 0
 
     monkeypatch.setattr("corral.run.run_command", fake_run)
-    argv = ["run", "--project", str(workspace), "--allow-host", "pypi.org", "--description", "lists"]
+    argv = [
+        "run",
+        "--no-session",
+        "--project",
+        str(workspace),
+        "--allow-host",
+        "pypi.org",
+        "--description",
+        "lists",
+    ]
     assert main([*argv, "-c", "ls | wc -l"]) == 0
     request = captured[0]
     assert isinstance(request, RunRequest)
@@ -107,7 +119,7 @@ def test_an_error_raised_anywhere_is_caught_once_with_its_status(
 
     monkeypatch.setattr(run_cmd, "_interactive", lambda: False)
     monkeypatch.setattr("corral.run.run_command", explode)
-    assert main(["run", "--", "true"]) == 42
+    assert main(["run", "--no-session", "--", "true"]) == 42
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "\x1b" not in err and "bad name" in err

@@ -61,9 +61,8 @@ def _handle(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from corral.command import Command, RunRequest
+    from corral.command import Command, OnViolation, RunRequest
     from corral.errors import UsageError
-    from corral.escalation import OnViolation
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
