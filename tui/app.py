@@ -32,6 +32,7 @@ from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
+from corral.trusting import ProjectTrust
 from sandbox.runner import StdioSpec
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
@@ -40,7 +41,7 @@ from tui.commands import finished_from, run_typed
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
-from tui.project import ProjectView, header_text
+from tui.project import header_text
 from tui.session_factory import open_session
 
 EXIT_QUIT_AT_TRUST = 3
@@ -105,7 +106,7 @@ class CorralShell(App[int]):
     ]
 
     def __init__(
-        self, project: ProjectView, session: Session | None = None, options: ShellOptions | None = None
+        self, project: ProjectTrust, session: Session | None = None, options: ShellOptions | None = None
     ) -> None:
         super().__init__()
         self.project = project
@@ -162,7 +163,7 @@ class CorralShell(App[int]):
             from tui.broker_link import serve_shell
 
             self.broker = serve_shell(self, self.host)
-        if self.options.show_trust_dialog and self.project.needs_trust_dialog:
+        if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
     def _reopen_session(self) -> None:
@@ -350,13 +351,13 @@ class CorralShell(App[int]):
         self.exit(0)
 
 
-def open_project(directory: str | None, locations: Locations) -> ProjectView:
+def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
     from corral.workspace import find_workspace
 
     start = Path(directory) if directory else Path.cwd()
     workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
     return project
 
