@@ -33,11 +33,12 @@ from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.trusting import ProjectTrust
+from corral.words import Finished, Status, Tone, finished_from
 from sandbox.runner import StdioSpec
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
-from tui.commandlog import CommandEntry, CommandLog, Finished, Status
-from tui.commands import finished_from, run_typed
+from tui.commandlog import CommandEntry, CommandLog
+from tui.commands import run_typed
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
@@ -245,7 +246,7 @@ class CorralShell(App[int]):
         if not resolved.is_dir() or not (resolved == workspace or workspace in resolved.parents):
             entry = CommandEntry(f"cd {where}")
             self.query_one(CommandLog).add_entry(entry)
-            entry.finish(Finished(Status.ERROR, None, 0.0, [("bold red", "cd: stays inside the workspace")]))
+            entry.finish(Finished(Status.ERROR, None, 0.0, [(Tone.DENIED, "cd: stays inside the workspace")]))
             return
         self.cwd = resolved
         self.query_one(CommandInput).set_cwd(resolved)

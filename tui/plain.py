@@ -22,9 +22,9 @@ from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.termsafe import copy_filtered
 from corral.trusting import ProjectTrust
+from corral.words import Finished, Status, Tone, finished_from, format_duration
 from sandbox.runner import StdioSpec
-from tui.commandlog import Finished, Status, format_duration
-from tui.commands import finished_from, run_typed
+from tui.commands import run_typed
 from tui.completion import path_completions
 from tui.inert import plain
 from tui.line import LineAsk
@@ -45,11 +45,11 @@ _CHIP_STYLE = {
     Status.ERROR: "bg:ansimagenta fg:ansiwhite bold",
     Status.RUNNING: "reverse",
 }
-_DETAIL_STYLE = {
-    "green": "fg:ansigreen",
-    "bold red": "fg:ansired bold",
-    "yellow": "fg:ansiyellow",
-    "dim": "fg:ansigray",
+_TONE_STYLE = {
+    Tone.ALLOWED: "fg:ansigreen",
+    Tone.DENIED: "fg:ansired bold",
+    Tone.NOTICE: "fg:ansiyellow",
+    Tone.QUIET: "fg:ansigray",
 }
 
 
@@ -62,9 +62,7 @@ def _print(fragments: Iterable[tuple[str, str]]) -> None:
 
 def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
     """The status line after a command, then its detail lines (all untrusted text made inert)."""
-    label = finished.status.value[0]
-    if finished.status is Status.FAILED and finished.exit_code is not None:
-        label = f"failed · exit {finished.exit_code}"
+    label = finished.label
     fragments = [
         (_CHIP_STYLE[finished.status], f" {label} "),
         ("", " "),
@@ -73,8 +71,8 @@ def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
         ("bold", plain(command, one_line=True, limit=200)),
         ("", "\n"),
     ]
-    for style, line in finished.details:
-        fragments.append((_DETAIL_STYLE.get(style, ""), "  " + plain(line, one_line=True, limit=500) + "\n"))
+    for tone, line in finished.details:
+        fragments.append((_TONE_STYLE[tone], "  " + plain(line, one_line=True, limit=500) + "\n"))
     return fragments
 
 
