@@ -83,6 +83,18 @@ def inert_stdio() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+@contextlib.contextmanager
+def terminal_owned() -> Iterator[None]:
+    """The real `sys.stdout`/`sys.stderr` for a body that owns the terminal (the shell's front ends,
+    which escape what they draw themselves and write their own control sequences)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = raw_stream(saved[0]), raw_stream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def raw_stream(stream: IO[str]) -> IO[str]:
     """The stream under an `InertStream` (for corral's own control output only), else `stream`."""
     return stream.raw if isinstance(stream, InertStream) else stream
@@ -219,4 +231,5 @@ __all__ = [
     "inert_stdio",
     "raw_stream",
     "say",
+    "terminal_owned",
 ]
