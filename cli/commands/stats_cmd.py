@@ -52,10 +52,16 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"corral: {error}", file=sys.stderr)
         return 2
     project = canonical_project(args.project) if args.project is not None else None
+    ledger = Locations.default().ledger_path
     try:
-        report = compute_stats(Locations.default().ledger_path, project=project, since=since)
-    except Exception as error:  # an unreadable ledger: one line, not a traceback
-        print(f"corral: cannot read the ledger: {error}", file=sys.stderr)
+        report = compute_stats(ledger, project=project, since=since)
+    except Exception as error:  # an unreadable ledger: one line naming the file and the fix, no traceback
+        reason = str(error).replace(str(ledger), "").strip(": ") or type(error).__name__
+        print(
+            f"corral: {ledger}: not a usable ledger: {reason} (move it aside to start afresh; "
+            "`corral doctor` checks every store)",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
