@@ -61,7 +61,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         _err(str(error))
         return EXIT_USAGE
     if not project.trusted and args.require_trust:
-        print(project.gate.notice(), file=sys.stderr)
+        print(project.gate.refusal(), file=sys.stderr)
         return EXIT_UNTRUSTED
     notice = project.notice()
     if notice:
