@@ -80,6 +80,8 @@ class Step:
     notice: bool = False
     verdict: str = "same"
     why: str = ""
+    output_corral: str = ""
+    output_baseline: str = ""
 
 
 @dataclass(slots=True)
@@ -197,7 +199,7 @@ def run_baseline(
 
     argv = [
         str(find_bwrap().path), "--dev-bind", "/", "/", "--bind", str(world.tmp), "/tmp", "--unshare-net",
-        "--die-with-parent", "--chdir", str(cwd), "bash", "-c", world.map(command),
+        "--die-with-parent", "--chdir", str(cwd), "/bin/bash", "-c", world.map(command),
     ]  # fmt: skip
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
@@ -322,6 +324,7 @@ def judge(
         differences.append(f"exit {step.exit_corral} where the baseline exits {one[0]}")
     if one[1] == two[1] and corral_out != one[1] and not step.background:
         differences.append("output differs")
+        step.output_corral, step.output_baseline = corral_out[-600:], one[1][-600:]
     if states[1] == states[2] and states[0] != states[1]:
         differences.append("files differ")
     if not differences:
