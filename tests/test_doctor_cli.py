@@ -1,6 +1,6 @@
 """`corral doctor` checks the user and project configs and the ledger, rules and trust stores: each
 problem is one line naming the file (and key) with its fix, and the exit status is 1; nothing is
-changed. `corral stats` on a damaged ledger is one line naming the file, exit 1."""
+changed. `corral stats` on a damaged ledger is one line naming the file, exit 125."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_each_damaged_file_is_one_problem_with_its_fix(actor: Actor) -> None:
     assert {path: path.read_bytes() for path in before} == before, "doctor changed a file"
 
     stats = actor.run("stats")
-    assert stats.returncode == 1
+    assert stats.returncode == 125  # damaged corral state (corral.errors.StateError)
     assert stats.stdout == ""
     assert stats.stderr.count("\n") == 1
     assert stats.stderr.startswith(f"corral: {ledger}: not a usable ledger: ")

@@ -20,7 +20,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     from corral.doctor import euid_note, format_check, format_checks, run_checks
@@ -34,10 +33,9 @@ def _handle(args: argparse.Namespace) -> int:
         workspace = find_workspace(
             Path(args.project) if args.project else Path.cwd(), explicit=bool(args.project)
         )
-    except WorkspaceError as error:
+    except WorkspaceError:
         if args.project:
-            print(f"corral: {error}", file=sys.stderr)
-            return 2
+            raise
         # Not in a project (e.g. the home directory): there is no project config to check.
     checks = run_checks(locations)
     print(format_checks(checks))

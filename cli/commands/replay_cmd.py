@@ -61,46 +61,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from corral.errors import UsageError
     from corral.fatigue.replay import WorkloadError, load_workload
     from corral.fatigue.replayhome import ReplayHomeError
-    from corral.workspace import WorkspaceError, find_workspace
+    from corral.workspace import find_workspace
 
     if not args.timeout > 0:
-        print("corral: --timeout must be a positive number of seconds", file=sys.stderr)
-        return 2
+        raise UsageError("--timeout must be a positive number of seconds")
     workload = Path(args.file)
     try:
         lines = load_workload(workload)
     except WorkloadError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
-    project: Path | None = None
+        raise UsageError(str(error)) from error
     if args.project is None and not args.dry_run:
-        print("corral: replay needs --project DIR (the project the workload runs in)", file=sys.stderr)
-        return 2
-    if args.project is not None:
-        try:
-            project = find_workspace(Path(args.project), explicit=True)
-        except WorkspaceError as error:
-            print(f"corral: {error}", file=sys.stderr)
-            return 2
+        raise UsageError("replay needs --project DIR (the project the workload runs in)")
+    project = find_workspace(Path(args.project), explicit=True) if args.project is not None else None
     with contextlib.ExitStack() as stack:
         environ: dict[str, str] | None = None
         if project is not None and not args.dry_run:
             try:
                 home = _replay_home(args.home, project, stack)
             except (ReplayHomeError, OSError) as error:
-                print(f"corral: {error}", file=sys.stderr)
-                return 2
+                raise UsageError(str(error)) from error
             environ = {**os.environ, "HOME": str(home)}
         return _run(args, workload, lines, project, environ)
 
 
 def _replay_home(requested: str | None, project: Path, stack: contextlib.ExitStack) -> Path:
     import tempfile
-    from pathlib import Path
 
     from corral.fatigue.replayhome import check_replay_home, seed_home
 
@@ -121,6 +109,7 @@ def _run(
 ) -> int:
     import json
 
+    from corral.errors import SetupError
     from corral.fatigue.replay import progress_bar, render_report, replay, stderr_is_terminal
 
     bar = progress_bar(sys.stderr) if stderr_is_terminal() else None
@@ -134,8 +123,7 @@ def _run(
         from sandbox.bwrap import SandboxSetupError
 
         if isinstance(error, SandboxSetupError):
-            print(f"corral: the sandbox could not start, so the replay stopped: {error}", file=sys.stderr)
-            return 125
+            raise SetupError(f"the sandbox could not start, so the replay stopped: {error}") from error
         raise
     finally:
         if bar is not None:
