@@ -355,7 +355,7 @@ def run_shell(args: argparse.Namespace) -> int:
     from corral.workspace import WorkspaceError
 
     if getattr(args, "plain", False):
-        from tui.plain import run_plain
+        from tui.line.shell import run_plain
 
         return int(run_plain(args))
     locations = Locations.default()
