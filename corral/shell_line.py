@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from corral.session import CommandOutcome, Session, shell_argv
+from corral.command import Command
+from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
 
 CD_OUTSIDE = "cd: stays inside the workspace"
@@ -81,7 +82,7 @@ def sigint_interrupts(session: Session) -> Iterator[None]:
 
 def run_typed(session: Session, text: str, cwd: Path, stdio: StdioSpec) -> CommandOutcome:
     """Run `text` with the shell in the sandbox, with the project's hooks around it."""
-    return session.run_with_hooks(shell_argv(text), cwd=cwd, stdio=stdio)
+    return session.run_with_hooks(Command.from_shell(text), cwd=cwd, stdio=stdio)
 
 
 def run_typed_line(

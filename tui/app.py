@@ -5,15 +5,13 @@ line, and a footer with the key bindings. Commands run in a thread worker (`_run
 touches widgets: it posts `OutputReceived` batches and one `CommandFinished`; `@on` handlers own the
 state. Escalation prompts arrive through `DialogAsk` (the Session's `ask` callback) as a modal screen.
 
-Entry point: `run_shell(args) -> int`, loaded by `corral shell` through the `corral.frontends` entry
-point `shell` (the core never imports this package).
+Entry point: `run_shell(directory, plain=...) -> int`, imported by `corral shell` (`cli.commands`); the
+core never imports this package.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,20 +348,14 @@ def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     return project
 
 
-def run_shell(args: argparse.Namespace) -> int:
-    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain."""
-    from corral.workspace import WorkspaceError
-
-    if getattr(args, "plain", False):
+def run_shell(directory: str | None, *, plain: bool = False) -> int:
+    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
+    A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
+    if plain:
         from tui.line.shell import run_plain
 
-        return int(run_plain(args))
-    locations = Locations.default()
-    try:
-        project = open_project(getattr(args, "dir", None), locations)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        return int(run_plain(directory))
+    project = open_project(directory, Locations.default())
     app = CorralShell(project)
     try:
         status = app.run()

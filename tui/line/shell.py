@@ -9,7 +9,6 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -212,17 +211,13 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     return ask.choose_once("Trust this project?", options, "untrusted") or "untrusted"
 
 
-def run_plain(args: argparse.Namespace) -> int:
-    """`corral shell --plain [DIR]`."""
-    from corral.workspace import WorkspaceError, find_workspace
+def run_plain(directory: str | None) -> int:
+    """`corral shell --plain [DIR]`. A directory that cannot be a workspace raises
+    `corral.errors.UsageError` (one line at the CLI edge)."""
+    from corral.workspace import find_workspace
 
     locations = Locations.default()
-    directory = getattr(args, "dir", None)
-    try:
-        workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+    workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
     project = ProjectTrust(workspace, locations)
     project.refresh()
     if project.needs_question:
