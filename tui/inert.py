@@ -19,8 +19,10 @@ there: the label format itself marks them).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:  # Rich is loaded only by `inert`: the line mode uses `plain` and never imports it
+    from rich.text import Text
 
 from boundary.termsafe import pieces as escaped_pieces
 from boundary.termsafe import strip_colours
@@ -74,6 +76,8 @@ def inert(text: str, style: str = "", *, one_line: bool = False, limit: int = MA
     Newlines stay line breaks unless `one_line` (paths, hosts, commands in a table): then they are
     shown as `^J` like any other control character.
     """
+    from rich.text import Text
+
     result = Text(style=style, end="")
     for index, pieces in enumerate(_lines(text, one_line, limit)):
         if index:
