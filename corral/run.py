@@ -122,7 +122,7 @@ def _run_with_stdio(
     for thread in pumps:
         thread.start()
     previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
+    signal.signal(signal.SIGINT, lambda *_: session.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
         outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)

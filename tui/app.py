@@ -28,6 +28,7 @@ from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
+from corral.opening import compose_session
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
 from corral.trusting import ProjectTrust
@@ -122,7 +123,7 @@ class CorralShell(App[int]):
         except Exception as error:
             # A config that cannot be used adds nothing: the user's defaults alone, network closed.
             self.notify(f"{error}; running with the default policy", severity="error", markup=False)
-            return Session(
+            return compose_session(
                 self.project.workspace,
                 locations=self.project.locations,
                 ask=ask,
@@ -219,7 +220,7 @@ class CorralShell(App[int]):
         self.query_one(CommandLog).add_entry(entry)
         self.running = entry
         if self.session is not None:
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
         self._run_command(entry, text, self.cwd)
 
     def _builtin(self, text: str) -> bool:
@@ -297,7 +298,7 @@ class CorralShell(App[int]):
     def action_interrupt(self) -> None:
         """Ctrl-C: interrupt the running command, or clear the input line."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGINT)
+            self.session.interrupt(signal.SIGINT)
             return
         self.query_one(CommandInput).value = ""
 
@@ -333,7 +334,7 @@ class CorralShell(App[int]):
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGTERM)
+            self.session.interrupt(signal.SIGTERM)
         self.exit(0)
 
 
