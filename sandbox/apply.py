@@ -38,7 +38,7 @@ from sandbox.layerfs import (
     open_root,
     remove_entry,
 )
-from sandbox.report import Change, ChangeOp
+from boundary.violations import Change, ChangeOp
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -32,7 +32,7 @@ from sandbox.layerfs import (
     open_root,
     open_subdir,
 )
-from sandbox.report import Change, ChangeOp
+from boundary.violations import Change, ChangeOp
 
 _OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 _COMPARE_LIMIT = 8 * 1024 * 1024

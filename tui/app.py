@@ -27,6 +27,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
@@ -72,6 +73,8 @@ class ShellOptions:
 
     arm_delay_s: float = 0.4
     show_trust_dialog: bool = True
+    serve_agents: bool = True
+    """Own the project's live session: agents' `corral run` joins it (see `tui.broker_link`)."""
 
 
 class CorralShell(App[int]):
@@ -110,6 +113,8 @@ class CorralShell(App[int]):
         self.session = session
         self.cwd = project.workspace
         self.running: CommandEntry | None = None
+        self.host = SessionHost(lambda: self.session)
+        self.broker: BrokerServer | None = None
 
     def make_session(self) -> Session:
         """The Session this shell runs commands in, answering prompts through the dialog."""
@@ -153,6 +158,10 @@ class CorralShell(App[int]):
             self.session = self.make_session()
         self._refresh_header()
         self.query_one(CommandInput).focus()
+        if self.options.serve_agents:
+            from tui.broker_link import serve_shell
+
+            self.broker = serve_shell(self, self.host)
         if self.options.show_trust_dialog and self.project.needs_trust_dialog:
             self.open_trust_dialog()
 
@@ -258,7 +267,8 @@ class CorralShell(App[int]):
         outcome: CommandOutcome | None = None
         error: str | None = None
         try:
-            outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
+            with self.host.lock:  # one command at a time in the Session, typed or from an agent
+                outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
         except Exception as failure:  # nothing ran, or the run failed: shown, never retried
             error = f"{type(failure).__name__}: {failure}"
         finally:
@@ -289,6 +299,11 @@ class CorralShell(App[int]):
         if self.running is message.entry:
             self.running = None
         self.query_one(CommandLog).scroll_end(animate=False)
+
+    def on_unmount(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+            self.broker = None
 
     # --- actions ---------------------------------------------------------------------------------
 

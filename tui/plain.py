@@ -197,8 +197,8 @@ class PlainShell:
             )
 
     def _print_stats(self) -> None:
+        from corral.fatigue.stats import compute_stats
         from corral.rules import canonical_project
-        from corral.stats import compute_stats
         from tui.stats_screen import summary_text
 
         report = compute_stats(
