@@ -99,7 +99,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         outcome = _run_with_stdio(session, command, cwd, terminal_input, args.description)
     except SandboxSetupError as error:
-        _err(f"the sandbox could not start, so nothing ran: {error}")
+        _err(f"{error.summary}: {error}")
         return EXIT_SETUP_FAILED
     finally:
         session.close()

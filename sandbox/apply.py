@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from boundary.violations import Change, ChangeOp
 from sandbox.layerfs import (
     FILE_FLAGS,
     PATH_FLAGS,
@@ -38,7 +39,6 @@ from sandbox.layerfs import (
     open_root,
     remove_entry,
 )
-from boundary.violations import Change, ChangeOp
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

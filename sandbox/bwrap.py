@@ -32,6 +32,9 @@ from sandbox.slots import clear_dir, empty_upper, with_ancestors
 class SandboxSetupError(RuntimeError):
     """The sandbox cannot be built for this policy; nothing was run."""
 
+    summary = "the sandbox could not start, so nothing ran"
+    """What a front end prints before the message."""
+
 
 @dataclass(frozen=True, slots=True)
 class Mount:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from boundary.violations import Change, ChangeOp
 from sandbox.layerfs import (
     DIR_FLAGS,
     FILE_FLAGS,
@@ -32,7 +33,6 @@ from sandbox.layerfs import (
     open_root,
     open_subdir,
 )
-from boundary.violations import Change, ChangeOp
 
 _OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 _COMPARE_LIMIT = 8 * 1024 * 1024

@@ -53,6 +53,8 @@ _SLOT_ATTEMPTS = 4
 class SandboxOutlived(SandboxSetupError):
     """The command ran, but its processes could not be proven gone: nothing of it was applied."""
 
+    summary = "the command ran, but its sandbox could not be proven empty, so nothing it wrote was applied"
+
 
 class NetworkHook(Protocol):
     """Gives the sandbox its network: called with the sandbox's first pid before the command starts."""
@@ -276,7 +278,7 @@ class SandboxRunner:
                 try:
                     init.end()
                 except SandboxLingered as error:
-                    raise SandboxOutlived(f"{error}; nothing the command wrote was applied") from error
+                    raise SandboxOutlived(str(error)) from error
                 finally:
                     init.close()
 

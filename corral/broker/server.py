@@ -334,7 +334,7 @@ class _Connection:
             try:
                 outcome = self._execute(session, argv, cwd, request)
             except SandboxSetupError as failure:
-                error = f"the sandbox could not start, so nothing ran: {failure}"
+                error = f"{failure.summary}: {failure}"
             except Exception as failure:
                 error = f"the session could not run the command: {type(failure).__name__}: {failure}"
             finally:
