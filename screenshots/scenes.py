@@ -17,11 +17,11 @@ from textual.pilot import Pilot
 
 from corral import __version__
 from corral.locations import Locations
+from corral.trusting import ProjectTrust
 from screenshots import demo
 from tui.app import CorralShell, ShellOptions
 from tui.commandlog import CommandLog
 from tui.escalation import EscalationScreen
-from tui.project import ProjectView
 from tui.trust_dialog import TrustScreen
 
 Steps = Callable[[Pilot[object]], Awaitable[None]]
@@ -43,7 +43,7 @@ def _shell(seed: bool = False) -> CorralShell:
     locations = Locations.default()
     if seed:
         demo.seed_state(locations)
-    project = ProjectView(demo.PROJECT, locations)
+    project = ProjectTrust(demo.PROJECT, locations)
     project.refresh(with_history=False)
     return CorralShell(project, options=ShellOptions(arm_delay_s=0.0, show_trust_dialog=False))
 
