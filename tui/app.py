@@ -352,7 +352,7 @@ def run_shell(directory: str | None, *, plain: bool = False) -> int:
     """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
     A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
     if plain:
-        from tui.plain import run_plain
+        from tui.line.shell import run_plain
 
         return int(run_plain(directory))
     project = open_project(directory, Locations.default())
