@@ -49,7 +49,7 @@ def run_command(request: RunRequest) -> int:
     except ConfigError as error:
         raise UsageError(str(error)) from error
     if not project.trusted and request.require_trust:
-        raise Untrusted(project.gate.notice().removeprefix("corral: "))
+        raise Untrusted(project.gate.refusal().removeprefix("corral: "))
     notice = project.notice()
     if notice:
         print(notice, file=sys.stderr)
