@@ -49,7 +49,7 @@ def run_command(request: RunRequest) -> int:
     except ConfigError as error:
         raise UsageError(str(error)) from error
     if not project.trusted and request.require_trust:
-        raise Untrusted(project.gate.notice().removeprefix("corral: "))
+        raise Untrusted(project.gate.refusal().removeprefix("corral: "))
     notice = project.notice()
     if notice:
         print(notice, file=sys.stderr)
@@ -76,7 +76,7 @@ def run_command(request: RunRequest) -> int:
         try:
             outcome = _run_with_stdio(session, request.command, cwd, terminal_input)
         except SandboxSetupError as error:
-            raise SetupError(f"the sandbox could not start, so nothing ran: {error}") from error
+            raise SetupError(f"{error.summary}: {error}") from error
     finally:
         session.close()
     for part in (*outcome.hook_outcomes, outcome):
