@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boundary.violations import Change, Violation, ViolationKind
+from corral.carveouts import agent_readable
 from corral.decision import DENY, AskCallback, Decision
 from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
@@ -232,6 +233,7 @@ class Session:
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
             network=self.network,
+            readable=agent_readable(Path(self.environ.get("HOME") or Path.home()), os.getuid()),
         )
 
     def _allowed_reads(self) -> list[Path]:

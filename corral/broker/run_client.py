@@ -5,8 +5,8 @@ when no session is running (the caller then runs the command standalone, asking 
 or applying `--on-violation`). Flags that change the run itself (`--allow-host`, `--require-trust`,
 `--allow-home-workspace`, `--no-session`) keep the standalone path: a client can never widen a session.
 
-The standalone path prints, once per project until the runtime directory is cleared, how to start a
-session so that an agent's prompts reach a person.
+Without a session and without an explicit `--on-violation`, it prints, once per project until the
+runtime directory is cleared, how to start a session so that an agent's prompts reach a person.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def run_via_session(args: argparse.Namespace, argv: list[str]) -> int | None:
         print(f"corral: not joining the live session: {error}", file=sys.stderr)
         return None
     if sock is None:
-        _hint_once(locations.runtime_dir, workspace)
+        if args.on_violation is None:  # denial by default, not by choice: say how to be asked
+            _hint_once(locations.runtime_dir, workspace)
         return None
     request = protocol.RunRequest(
         argv=None if args.shell_command is not None else tuple(argv),
