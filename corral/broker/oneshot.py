@@ -121,9 +121,10 @@ class CommandRunner:
         self, command: str, cwd: Path, timeout_s: float | None, description: str | None, collected: _Collector
     ) -> Ran:
         from corral.broker.execution import StreamedRun, outcome_messages
+        from corral.command import Command
         from corral.escalation import OnViolation
         from corral.opening import open_session
-        from corral.session import resolve_command, shell_argv
+        from corral.session import resolve_command
         from sandbox.bwrap import SandboxSetupError
 
         note = NO_SESSION_NOTE.format(workspace=self.workspace)
@@ -137,14 +138,12 @@ class CommandRunner:
                     on_violation=OnViolation.DENY,
                 )
             session = self._own
-            argv = shell_argv(command)
+            run = Command.from_shell(command, description)
             policy = session.policy(cwd)
-            if resolve_command(argv, policy.env, policy.cwd) is None:
+            if resolve_command(run.argv, policy.env, policy.cwd) is None:
                 return self._result(collected, EXIT_NOT_FOUND, None, {}, ["corral: shell not found"], "none")
             try:
-                outcome = StreamedRun(session, collected).run(
-                    argv, cwd=cwd, description=description, timeout_s=timeout_s
-                )
+                outcome = StreamedRun(session, collected).run(run, cwd=cwd, timeout_s=timeout_s)
             except SandboxSetupError as error:
                 message = f"corral: the sandbox could not start, so nothing ran: {error}"
                 return self._result(collected, EXIT_SETUP_FAILED, None, {}, [message], "none")
