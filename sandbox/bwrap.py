@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,16 @@ def _check_target(path: Path) -> None:
 
 def _is_within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def _own_real_entry(path: Path) -> bool:
+    """A directory or regular file (not a link) owned by this user: safe to show read-only. A path in
+    a shared directory such as /tmp that another user created first is never bound."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return info.st_uid == os.geteuid() and (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
 
 
 def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
@@ -175,6 +186,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     for state in policy.blanked:
         if state.is_dir() and not state.is_symlink():
             mounts.append(Mount("tmpfs", state))
+    mounts.extend(Mount("ro-bind", path, source=path) for path in policy.readable if _own_real_entry(path))
     mounts.sort(key=lambda m: _depth(m.target))
     ignore.update(m.target for m in mounts)
     return SandboxLayout(
