@@ -132,7 +132,7 @@ def test_a_file_swapped_after_the_scan_is_refused_by_inode(tmp_path: Path) -> No
         path.mkdir()
     (upper / "f").write_text("scanned\n")
     changes = read_changes(CaptureLayer(target=ws, lower=lower, upper=upper))
-    os.unlink(upper / "f")
+    os.rename(upper / "f", tmp_path / "kept")  # kept: its inode number cannot be reused meanwhile
     (upper / "f").write_text("swapped in later\n")
     outcome = apply_changes(ws, changes, exclusive=True)
     assert not (ws / "f").exists()
