@@ -75,7 +75,7 @@ def run_command(request: RunRequest) -> int:
         try:
             outcome = _run_with_stdio(session, request.command, cwd, terminal_input)
         except SandboxSetupError as error:
-            raise SetupError(f"the sandbox could not start, so nothing ran: {error}") from error
+            raise SetupError(f"{error.summary}: {error}") from error
     finally:
         session.close()
     for part in (*outcome.hook_outcomes, outcome):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boundary.violations import Change, Violation, ViolationKind
+from corral.carveouts import agent_readable
 from corral.command import Command
 from corral.decision import DENY, AskCallback, Decision
 from corral.errors import EXIT_DENIED
@@ -217,6 +218,7 @@ class Session:
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
             network=self.network,
+            readable=agent_readable(Path(self.environ.get("HOME") or Path.home()), os.getuid()),
         )
 
     def _allowed_reads(self) -> list[Path]:
