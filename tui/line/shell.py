@@ -125,7 +125,7 @@ class PlainShell:
                 return 0
             if self._builtin(text):
                 continue
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
             outcome, error = self.run_command(line)
             _print(status_fragments(line, finished_from(outcome, error)))
 
