@@ -117,13 +117,6 @@ def _run_with_stdio(
                 stdout_fd = write_end
             else:
                 stderr_fd = write_end
-<<<<<<< HEAD
-=======
-    for thread in pumps:
-        thread.start()
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.interrupt(signal.SIGINT))
->>>>>>> main
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
         with sigint_interrupts(session):
