@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
-from sandbox.apply import apply_changes
+from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
     SandboxSetupError,
@@ -345,9 +345,11 @@ class SandboxRunner:
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
-    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
-        """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
-        Returns the changes the safe apply step refused."""
+    def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
+        """The one apply step after the decisions: apply the changes of `allowed` violations, discard
+        the rest, remove the run directory. Returns what was applied (outside the workspace: the
+        workspace's own changes are in `result.applied` already) and what the safe apply step refused."""
+        applied: list[Change] = []
         refused: list[tuple[Change, str]] = []
         try:
             by_root: dict[Path, list[Change]] = {}
@@ -360,13 +362,18 @@ class SandboxRunner:
                         refused.append((change, "no capture root for this path"))
             for root, changes in by_root.items():
                 outcome = apply_changes(root, changes, started_ns=result.started_ns, exclusive=True)
+                applied.extend(outcome.applied)
                 refused.extend(outcome.refused)
         finally:
             if result.release is not None:
                 result.release()
                 result.release = None
             result.run_dir = None
-        return refused
+        return ApplyOutcome(tuple(applied), tuple(refused))
+
+    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
+        """`settle`, returning only the changes the safe apply step refused."""
+        return list(self.settle(result, allowed).refused)
 
 
 def _reset_or_discard(layout: SandboxLayout, slot: Slot) -> None:
