@@ -76,7 +76,7 @@ def run_command(request: RunRequest) -> int:
         try:
             outcome = _run_with_stdio(session, request.command, cwd, terminal_input)
         except SandboxSetupError as error:
-            raise SetupError(f"the sandbox could not start, so nothing ran: {error}") from error
+            raise SetupError(f"{error.summary}: {error}") from error
     finally:
         session.close()
     for part in (*outcome.hook_outcomes, outcome):
@@ -122,7 +122,7 @@ def _run_with_stdio(
     for thread in pumps:
         thread.start()
     previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
+    signal.signal(signal.SIGINT, lambda *_: session.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
         outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)

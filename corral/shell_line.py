@@ -73,7 +73,7 @@ PumpFactory = Callable[[int], Pump]
 def sigint_interrupts(session: Session) -> Iterator[None]:
     """While the body runs, Ctrl-C interrupts the sandboxed command (main thread only)."""
     previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
+    signal.signal(signal.SIGINT, lambda *_: session.interrupt(signal.SIGINT))
     try:
         yield
     finally:

@@ -126,7 +126,7 @@ class PlainShell:
                 return 0
             if self._builtin(text):
                 continue
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
             outcome, error = self.run_command(line)
             _print(status_fragments(line, finished_from(outcome, error)))
 
@@ -230,11 +230,9 @@ def run_plain(directory: str | None) -> int:
                 print("trusted.")
             except Exception as error:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
-    try:
-        session = open_session(workspace, locations, LineAsk(), "line")
-    except Exception as error:
-        print(f"corral: {plain(str(error), one_line=True)}", file=sys.stderr)
-        return 2
+    # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
+    # exactly as for `corral run`: no fallback policy.
+    session = open_session(workspace, locations, LineAsk(), "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
