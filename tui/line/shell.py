@@ -10,15 +10,14 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.locations import Locations
+from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.termsafe import copy_filtered
 from corral.trusting import ProjectTrust
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
@@ -151,12 +150,8 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
 
-        def start_pump(read_end: int) -> threading.Thread:
-            pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-            pump.start()
-            return pump
-
-        return run_typed_line(self.session, text, self.cwd, start_pump, interrupt_on_sigint=True)
+        pump = filtered_pump(sys.stdout.fileno())
+        return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
