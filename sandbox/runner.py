@@ -20,6 +20,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
-from sandbox.apply import apply_changes
+from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
     SandboxSetupError,
@@ -79,7 +80,9 @@ class SandboxRunner:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
-        self._current_child: int | None = None
+        # The sandboxes running now (several when commands of one session run in parallel threads).
+        self._children: set[int] = set()
+        self._children_lock = threading.Lock()
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -235,7 +238,6 @@ class SandboxRunner:
         init: SandboxInit | None = None
         try:
             child_pid = status.child_pid()
-            self._current_child = child_pid
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
@@ -243,6 +245,8 @@ class SandboxRunner:
                 init = SandboxInit(child_pid, process.pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
+            with self._children_lock:
+                self._children.add(child_pid)
             if network is not None:
                 try:
                     network.attach(child_pid)
@@ -269,7 +273,9 @@ class SandboxRunner:
             return exit_code
         finally:
             status.close()
-            self._current_child = None
+            if init is not None:
+                with self._children_lock:
+                    self._children.discard(init.pid)
             os.close(block_w)
             if process.poll() is None:
                 process.kill()
@@ -283,18 +289,18 @@ class SandboxRunner:
                     init.close()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
-        """Forward a signal (Ctrl-C) to the sandboxed command's process group."""
-        child = self._current_child
-        if child is None:
-            return
-        for pid in _children(child):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
+        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
+        with self._children_lock:
+            running = list(self._children)
+        for child in running:
+            for pid in _children(child):
                 try:
-                    os.kill(pid, sig)
+                    os.killpg(pid, sig)
                 except OSError:
-                    pass
+                    try:
+                        os.kill(pid, sig)
+                    except OSError:
+                        pass
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
@@ -339,9 +345,11 @@ class SandboxRunner:
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
-    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
-        """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
-        Returns the changes the safe apply step refused."""
+    def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
+        """The one apply step after the decisions: apply the changes of `allowed` violations, discard
+        the rest, remove the run directory. Returns what was applied (outside the workspace: the
+        workspace's own changes are in `result.applied` already) and what the safe apply step refused."""
+        applied: list[Change] = []
         refused: list[tuple[Change, str]] = []
         try:
             by_root: dict[Path, list[Change]] = {}
@@ -354,13 +362,18 @@ class SandboxRunner:
                         refused.append((change, "no capture root for this path"))
             for root, changes in by_root.items():
                 outcome = apply_changes(root, changes, started_ns=result.started_ns, exclusive=True)
+                applied.extend(outcome.applied)
                 refused.extend(outcome.refused)
         finally:
             if result.release is not None:
                 result.release()
                 result.release = None
             result.run_dir = None
-        return refused
+        return ApplyOutcome(tuple(applied), tuple(refused))
+
+    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
+        """`settle`, returning only the changes the safe apply step refused."""
+        return list(self.settle(result, allowed).refused)
 
 
 def _reset_or_discard(layout: SandboxLayout, slot: Slot) -> None:

@@ -230,7 +230,7 @@ class CorralShell(App[int]):
         self.query_one(CommandLog).add_entry(entry)
         self.running = entry
         if self.session is not None:
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
         self._run_command(entry, text, self.cwd)
 
     def _builtin(self, text: str) -> bool:
@@ -308,7 +308,7 @@ class CorralShell(App[int]):
     def action_interrupt(self) -> None:
         """Ctrl-C: interrupt the running command, or clear the input line."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGINT)
+            self.session.interrupt(signal.SIGINT)
             return
         self.query_one(CommandInput).value = ""
 
@@ -344,7 +344,7 @@ class CorralShell(App[int]):
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGTERM)
+            self.session.interrupt(signal.SIGTERM)
         self.exit(0)
 
 

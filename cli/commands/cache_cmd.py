@@ -50,7 +50,7 @@ def _path(args: argparse.Namespace) -> int:
     import os
 
     from corral.locations import Locations
-    from corral.session import Session
+    from corral.opening import compose_session
     from sandbox.cachelayers import host_path_of, project_layers_dir
 
     workspace = _workspace(args)
@@ -59,7 +59,7 @@ def _path(args: argparse.Namespace) -> int:
     if args.path is None:
         print(layers)
         return 0
-    session = Session(workspace, locations=locations, record=False)
+    session = compose_session(workspace, locations=locations, record=False)
     try:
         caches = session.policy().cache_dirs
     finally:

@@ -56,7 +56,7 @@ def _handle(args: argparse.Namespace) -> int:
         policy = session.policy(Path.cwd())
         if args.backend_args:
             try:
-                argv = session.runner.describe(policy, ["CMD"])
+                argv = session.describe(["CMD"], Path.cwd())
             except SandboxSetupError as error:
                 raise SetupError(str(error)) from error
             if args.json:
@@ -72,7 +72,7 @@ def _handle(args: argparse.Namespace) -> int:
         from sandbox.cachelayers import project_layers_dir
 
         layer = project_layers_dir(locations.cache_layers_dir, workspace)
-        sources = PolicySources(session.project, user, session.rules.list(workspace), cache_layer=layer)
+        sources = PolicySources(session.project, user, session.project_rules(), cache_layer=layer)
         view = effective_policy(policy, sources)
         if args.json:
             print(json.dumps(view, indent=2))

@@ -281,8 +281,8 @@ def replay(
         frontend="replay",
         on_violation=OnViolation.ASK,
         environ=environ,
+        burst=BurstPolicy(max_denials=1 << 30),
     )
-    session.escalator.burst = BurstPolicy(max_denials=1 << 30)
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         for index, line in enumerate(lines, start=1):
@@ -290,7 +290,7 @@ def replay(
             report.results.append(result)
             if result.error is None:
                 cwd = resolve_cwd(project, line.cwd)
-                with _deadline(timeout_s, lambda: session.runner.interrupt(signal.SIGKILL)):
+                with _deadline(timeout_s, lambda: session.interrupt(signal.SIGKILL)):
                     outcome = session.run(
                         Command.from_shell(line.command), cwd=cwd, stdio=StdioSpec(devnull, devnull, devnull)
                     )

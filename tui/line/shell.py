@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.broker.server import SessionHost
 from corral.locations import Locations
+from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.termsafe import copy_filtered
 from corral.trusting import ProjectTrust
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
@@ -137,7 +136,7 @@ class PlainShell:
                 return 0
             if self._builtin(text):
                 continue
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
             outcome, error = self.run_command(line)
             _print(status_fragments(line, finished_from(outcome, error)))
 
@@ -162,17 +161,13 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
 
-        def start_pump(read_end: int) -> threading.Thread:
-            pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-            pump.start()
-            return pump
-
+        pump = filtered_pump(sys.stdout.fileno())
         if self.gate is not None:
             self.gate.acquire(self.host.lock)
         else:
             self.host.lock.acquire()
         try:  # one command at a time in the Session, typed or from an agent
-            return run_typed_line(self.session, text, self.cwd, start_pump, interrupt_on_sigint=True)
+            return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
         finally:
             self.host.lock.release()
 
