@@ -52,16 +52,17 @@ def main() -> None:
     from corral.broker.server import BrokerServer, SessionHost
     from corral.command import Command
     from corral.locations import Locations
-    from corral.session import Session
+    from corral.opening import compose_session
     from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
+    from sandbox.locate import find_bwrap
     from sandbox.seccomp import filter_path
 
     locations = Locations.default()
-    session = Session(workspace, locations=locations)
+    session = compose_session(workspace, locations=locations)
     host = SessionHost(lambda: session)
     server = BrokerServer(workspace, locations.runtime_dir, host, frontend="bench")
     server.start()
-    bwrap = str(session.runner.locate(workspace).path)
+    bwrap = str(find_bwrap(workspace=workspace, cache_dir=locations.cache_dir).path)
     policy = session.policy(workspace)
     run_dir = locations.runtime_dir / "bench-layout"
     layout = prepare_layout(policy, run_dir, None)
