@@ -82,9 +82,9 @@ def _project(args: argparse.Namespace) -> Path:
 
 
 def _fail(message: str) -> int:
-    from trust.display import visible
+    from boundary.termsafe import visible
 
-    print(f"corral trust: {visible(message, keep_newlines=False)}", file=sys.stderr)
+    print(f"corral trust: {visible(message, one_line=True)}", file=sys.stderr)
     return 1
 
 
@@ -110,9 +110,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from boundary.termsafe import visible_path
     from corral.trust_report import when
     from corral.trusting import trust_store
-    from trust.display import visible_path
 
     records = trust_store(_locations()).records()
     if not records:

@@ -20,6 +20,7 @@ from corral.locations import Locations
 from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
+from corral.termsafe import OutputHold
 from corral.trusting import ProjectTrust
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
@@ -90,10 +91,18 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectTrust, session: Session, gate: PromptGate | None = None) -> None:
+    def __init__(
+        self,
+        project: ProjectTrust,
+        session: Session,
+        hold: OutputHold | None = None,
+        gate: PromptGate | None = None,
+    ) -> None:
         self.project = project
         self.session = session
         self.directory = WorkingDirectory(project.workspace)
+        self.hold = hold or OutputHold()
+        """Holds the command's output back while a prompt is on screen (shared with the `ask`)."""
         self.gate = gate
         self.host = SessionHost(lambda: self.session)
 
@@ -161,7 +170,7 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
 
-        pump = filtered_pump(sys.stdout.fileno())
+        pump = filtered_pump(sys.stdout.fileno(), self.hold)
         if self.gate is not None:
             self.gate.acquire(self.host.lock)
         else:
@@ -245,13 +254,14 @@ def run_plain(directory: str | None) -> int:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
     # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
     # exactly as for `corral run`: no fallback policy.
-    gate = PromptGate(LineAsk())
+    hold = OutputHold()  # the command's output waits while a prompt is on screen
+    gate = PromptGate(hold.around(LineAsk()))
     session = open_session(workspace, locations, gate, "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
-    shell = PlainShell(project, session, gate)
+    shell = PlainShell(project, session, hold, gate)
     broker = serve_line_shell(workspace, locations, shell.host)
     try:
         with _patched_stdout():
