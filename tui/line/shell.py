@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corral.errors import Untrusted
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 else:  # prompt-toolkit is imported only when the line mode runs
     Completer = object
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 _CHIP_STYLE = {
     Status.SANDBOXED: "bg:ansigreen fg:ansiblack bold",
     Status.ALLOWED: "bg:ansiyellow fg:ansiblack bold",
