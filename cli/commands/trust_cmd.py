@@ -110,9 +110,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from boundary.termsafe import visible_path
     from corral.trust_report import when
     from corral.trusting import trust_store
-    from trust.display import visible_path
 
     records = trust_store(_locations()).records()
     if not records:

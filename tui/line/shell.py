@@ -10,16 +10,16 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.errors import Untrusted
 from corral.locations import Locations
+from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.termsafe import copy_filtered
+from corral.termsafe import OutputHold
 from corral.trusting import ProjectTrust
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
@@ -89,10 +89,12 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectTrust, session: Session) -> None:
+    def __init__(self, project: ProjectTrust, session: Session, hold: OutputHold | None = None) -> None:
         self.project = project
         self.session = session
         self.directory = WorkingDirectory(project.workspace)
+        self.hold = hold or OutputHold()
+        """Holds the command's output back while a prompt is on screen (shared with the `ask`)."""
 
     @property
     def cwd(self) -> Path:
@@ -152,12 +154,8 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
 
-        def start_pump(read_end: int) -> threading.Thread:
-            pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-            pump.start()
-            return pump
-
-        return run_typed_line(self.session, text, self.cwd, start_pump, interrupt_on_sigint=True)
+        pump = filtered_pump(sys.stdout.fileno(), self.hold)
+        return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
@@ -233,12 +231,13 @@ def run_plain(directory: str | None) -> int:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
     # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
     # exactly as for `corral run`: no fallback policy.
-    session = open_session(workspace, locations, LineAsk(), "line")
+    hold = OutputHold()  # the command's output waits while a prompt is on screen
+    session = open_session(workspace, locations, hold.around(LineAsk()), "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
     try:
-        return PlainShell(project, session).run()
+        return PlainShell(project, session, hold).run()
     finally:
         session.close()
