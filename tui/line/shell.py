@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.broker.server import SessionHost
+from corral.errors import Untrusted
 from corral.locations import Locations
 from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 else:  # prompt-toolkit is imported only when the line mode runs
     Completer = object
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 _CHIP_STYLE = {
     Status.SANDBOXED: "bg:ansigreen fg:ansiblack bold",
     Status.ALLOWED: "bg:ansiyellow fg:ansiblack bold",
