@@ -17,6 +17,7 @@ from corral.project import ProjectContext, open_project
 from corral.session import Session
 from corral.userconfig import load_user_config
 from sandbox.egress.hostpolicy import HostPolicy
+from sandbox.limits import MIB, default_limits
 
 
 def open_session(
@@ -49,5 +50,10 @@ def open_session(
         project=project,
         hosts=hosts,
         environ=environ,
+        limits=default_limits(
+            max_processes=user.limits_processes,
+            memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
+            tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
+        ),
     )
     return session, list(hosts.warnings)

@@ -29,6 +29,7 @@ from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
 from corral.rules import RuleStore
 from sandbox.egress.hostpolicy import HostPolicy
+from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation, ViolationKind
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
@@ -141,6 +142,7 @@ class Session:
         project: ProjectContext | None = None,
         hosts: HostPolicy | None = None,
         resolver: Resolver | None = None,
+        limits: ResourceLimits | None = None,
     ) -> None:
         self.workspace = workspace
         self.project = project
@@ -169,6 +171,7 @@ class Session:
             runtime_dir=locations.runtime_dir,
             cache_dir=locations.cache_dir,
             layers_dir=locations.data_dir / "layers",
+            limits=limits,
         )
         locations.ensure(locations.data_dir)
         self.rules = RuleStore.open(locations.rules_path)
@@ -298,6 +301,7 @@ class Session:
             ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
             for v, d in outcome.decisions.items()
         ]
+        outcome.notices.extend(result.notices)
         outcome.notices.extend(self.escalator.notices)
         self.escalator.notices.clear()
         self._record(outcome, policy.cwd, started_at, records)

@@ -9,6 +9,11 @@
     [prompts]
     timeout_s = 300
 
+    [limits]                                           # every sandboxed command's bounds
+    processes = 4096                                   # processes and threads together
+    memory_mib = 8192                                  # default: half the machine's memory
+    tmpfs_mib = 4096                                   # each tmpfs (/tmp, /var/tmp, /dev/shm)
+
 Unknown keys and wrong types are errors naming the file and key.
 """
 
@@ -31,6 +36,9 @@ class UserConfig:
     network_presets: tuple[str, ...] = ()
     network_ask_timeout_s: float = 120.0
     prompt_timeout_s: float = 300.0
+    limits_processes: int | None = None
+    limits_memory_mib: int | None = None
+    limits_tmpfs_mib: int | None = None
     source: str = "(defaults)"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -38,6 +46,7 @@ class UserConfig:
 _SCHEMA: dict[str, dict[str, type]] = {
     "network": {"allow": list, "deny": list, "presets": list, "ask_timeout_s": float},
     "prompts": {"timeout_s": float},
+    "limits": {"processes": float, "memory_mib": float, "tmpfs_mib": float},
 }
 
 
@@ -74,5 +83,12 @@ def load_user_config(path: Path) -> UserConfig:
         network_presets=values.get("network.presets", ()),
         network_ask_timeout_s=values.get("network.ask_timeout_s", 120.0),
         prompt_timeout_s=values.get("prompts.timeout_s", 300.0),
+        limits_processes=_whole(values.get("limits.processes")),
+        limits_memory_mib=_whole(values.get("limits.memory_mib")),
+        limits_tmpfs_mib=_whole(values.get("limits.tmpfs_mib")),
         source=str(path),
     )
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else max(1, int(value))

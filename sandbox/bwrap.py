@@ -8,6 +8,10 @@ and the seccomp filter of `sandbox.seccomp`. The filesystem is the host's, read-
 - decoys over hidden paths (see `sandbox.readwatch`), blank read-only tmpfs over corral's own state;
 - a private tmpfs on /tmp and /var/tmp, a minimal /dev and a /proc of the sandbox's own processes.
 
+Every tmpfs has a size (`sandbox.limits`): a tmpfs without one grows to half the machine's memory, so a
+sandboxed `head -c 60G /dev/zero > /tmp/x` would take the host's memory. bwrap's /dev cannot be sized,
+so it is remounted read-only after its /dev/shm gets a sized tmpfs of its own.
+
 Mount sources and targets are canonical paths (symlinks resolved before anything is validated or
 mounted); a target that is a symlink at mount time is refused.
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.capture import CaptureLayer
+from sandbox.limits import default_limits
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
 from sandbox.readwatch import DecoySet, reuse_or_build_decoys
@@ -29,6 +34,11 @@ from sandbox.slots import empty_upper, with_ancestors
 
 class SandboxSetupError(RuntimeError):
     """The sandbox cannot be built for this policy; nothing was run."""
+
+
+BLANK_TMPFS_BYTES = 64 * 1024
+"""corral's blanked state directories: empty and read-only, the size only so that no tmpfs is unbounded."""
+DEV_SHM = Path("/dev/shm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,10 @@ class Mount:
     source: Path | None = None
     upper: Path | None = None
     work: Path | None = None
+    size: int | None = None
+    """For tmpfs: its size in bytes (never None in a layout: an unsized tmpfs is unbounded)."""
+    read_only: bool = False
+    """For tmpfs: remounted read-only once mounted (corral's blanked state)."""
 
 
 @dataclass
@@ -54,6 +68,14 @@ class SandboxLayout:
     kept: frozenset[str]
     """`ignore_dirs` with their ancestors, as strings."""
     cache_locks: list[int] = field(default_factory=list)
+    tmpfs_bytes: int = BLANK_TMPFS_BYTES
+    """The size of each writable tmpfs (/tmp, /var/tmp, /dev/shm)."""
+
+    @property
+    def writable_tmpfs(self) -> tuple[Path, ...]:
+        """Every writable tmpfs inside the sandbox, for `sandbox.limits.ResourceWatch`."""
+        sized = tuple(m.target for m in self.mounts if m.kind == "tmpfs" and not m.read_only)
+        return (*sized, DEV_SHM)
 
     def release(self) -> None:
         for fd in self.cache_locks:
@@ -81,18 +103,23 @@ def _is_within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
+def prepare_layout(
+    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
-    slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first."""
+    slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    if tmpfs_bytes is None:
+        tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for root in (policy.workspace, *policy.capture_roots):
         if _is_within(run_dir, root) or _is_within(root, run_dir):
             raise SandboxSetupError(
                 f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
             )
-    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"))]
+    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
     if Path("/var/tmp").is_dir():
-        mounts.append(Mount("tmpfs", Path("/var/tmp")))
+        mounts.append(Mount("tmpfs", Path("/var/tmp"), size=tmpfs_bytes))
     layers: list[CaptureLayer] = []
     ignore: set[Path] = set()
 
@@ -168,7 +195,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         mounts.append(Mount("bind", real, source=decoy))
     for state in policy.blanked:
         if state.is_dir() and not state.is_symlink():
-            mounts.append(Mount("tmpfs", state))
+            mounts.append(Mount("tmpfs", state, size=BLANK_TMPFS_BYTES, read_only=True))
     mounts.sort(key=lambda m: _depth(m.target))
     ignore.update(m.target for m in mounts)
     return SandboxLayout(
@@ -179,6 +206,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         ignore_dirs=frozenset(ignore),
         kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
+        tmpfs_bytes=tmpfs_bytes,
     )
 
 
@@ -296,13 +324,19 @@ def build_argv(
         "/",
         "--dev",
         "/dev",
+        "--size",
+        str(layout.tmpfs_bytes),
+        "--tmpfs",
+        str(DEV_SHM),
+        "--remount-ro",
+        "/dev",
         "--proc",
         "/proc",
     ]
     for mount in layout.mounts:
         target = str(mount.target)
         if mount.kind == "tmpfs":
-            argv += ["--tmpfs", target]
+            argv += ["--size", str(mount.size or BLANK_TMPFS_BYTES), "--tmpfs", target]
         elif mount.kind == "ro-bind":
             argv += ["--ro-bind", str(mount.source), target]
         elif mount.kind == "bind":
@@ -316,6 +350,10 @@ def build_argv(
                 str(mount.work),
                 target,
             ]
+    # Read-only once every mount is in place (a mount point below one would need a directory there).
+    for mount in layout.mounts:
+        if mount.kind == "tmpfs" and mount.read_only:
+            argv += ["--remount-ro", str(mount.target)]
     argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:
         argv += ["--json-status-fd", str(status_fd)]

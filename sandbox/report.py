@@ -93,5 +93,7 @@ class RunResult:
     """Where each captured change would apply (the mount points of the capture layers)."""
     run_dir: Path | None = None
     """Holds the captured content of pending changes until they are applied or discarded."""
+    notices: list[str] = field(default_factory=list)
+    """One line per resource bound the command ran into (`sandbox.limits`), for the person."""
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Frees the run directory once pending changes are applied or discarded (set by the runner)."""

@@ -30,6 +30,15 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.limits import (
+    Mechanism,
+    ResourceLimits,
+    ResourceWatch,
+    RunCgroup,
+    apply_rlimits,
+    default_limits,
+    detect_mechanism,
+)
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher
@@ -57,13 +66,29 @@ class StdioSpec:
 
 class SandboxRunner:
     """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
-    compiled seccomp filter; `layers_dir` the persistent per-project cache layers."""
+    compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
+    bounds of every command (`sandbox.limits`)."""
 
-    def __init__(self, *, runtime_dir: Path, cache_dir: Path, layers_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        runtime_dir: Path,
+        cache_dir: Path,
+        layers_dir: Path | None = None,
+        limits: ResourceLimits | None = None,
+    ) -> None:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
+        self.limits = limits or default_limits()
+        self._mechanism: Mechanism | None = None
         self._current_child: int | None = None
+
+    def mechanism(self) -> Mechanism:
+        """How this runner bounds its commands (probed once)."""
+        if self._mechanism is None:
+            self._mechanism = detect_mechanism(self.limits)
+        return self._mechanism
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -112,9 +137,11 @@ class SandboxRunner:
         started = time.perf_counter()
         layout: SandboxLayout | None = None
         try:
-            layout = prepare_layout(policy, slot.path, self.layers_dir)
+            layout = prepare_layout(policy, slot.path, self.layers_dir, tmpfs_bytes=self.limits.tmpfs_bytes)
             watcher = ReadWatcher(layout.decoys)
-            exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
+            exit_code, notices = self._execute(
+                binary, policy, layout, command, seccomp_path, stdio, network, on_start
+            )
             reads = watcher.reads()
         except BaseException as error:
             if layout is not None:
@@ -131,6 +158,7 @@ class SandboxRunner:
             duration_ms=duration_ms,
             run_dir=slot.path,
             capture_roots=[layer.target for layer in layout.layers],
+            notices=notices,
         )
         done = layout
 
@@ -162,12 +190,25 @@ class SandboxRunner:
         stdio: StdioSpec,
         network: NetworkHook | None,
         on_start: Callable[[int], None] | None,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
+        """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
-        block_r, block_w = os.pipe() if network is not None else (None, None)
-        pass_fds = [seccomp_fd, status_w] + ([block_r] if block_r is not None else [])
-        argv = build_argv(
+        # bwrap waits on the block fd until the sandbox's first process has its limits (and network).
+        block_r, block_w = os.pipe()
+        pass_fds = [seccomp_fd, status_w, block_r]
+        mechanism = self.mechanism()
+        cgroup: RunCgroup | None = None
+        if mechanism.cgroups is not None:
+            try:
+                cgroup = RunCgroup(
+                    mechanism.cgroups, self.limits, f"corral-{os.getpid()}-{secrets.token_hex(4)}"
+                )
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        argv = list(mechanism.scope_argv) + build_argv(
             binary.path,
             policy,
             layout,
@@ -192,16 +233,26 @@ class SandboxRunner:
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
-            if block_r is not None:
-                os.close(block_r)
+            os.close(block_r)
         status = _StatusReader(status_r)
+        watch: ResourceWatch | None = None
         try:
             child_pid = status.child_pid()
             self._current_child = child_pid
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
-            if network is not None and block_w is not None:
+            try:
+                if cgroup is not None:
+                    cgroup.add(process.pid)
+                    cgroup.add(child_pid)
+                apply_rlimits(child_pid, self.limits)
+            except OSError as error:
+                # Fail closed: an unbounded command does not run.
+                process.kill()
+                process.wait()
+                raise SandboxSetupError(f"could not set the sandbox's resource limits: {error}") from error
+            if network is not None:
                 try:
                     network.attach(child_pid)
                 except Exception as error:
@@ -210,7 +261,8 @@ class SandboxRunner:
                     raise SandboxSetupError(
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
-                os.write(block_w, b"1")
+            os.write(block_w, b"1")
+            watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
             while True:
@@ -224,12 +276,18 @@ class SandboxRunner:
                 # bwrap reports an exit code only for a command that really ran: anything else is a
                 # setup failure (mounts, seccomp, exec), never the command's own status.
                 raise SandboxSetupError(_setup_failure_hint(returncode))
-            return exit_code
+            notices, watch = watch.stop(), None
+            if cgroup is not None:
+                notices = cgroup.notices(self.limits) + notices
+            return exit_code, notices
         finally:
+            if watch is not None:
+                watch.stop()
+            if cgroup is not None:
+                cgroup.remove()
             status.close()
             self._current_child = None
-            if block_w is not None:
-                os.close(block_w)
+            os.close(block_w)
             if process.poll() is None:
                 process.kill()
                 process.wait()
