@@ -33,6 +33,7 @@ from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import Change, RunResult, Violation, ViolationKind
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+from trust.repofiles import read_repo_file
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -394,10 +395,8 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
                 and change.op.value in ("create", "modify")
                 and change.size <= 16 << 20
             ):
-                try:
-                    digest.update(hashlib.sha256(change.source.read_bytes()).digest())
-                except OSError:
-                    digest.update(b"unreadable")
+                captured = read_repo_file(change.source, 16 << 20).content
+                digest.update(hashlib.sha256(captured).digest() if captured is not None else b"unreadable")
         prints[violation] = digest.hexdigest()
     return prints
 

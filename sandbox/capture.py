@@ -62,7 +62,8 @@ def _same_content(a: Path, b: Path, size: int) -> bool:
 
 
 def _nofollow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
+    # Non-blocking: a FIFO left in a layer (or in the workspace below it) must not hang corral.
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[str] = frozenset()) -> list[Change]:
