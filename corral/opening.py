@@ -30,8 +30,13 @@ def open_session(
     allow_hosts: Sequence[str] = (),
     project: ProjectContext | None = None,
     environ: Mapping[str, str] | None = None,
+    session_start: bool = True,
+    record: bool = True,
 ) -> tuple[Session, list[str]]:
-    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed)."""
+    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
+
+    `session_start=False` for a Session that is not a session (one standalone `corral run`): the
+    project's `session_start` hook then never runs (see `Session.start`)."""
     if project is None:
         project = open_project(workspace, locations)
     user = load_user_config(locations.user_config_path)
@@ -55,5 +60,7 @@ def open_session(
             memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
             tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
         ),
+        session_start=session_start,
+        record=record,
     )
     return session, list(hosts.warnings)

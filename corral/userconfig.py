@@ -1,28 +1,19 @@
 """The user's own settings, `~/.config/corral/config.toml` (never read from a repository).
 
-    [network]
-    allow = ["pypi.org", "*.githubusercontent.com"]   # exact hosts or *.subdomain patterns
-    deny = ["uploads.github.com"]                      # deny beats allow
-    presets = ["python", "npm", "github"]              # named registry / forge lists
-    ask_timeout_s = 120                                # no answer in time = deny
-
-    [prompts]
-    timeout_s = 300
-
-    [limits]                                           # every sandboxed command's bounds
-    processes = 4096                                   # processes and threads together
-    memory_mib = 8192                                  # default: half the machine's memory
-    tmpfs_mib = 4096                                   # each tmpfs (/tmp, /var/tmp, /dev/shm)
-
-Unknown keys and wrong types are errors naming the file and key.
+`USER_SETTINGS` is the one schema: the loader validates against it and the README's reference is
+generated from it (`python -m corral.configref --write README.md`), so the two cannot drift. Unknown
+tables or keys and wrong types are errors naming the file and key; host patterns are checked later by
+`sandbox.egress.hostpolicy` (public-suffix wildcards are errors there, naming the file and key).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+SettingKind = Literal["hosts", "names", "seconds", "count"]
 
 
 class UserConfigError(ValueError):
@@ -30,65 +21,140 @@ class UserConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class UserSetting:
+    """One key of the user config: dotted name, value kind, default (as TOML) and what it does."""
+
+    key: str
+    kind: SettingKind
+    default: str
+    doc: str
+
+    @property
+    def type_text(self) -> str:
+        """The TOML type, in words."""
+        return {
+            "hosts": "list of strings",
+            "names": "list of strings",
+            "seconds": "number > 0",
+            "count": "integer > 0",
+        }[self.kind]
+
+
+USER_SETTINGS: tuple[UserSetting, ...] = (
+    UserSetting(
+        "network.allow",
+        "hosts",
+        "[]",
+        "hosts commands may reach with no prompt: `host`, `host:port`, `*.domain` (subdomains only); "
+        "a wildcard over a public suffix (`*.com`) is an error, hosts where anyone can publish load "
+        "with a warning",
+    ),
+    UserSetting("network.deny", "hosts", "[]", "hosts always refused without a prompt; deny beats allow"),
+    UserSetting(
+        "network.presets",
+        "names",
+        "[]",
+        "named host lists to allow (the presets below)",
+    ),
+    UserSetting(
+        "prompts.timeout_s",
+        "seconds",
+        "300",
+        "how long a prompt waits for an answer; no answer in time is a denial",
+    ),
+    UserSetting(
+        "limits.processes",
+        "count",
+        "4096",
+        "processes and threads one sandboxed command may run at once (a cgroup where corral can make "
+        "one, else RLIMIT_NPROC in the sandbox's user namespace); `corral doctor` says which",
+    ),
+    UserSetting(
+        "limits.memory_mib",
+        "count",
+        "half the memory",
+        "memory of one command in MiB: the whole command under a cgroup, each process under rlimits",
+    ),
+    UserSetting(
+        "limits.tmpfs_mib",
+        "count",
+        "a quarter of the memory, at most 8192",
+        "size in MiB of each tmpfs a command can write (/tmp, /var/tmp, /dev/shm); a full one is reported",
+    ),
+)
+"""Every key of the user config, in the order the reference lists them."""
+
+
+@dataclass(frozen=True, slots=True)
 class UserConfig:
+    """The loaded settings (defaults for absent keys). `source` names the file, for messages."""
+
     network_allow: tuple[str, ...] = ()
     network_deny: tuple[str, ...] = ()
     network_presets: tuple[str, ...] = ()
-    network_ask_timeout_s: float = 120.0
     prompt_timeout_s: float = 300.0
     limits_processes: int | None = None
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
     source: str = "(defaults)"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-_SCHEMA: dict[str, dict[str, type]] = {
-    "network": {"allow": list, "deny": list, "presets": list, "ask_timeout_s": float},
-    "prompts": {"timeout_s": float},
-    "limits": {"processes": float, "memory_mib": float, "tmpfs_mib": float},
+_FIELD_OF: dict[str, str] = {
+    "network.allow": "network_allow",
+    "network.deny": "network_deny",
+    "network.presets": "network_presets",
+    "prompts.timeout_s": "prompt_timeout_s",
+    "limits.processes": "limits_processes",
+    "limits.memory_mib": "limits_memory_mib",
+    "limits.tmpfs_mib": "limits_tmpfs_mib",
 }
+assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
+
+
+def _value(setting: UserSetting, value: Any, where: str) -> object:
+    if setting.kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UserConfigError(f"{where}: expected a whole number > 0")
+        return value
+    if setting.kind == "seconds":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserConfigError(f"{where}: expected a number of seconds")
+        if not value > 0:
+            raise UserConfigError(f"{where}: must be positive")
+        return float(value)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UserConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def parse_user_config(raw: bytes, source: str) -> UserConfig:
+    """Validate the bytes of a user config against `USER_SETTINGS`, or raise UserConfigError."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserConfigError(f"{source}: not valid TOML: {error}") from error
+    by_key = {setting.key: setting for setting in USER_SETTINGS}
+    tables = {setting.key.split(".")[0] for setting in USER_SETTINGS}
+    values: dict[str, object] = {}
+    for table, content in data.items():
+        if table not in tables:
+            raise UserConfigError(f"{source}: key '{table}': unknown table")
+        if not isinstance(content, dict):
+            raise UserConfigError(f"{source}: key '{table}': expected a table")
+        for key, value in content.items():
+            setting = by_key.get(f"{table}.{key}")
+            if setting is None:
+                raise UserConfigError(f"{source}: key '{table}.{key}': unknown key")
+            values[_FIELD_OF[setting.key]] = _value(setting, value, f"{source}: key '{setting.key}'")
+    return UserConfig(source=source, **values)  # type: ignore[arg-type]
 
 
 def load_user_config(path: Path) -> UserConfig:
+    """The user's settings from `path` (defaults when it does not exist)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return UserConfig()
     except OSError as error:
         raise UserConfigError(f"{path}: cannot read: {error.strerror}") from error
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserConfigError(f"{path}: not valid TOML: {error}") from error
-    values: dict[str, Any] = {}
-    for table, content in data.items():
-        if table not in _SCHEMA or not isinstance(content, dict):
-            raise UserConfigError(f"{path}: key '{table}': unknown table")
-        for key, value in content.items():
-            expected = _SCHEMA[table].get(key)
-            if expected is None:
-                raise UserConfigError(f"{path}: key '{table}.{key}': unknown key")
-            if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
-                if not value > 0:
-                    raise UserConfigError(f"{path}: key '{table}.{key}': must be positive")
-                values[f"{table}.{key}"] = float(value)
-            elif expected is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-                values[f"{table}.{key}"] = tuple(value)
-            else:
-                raise UserConfigError(f"{path}: key '{table}.{key}': expected {expected.__name__}")
-    return UserConfig(
-        network_allow=values.get("network.allow", ()),
-        network_deny=values.get("network.deny", ()),
-        network_presets=values.get("network.presets", ()),
-        network_ask_timeout_s=values.get("network.ask_timeout_s", 120.0),
-        prompt_timeout_s=values.get("prompts.timeout_s", 300.0),
-        limits_processes=_whole(values.get("limits.processes")),
-        limits_memory_mib=_whole(values.get("limits.memory_mib")),
-        limits_tmpfs_mib=_whole(values.get("limits.tmpfs_mib")),
-        source=str(path),
-    )
-
-
-def _whole(value: float | None) -> int | None:
-    return None if value is None else max(1, int(value))
+    return parse_user_config(raw, str(path))

@@ -27,10 +27,12 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
+from corral.trusting import ProjectTrust
 from sandbox.runner import StdioSpec
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
@@ -39,7 +41,7 @@ from tui.commands import finished_from, run_typed
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
-from tui.project import ProjectView, header_text
+from tui.project import header_text
 from tui.session_factory import open_session
 
 EXIT_QUIT_AT_TRUST = 3
@@ -72,6 +74,8 @@ class ShellOptions:
 
     arm_delay_s: float = 0.4
     show_trust_dialog: bool = True
+    serve_agents: bool = True
+    """Own the project's live session: agents' `corral run` joins it (see `tui.broker_link`)."""
 
 
 class CorralShell(App[int]):
@@ -102,7 +106,7 @@ class CorralShell(App[int]):
     ]
 
     def __init__(
-        self, project: ProjectView, session: Session | None = None, options: ShellOptions | None = None
+        self, project: ProjectTrust, session: Session | None = None, options: ShellOptions | None = None
     ) -> None:
         super().__init__()
         self.project = project
@@ -110,6 +114,8 @@ class CorralShell(App[int]):
         self.session = session
         self.cwd = project.workspace
         self.running: CommandEntry | None = None
+        self.host = SessionHost(lambda: self.session)
+        self.broker: BrokerServer | None = None
 
     def make_session(self) -> Session:
         """The Session this shell runs commands in, answering prompts through the dialog."""
@@ -153,7 +159,11 @@ class CorralShell(App[int]):
             self.session = self.make_session()
         self._refresh_header()
         self.query_one(CommandInput).focus()
-        if self.options.show_trust_dialog and self.project.needs_trust_dialog:
+        if self.options.serve_agents:
+            from tui.broker_link import serve_shell
+
+            self.broker = serve_shell(self, self.host)
+        if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
     def _reopen_session(self) -> None:
@@ -258,7 +268,8 @@ class CorralShell(App[int]):
         outcome: CommandOutcome | None = None
         error: str | None = None
         try:
-            outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
+            with self.host.lock:  # one command at a time in the Session, typed or from an agent
+                outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
         except Exception as failure:  # nothing ran, or the run failed: shown, never retried
             error = f"{type(failure).__name__}: {failure}"
         finally:
@@ -289,6 +300,11 @@ class CorralShell(App[int]):
         if self.running is message.entry:
             self.running = None
         self.query_one(CommandLog).scroll_end(animate=False)
+
+    def on_unmount(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+            self.broker = None
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -335,13 +351,13 @@ class CorralShell(App[int]):
         self.exit(0)
 
 
-def open_project(directory: str | None, locations: Locations) -> ProjectView:
+def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
     from corral.workspace import find_workspace
 
     start = Path(directory) if directory else Path.cwd()
     workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
     return project
 

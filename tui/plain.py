@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.termsafe import copy_filtered
+from corral.trusting import ProjectTrust
 from sandbox.runner import StdioSpec
 from tui.commandlog import Finished, Status, format_duration
 from tui.commands import finished_from, run_typed
 from tui.completion import path_completions
 from tui.inert import plain
 from tui.line import LineAsk
-from tui.project import ProjectView
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectView, session: Session) -> None:
+    def __init__(self, project: ProjectTrust, session: Session) -> None:
         self.project = project
         self.session = session
         self.cwd = project.workspace
@@ -189,16 +189,16 @@ class PlainShell:
         print("revoke one with: corral rules revoke ID")
 
     def _print_trust(self) -> None:
-        from tui.review import project_rows
+        from corral.trusting import known_projects
 
-        for row in project_rows(self.project.locations):
+        for row in known_projects(self.project.locations):
             print(
                 f"{row.decision:<8} {row.fingerprint_state:<9} rules {row.rules:<3} {plain(row.root, one_line=True)}"
             )
 
     def _print_stats(self) -> None:
+        from corral.fatigue.stats import compute_stats
         from corral.rules import canonical_project
-        from corral.stats import compute_stats
         from tui.stats_screen import summary_text
 
         report = compute_stats(
@@ -207,7 +207,7 @@ class PlainShell:
         print(summary_text(report.total, []).plain, end="")
 
 
-def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
+def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
     from tui.trust_dialog import describe_gate
 
@@ -236,9 +236,9 @@ def run_plain(args: argparse.Namespace) -> int:
     except WorkspaceError as error:
         print(f"corral: {error}", file=sys.stderr)
         return 2
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
-    if project.needs_trust_dialog:
+    if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
             return EXIT_QUIT_AT_TRUST

@@ -35,9 +35,16 @@ def _handle(args: argparse.Namespace) -> int:
     import csv
     import json
 
+    from corral.fatigue.stats import (
+        CSV_COLUMNS,
+        StatsError,
+        compute_stats,
+        csv_rows,
+        parse_since,
+        render_text,
+    )
     from corral.locations import Locations
     from corral.rules import canonical_project
-    from corral.stats import CSV_COLUMNS, StatsError, compute_stats, csv_rows, parse_since, render_text
 
     try:
         since = parse_since(args.since) if args.since is not None else None

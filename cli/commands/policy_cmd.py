@@ -21,25 +21,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _handle(args: argparse.Namespace) -> int:
     import json
     import shlex
+    import sqlite3
     import sys
     from pathlib import Path
 
+    from corral.ledger import LedgerError
     from corral.locations import Locations
-    from corral.policyview import policy_summary
-    from corral.session import Session
+    from corral.opening import open_session
+    from corral.policyview import PolicySources, effective_policy, render_effective
+    from corral.project import ConfigError
+    from corral.rules import RuleError
+    from corral.userconfig import UserConfigError, load_user_config
     from corral.workspace import WorkspaceError, find_workspace
     from sandbox.bwrap import SandboxSetupError
+    from sandbox.egress.hostpolicy import PolicyError
 
+    locations = Locations.default()
     try:
         workspace = find_workspace(
             Path(args.project) if args.project else Path.cwd(),
             explicit=bool(args.project),
             allow_home=args.allow_home_workspace,
         )
-    except WorkspaceError as error:
+        session, _warnings = open_session(
+            workspace, locations, ask=None, frontend="policy", session_start=False, record=False
+        )
+        user = load_user_config(locations.user_config_path)
+    except (WorkspaceError, ConfigError, UserConfigError, PolicyError) as error:
         print(f"corral: {error}", file=sys.stderr)
         return 2
-    session = Session(workspace, locations=Locations.default(), record=False)
+    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
+        print(f"corral: cannot use corral's state: {error} (see `corral doctor`)", file=sys.stderr)
+        return 125
     try:
         policy = session.policy(Path.cwd())
         if args.backend_args:
@@ -58,17 +71,15 @@ def _handle(args: argparse.Namespace) -> int:
                     lines[-1].append(shlex.quote(arg))
                 print(" \\\n  ".join(" ".join(words) for words in lines))
             return 0
-        summary = policy_summary(policy)
+        from sandbox.cachelayers import project_layers_dir
+
+        layer = project_layers_dir(locations.cache_layers_dir, workspace)
+        sources = PolicySources(session.project, user, session.rules.list(workspace), cache_layer=layer)
+        view = effective_policy(policy, sources)
         if args.json:
-            print(json.dumps(summary, indent=2))
+            print(json.dumps(view, indent=2))
         else:
-            for key, value in summary.items():
-                if isinstance(value, list):
-                    print(f"{key}:")
-                    for item in value:
-                        print(f"  {item}")
-                else:
-                    print(f"{key}: {value}")
+            sys.stdout.write(render_effective(view))
         return 0
     finally:
         session.close()

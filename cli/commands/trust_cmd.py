@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from corral.locations import Locations
     from trust.gate import GateResult
-    from trust.store import TrustStore
 
 WIDENING_MARK = "!"
 
@@ -74,11 +74,10 @@ def default_project_dir(start: Path | None = None) -> Path:
     return origin
 
 
-def _store() -> TrustStore:
+def _locations() -> Locations:
     from corral.locations import Locations
-    from trust.store import TrustStore
 
-    return TrustStore(Locations.default().trust_dir)
+    return Locations.default()
 
 
 def _project(args: argparse.Namespace) -> Path:
@@ -93,11 +92,11 @@ def _fail(message: str) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> GateResult | None:
-    from trust.gate import evaluate
+    from corral.trusting import evaluate_project
     from trust.store import TrustError
 
     try:
-        return evaluate(_project(args), _store())
+        return evaluate_project(_project(args), _locations())
     except (OSError, ValueError, TrustError) as error:
         _fail(str(error))
         return None
@@ -127,9 +126,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from corral.trusting import trust_store
     from trust.display import visible_path
 
-    records = _store().records()
+    records = trust_store(_locations()).records()
     if not records:
         print("no trust decisions")
     for record in records:
@@ -219,8 +219,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _grant(args: argparse.Namespace) -> int:
-    from corral import __version__
-    from trust.gate import grant
+    from corral.trusting import grant_shown
     from trust.store import TrustError
 
     result = _evaluate(args)
@@ -230,7 +229,7 @@ def _grant(args: argparse.Namespace) -> int:
     if result.untrustable:
         return _fail(result.untrustable)
     try:
-        grant(result.root, _store(), __version__, expected_fingerprint=result.fingerprint)
+        grant_shown(result, _locations())
     except (TrustError, OSError) as error:
         return _fail(str(error))
     print(f"\ntrusted {result.root}")
@@ -238,12 +237,11 @@ def _grant(args: argparse.Namespace) -> int:
 
 
 def _deny(args: argparse.Namespace) -> int:
-    from corral import __version__
-    from trust.gate import deny
+    from corral.trusting import deny_project
     from trust.store import TrustError
 
     try:
-        record = deny(_project(args), _store(), __version__)
+        record = deny_project(_project(args), _locations())
     except (TrustError, OSError) as error:
         return _fail(str(error))
     print(f"denied {record.root}")
@@ -251,10 +249,10 @@ def _deny(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from trust.gate import revoke
+    from corral.trusting import revoke_project
 
     try:
-        removed = revoke(_project(args), _store())
+        removed = revoke_project(_project(args), _locations())
     except OSError as error:
         return _fail(str(error))
     print("decision removed" if removed else "no decision to remove")

@@ -1,4 +1,4 @@
-"""The `corral` command line: discovers sub-commands in `corral.commands` and dispatches.
+"""The `corral` command line: discovers sub-commands in `cli.commands` and dispatches.
 
 Exit statuses: the command's own for `run`; 2 for usage errors; 125 when corral could not set up the
 sandbox; 3 when `--require-trust` refused an untrusted project; 1 for other refusals.
@@ -11,8 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from cli import commands as commands_package
 from corral import __version__
-from corral import commands as commands_package
 
 EXIT_USAGE = 2
 
@@ -41,9 +41,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         names = sorted(m.name for m in pkgutil.iter_modules(commands_package.__path__))
     for name in names:
         try:
-            module = importlib.import_module(f"corral.commands.{name}")
+            module = importlib.import_module(f"cli.commands.{name}")
         except ModuleNotFoundError as error:
-            if only is not None and error.name == f"corral.commands.{name}":
+            if only is not None and error.name == f"cli.commands.{name}":
                 continue
             raise
         register = getattr(module, "register", None)

@@ -44,7 +44,7 @@ def _handle(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from corral.replay import (
+    from corral.fatigue.replay import (
         WorkloadError,
         load_workload,
         progress_bar,

@@ -108,8 +108,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from boundary.violations import ViolationKind
     from corral.rules import RuleError, SensitiveRuleNeedsConfirmation
-    from sandbox.report import ViolationKind
 
     if args.host is not None:
         kind = ViolationKind(args.kind or "net")

@@ -203,3 +203,38 @@ def describe_host(host: str) -> str:
     except (idna.IDNAError, UnicodeError, ValueError):
         return host
     return f"{host} (internationalised name, displayed as {visible(unicode_form)})"
+
+
+def split_authority(text: str) -> tuple[str, int | None]:
+    """Split ``host``, ``host:port`` or ``[v6]:port`` into the canonical host and the port (or None).
+
+    The host goes through `canonical_host`, so ``0x7f000001:80`` is ``("127.0.0.1", 80)`` here exactly as
+    in the proxy; a port is a decimal number from 1 to 65535. Anything else raises `HostError`.
+    """
+    if text.startswith("["):
+        inner, closed, rest = text[1:].partition("]")
+        if not closed:
+            raise HostError(f"unbalanced brackets in host {visible(text)}")
+        host = canonical_host(f"[{inner}]")
+        if rest == "":
+            return host, None
+        if not rest.startswith(":"):
+            raise HostError(f"malformed host:port {visible(text)}")
+        return host, _port(rest[1:], text)
+    if text.count(":") == 1:
+        name, _, port = text.partition(":")
+        return canonical_host(name), _port(port, text)
+    return canonical_host(text), None
+
+
+def _port(text: str, raw: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise HostError(f"malformed port in {visible(raw)}")
+    return int(text)
+
+
+def authority_text(host: str, port: int | None) -> str:
+    """The one written form of a canonical host with an optional port (IPv6 literals in brackets)."""
+    if port is None:
+        return f"[{host}]" if ":" in host else host
+    return format_authority(host, port)

@@ -44,14 +44,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="TEXT",
         help="what the agent says the command does (shown in a prompt after the command, labelled unverified)",
     )
+    parser.add_argument(
+        "--no-session", action="store_true", help="run standalone even when the project has a live session"
+    )
     parser.add_argument("-c", dest="shell_command", metavar="STRING", help="run STRING with the shell")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from corral.run import run_from_cli
-
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -64,4 +65,11 @@ def _handle(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from corral.broker.run_client import run_via_session
+
+    joined = run_via_session(args, argv)
+    if joined is not None:
+        return joined
+    from corral.run import run_from_cli
+
     return run_from_cli(args, argv)

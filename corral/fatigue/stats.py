@@ -10,7 +10,7 @@ selected, one per project and one per session. Each holds:
 - median decision latency: how long a person took to answer (asked decisions only);
 - asked decisions by violation kind (`fs-write`, `fs-protected`, `fs-read`, `net`);
 - the classic baseline: commands the classic approval model would have asked about
-  (`commands.classic_would_prompt`, see `corral.classic`), and corral's reduction against it in %.
+  (`commands.classic_would_prompt`, see `corral.fatigue.classic`), and corral's reduction against it in %.
 
 Speed: the ledger's own indexes cover the filters; `ensure_indexes` adds two covering indexes on
 `prompts` (`IF NOT EXISTS`) so the per-kind and latency passes never touch the table itself. The

@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from corral.classic import classify
-from corral.decision import Decision, PromptAnswer, PromptRequest, Scope, is_sensitive
-from corral.stats import FatigueStats
+from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
+from corral.fatigue.classic import classify
+from corral.fatigue.stats import FatigueStats
+from corral.sensitivity import is_sensitive
 
 OnViolationAnswer = Literal["allow", "deny"]
 _KNOWN_KEYS = frozenset({"command", "cwd", "category"})
@@ -324,7 +325,7 @@ class _deadline:
 
 def render_report(report: ReplayReport) -> str:
     """The fatigue report for a person: classic baseline and corral side by side, then by category."""
-    from corral.stats import fatigue_lines
+    from corral.fatigue.stats import fatigue_lines
 
     summary = report.summary()
     mode = (

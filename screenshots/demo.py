@@ -12,13 +12,16 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral.decision import PromptRequest, group_violations, is_sensitive, summarize, why_it_matters
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
+from corral.decision import PromptRequest
+from corral.grouping import group_violations, summarize
 from corral.locations import Locations
-from sandbox.report import Change, ChangeOp, Violation, ViolationKind
+from corral.sensitivity import is_sensitive, why_it_matters
 from tui.commandlog import CommandEntry, Finished, Status
 
 DEMO_ROOT = Path("/tmp/corral-demo")
@@ -36,22 +39,63 @@ SPOOF_OUTPUT = [
 ]
 
 
+class DemoRootError(RuntimeError):
+    """The fixed demo directory (or its lock) is not this user's to use."""
+
+
+def _lock_path(root: Path) -> Path:
+    # One lock per user: a lock file shared between users in /tmp (mode 0o666) lets anyone hold it, or
+    # plant it as a symlink before we open it.
+    return root.with_name(f"{root.name}.{os.getuid()}.lock")
+
+
+def _open_private(path: Path) -> int:
+    """Open (or create, mode 0o600) a file of ours; refuse a symlink or another user's file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    info = os.fstat(fd)
+    if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DemoRootError(f"{path} belongs to uid {info.st_uid}, not to this user: remove it")
+    return fd
+
+
+def _ours_or_absent(root: Path) -> bool:
+    """True when `root` is a real directory of ours; False when absent; DemoRootError otherwise."""
+    try:
+        info = os.lstat(root)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise DemoRootError(f"{root} exists and is not a directory of this user: remove it to use the demo")
+    return True
+
+
 @contextlib.contextmanager
 def exclusive(root: Path = DEMO_ROOT) -> Iterator[None]:
-    """Hold the demo directory for this process: the path is fixed (so pictures are reproducible), and
-    test runs or screenshot runs in parallel processes must take turns."""
-    lock_path = root.with_name(root.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    """Hold the demo directory for this process, and remove it afterwards.
+
+    The path is fixed (so pictures are reproducible), so test runs or screenshot runs in parallel
+    processes take turns on a per-user lock; removing the directory afterwards lets another user's run
+    create its own. A directory or lock that is not this user's raises `DemoRootError` instead of being
+    used: nothing is written into a tree someone else controls.
+    """
+    fd = _open_private(_lock_path(root))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            yield
+        finally:
+            if _ours_or_absent(root):
+                shutil.rmtree(root)
     finally:
         os.close(fd)
 
 
 def prepare(root: Path = DEMO_ROOT) -> Path:
     """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch."""
-    shutil.rmtree(root, ignore_errors=True)
+    if _ours_or_absent(root):
+        shutil.rmtree(root)
+    root.mkdir(mode=0o700)  # fails if someone created it meanwhile: never reuse a planted tree
     project = root / "project"
     (project / ".corral" / "hooks").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
@@ -161,7 +205,7 @@ FIXED_TIME = 1_767_261_600.0
 def seed_state(locations: Locations, project: Path = PROJECT) -> None:
     """Trust records, rules and ledger rows with fixed dates, for the review, rules and stats screens."""
     import dataclasses
-    from unittest import mock
+    import sqlite3
 
     from corral import __version__
     from corral.ledger import Ledger, PromptRecord
@@ -176,19 +220,21 @@ def seed_state(locations: Locations, project: Path = PROJECT) -> None:
         record = decide(root, store, __version__)
         store.put(dataclasses.replace(record, decided_at=FIXED_TIME))
     (other / ".envrc").write_text("export CHANGED=1\n")
-    with mock.patch("corral.rules.time.time", return_value=FIXED_TIME):
-        rules = RuleStore.open(locations.rules_path)
-        try:
-            rules.add(project, ViolationKind.NET, "pypi.org:443")
-            rules.add(project, ViolationKind.FS_WRITE, str(HOME / ".cache" / "pre-commit"), directory=True)
-            rules.add(
-                project,
-                ViolationKind.FS_PROTECTED,
-                str(project / ".git" / "hooks" / "pre-push"),
-                confirmed_sensitive=True,
-            )
-        finally:
-            rules.close()
+    rules = RuleStore.open(locations.rules_path)
+    try:
+        rules.add(project, ViolationKind.NET, "pypi.org:443")
+        rules.add(project, ViolationKind.FS_WRITE, str(HOME / ".cache" / "pre-commit"), directory=True)
+        rules.add(
+            project,
+            ViolationKind.FS_PROTECTED,
+            str(project / ".git" / "hooks" / "pre-push"),
+            confirmed_sensitive=True,
+        )
+    finally:
+        rules.close()
+    # Fixed creation dates, written after the fact (the store itself always stamps the current time).
+    with contextlib.closing(sqlite3.connect(locations.rules_path)) as database, database:
+        database.execute("UPDATE rules SET created_at = ?", (FIXED_TIME,))
     ledger = Ledger.open(locations.ledger_path)
     try:
         prompts_per_session = [5, 3, 4, 2, 2, 1, 0, 1, 0, 0, 1, 0]

@@ -1,7 +1,7 @@
 """Every screen of the shell as a reproducible scene: an app plus the steps that bring it to the screen.
 
 Used by the snapshot tests (`snap_compare(scene.app(), run_before=scene.steps)`) and by
-`screenshots/make_screenshots.py`. Each scene rebuilds the demo project (`tui.demo.prepare`) and, where
+`screenshots/make_screenshots.py`. Each scene rebuilds the demo project (`screenshots.demo.prepare`) and, where
 needed, seeds trust records, rules and ledger rows with fixed dates into the current user's corral
 state (tests and the script point HOME/XDG at a temporary directory first). Nothing here runs a
 sandboxed command.
@@ -17,11 +17,11 @@ from textual.pilot import Pilot
 
 from corral import __version__
 from corral.locations import Locations
-from tui import demo
+from corral.trusting import ProjectTrust
+from screenshots import demo
 from tui.app import CorralShell, ShellOptions
 from tui.commandlog import CommandLog
 from tui.escalation import EscalationScreen
-from tui.project import ProjectView
 from tui.trust_dialog import TrustScreen
 
 Steps = Callable[[Pilot[object]], Awaitable[None]]
@@ -43,7 +43,7 @@ def _shell(seed: bool = False) -> CorralShell:
     locations = Locations.default()
     if seed:
         demo.seed_state(locations)
-    project = ProjectView(demo.PROJECT, locations)
+    project = ProjectTrust(demo.PROJECT, locations)
     project.refresh(with_history=False)
     return CorralShell(project, options=ShellOptions(arm_delay_s=0.0, show_trust_dialog=False))
 
