@@ -9,6 +9,7 @@ Nothing is ever re-run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
@@ -31,6 +32,7 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.gitconfig import ConfigDiff, diff_captured, is_git_config
 from sandbox.limits import (
     Mechanism,
     ResourceLimits,
@@ -326,11 +328,19 @@ class SandboxRunner:
     ) -> None:
         allowed: list[Change] = []
         protected: list[Change] = []
+        config_diffs: dict[Path, ConfigDiff] = {}
         for change in changes:
             replaces = change.op in (ChangeOp.DELETE, ChangeOp.SYMLINK)
-            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(
-                change
-            )
+            if not policy.is_protected(change.path, replaces_node=replaces):
+                allowed.append(change)
+                continue
+            diff = _git_config_diff(policy, change)
+            if diff is not None and diff.housekeeping_only:
+                allowed.append(change)  # git's own branch tracking: nothing in it runs a program
+                continue
+            if diff is not None:
+                config_diffs[change.path] = diff
+            protected.append(change)
         withdrawn: list[Change] = []
         if allowed:
             outcome = apply_changes(layer.target, allowed)
@@ -338,7 +348,9 @@ class SandboxRunner:
             result.refused.extend(outcome.refused)
             withdrawn = _withdraw_links_into_hidden(policy, result)
         result.violations.extend(
-            _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
+            _bind_config_changes(
+                _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"), config_diffs
+            )
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
@@ -392,6 +404,37 @@ def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Chang
         result.applied.remove(change)
         withdrawn.append(change)
     return withdrawn
+
+
+def _git_config_diff(policy: Policy, change: Change) -> ConfigDiff | None:
+    """The key/value changes of a write to a git config file in the workspace (None: not one, or it
+    cannot be judged key by key, so it stays a plain protected change)."""
+    if change.op not in (ChangeOp.CREATE, ChangeOp.MODIFY):
+        return None
+    try:
+        relative = PurePosixPath(change.path.relative_to(policy.workspace))
+    except ValueError:
+        return None
+    if not is_git_config(relative):
+        return None
+    return diff_captured(change.path, change.source)
+
+
+def _bind_config_changes(violations: list[Violation], diffs: dict[Path, ConfigDiff]) -> list[Violation]:
+    """Give each git config violation its exact key/value changes, shown and bound into rules."""
+    bound: list[Violation] = []
+    for violation in violations:
+        diff = diffs.get(Path(violation.target)) if len(violation.changes) == 1 else None
+        if diff is None:
+            bound.append(violation)
+            continue
+        keys = ", ".join(sorted(diff.keys)) or "no keys"
+        bound.append(
+            dataclasses.replace(
+                violation, config_changes=diff.lines, detail=f"{violation.detail}; git config keys: {keys}"
+            )
+        )
+    return bound
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:
