@@ -55,6 +55,7 @@ def main() -> None:
     env["XDG_RUNTIME_DIR"] = str(runtime)
     os.environ.update(env)
 
+    from corral.command import Command
     from corral.locations import Locations
     from corral.session import Session
     from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
@@ -88,7 +89,7 @@ def main() -> None:
             os.close(fd)
 
     def live_session() -> None:
-        session.run(["true"])
+        session.run(Command.from_argv(["true"]))
 
     corral_cli = str(Path(sys.executable).with_name("corral"))
 

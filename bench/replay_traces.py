@@ -249,10 +249,10 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: int | None) -> list[Step]:
+    from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
-    from corral.session import shell_argv
     from sandbox.runner import StdioSpec
 
     meta = json.loads((traces / f"{name}.meta.json").read_text())
@@ -288,7 +288,7 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
                     timer.start()
                     try:
                         outcome = session.run(
-                            shell_argv(ours.map(command)), cwd=cwds["corral"],
+                            Command.from_shell(ours.map(command)), cwd=cwds["corral"],
                             stdio=StdioSpec(None, out.fileno(), out.fileno()),
                         )  # fmt: skip
                     finally:

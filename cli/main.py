@@ -1,7 +1,11 @@
-"""The `corral` command line: discovers sub-commands in `cli.commands` and dispatches.
+"""The `corral` command line: discovers sub-commands in `cli.commands`, dispatches, and is the one
+place where an error becomes a line and an exit status.
 
-Exit statuses: the command's own for `run`; 2 for usage errors; 125 when corral could not set up the
-sandbox; 3 when `--require-trust` refused an untrusted project; 1 for other refusals.
+Every failure below is a `corral.errors.CorralError` carrying its exit status: the command's own for
+`run`; 2 for usage errors; 3 when `--require-trust` refused an untrusted project (or the person quit at
+the trust dialog); 125 when corral could not set up the sandbox or the prompt, or its own state is
+damaged; 127 when the command does not exist; 1 for other refusals. `main` catches it once and prints
+``corral: <message>`` on one line, with control characters made inert.
 """
 
 from __future__ import annotations
@@ -10,18 +14,18 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cli import commands as commands_package
 from corral import __version__
-
-EXIT_USAGE = 2
+from corral.errors import CorralError, Interrupted, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error and exit status 2."""
+    """argparse whose errors are a `UsageError` (one line, exit status 2), caught in `main`."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"corral: {message} (see `corral {self._sub_name()}--help`)\n")
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `corral {self._sub_name()}--help`)")
 
     def _sub_name(self) -> str:
         parts = self.prog.split()[1:]
@@ -60,7 +64,17 @@ def _has_command(parser: argparse.ArgumentParser, name: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run one `corral` command line; returns the exit status. The only `except CorralError` in corral."""
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except CorralError as error:
+        print(f"corral: {_one_line(str(error))}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        return Interrupted.exit_status
+
+
+def _dispatch(args_list: list[str]) -> int:
     first = args_list[0] if args_list else None
     fast = first if first is not None and first.isidentifier() and not first.startswith("-") else None
     parser = build_parser(only=fast)
@@ -70,11 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(handler(args))
-    except KeyboardInterrupt:
-        return 130
+        return UsageError.exit_status
+    return int(handler(args))
+
+
+def _one_line(text: str) -> str:
+    """The message as one line with every control character shown escaped (a hostile file or host name
+    in an error must not move the cursor or start a second line)."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 if __name__ == "__main__":

@@ -62,19 +62,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from boundary.violations import Violation
+from corral.command import OnViolation as OnViolation  # lives with the run request; kept here too
 from corral.decision import DENY, AskCallback, Decision, PromptRequest, Scope
 from corral.grouping import group_violations, summarize
 from corral.ledger import Ledger, PromptRecord
 from corral.rules import RuleError, RuleStore, canonical_project
 from corral.sensitivity import is_sensitive, why_it_matters
 from corral.session_memory import SessionMemory
-
-
-class OnViolation(StrEnum):
-    """`--on-violation`: ask a person (through the callback), or deny without asking."""
-
-    ASK = "ask"
-    DENY = "deny"
 
 
 class DecidedBy(StrEnum):

@@ -5,7 +5,7 @@ dangerous as `.git/hooks`: whatever a sandboxed command writes there runs at the
 corral reads `core.hooksPath` from the repository's `.git/config` and the user's global git config and
 protects the directory when it lies inside the workspace. This only ever narrows the sandbox: nothing
 read here is executed or loosens anything, so it needs no trust. Every file is read through
-`trust.repofiles` (non-blocking, no final symlink, regular files only): a FIFO at `.git` or
+`boundary.repofiles` (non-blocking, no final symlink, regular files only): a FIFO at `.git` or
 `.git/config` must not hang `corral run`.
 """
 
@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from trust.repofiles import read_repo_text
+from boundary.repofiles import read_repo_text
 
 _SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9.-]+)(?:\s+\"[^\"]*\")?\s*\]\s*(.*)$")
 _KEY = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")

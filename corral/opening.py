@@ -1,22 +1,26 @@
 """Open a Session for a workspace the one way every front end does it (`corral run`, both shells, the
 coming broker and MCP server): the trust gate first, then the user's config and host policy.
 
-Raises `corral.project.ConfigError`, `corral.userconfig.UserConfigError` or
-`sandbox.egress.hostpolicy.PolicyError` — each one line naming the file and key.
+Raises `corral.errors.UsageError` for a config that cannot be used (one line naming the file and key)
+and `corral.errors.StateError` when corral's own rules or ledger database is damaged.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from corral.decision import AskCallback
+from corral.errors import UsageError, state_error
 from corral.escalation import OnViolation
+from corral.ledger import LedgerError
 from corral.locations import Locations
-from corral.project import ProjectContext, open_project
+from corral.project import ConfigError, ProjectContext, open_project
+from corral.rules import RuleError
 from corral.session import Session
 from corral.userconfig import load_user_config
-from sandbox.egress.hostpolicy import HostPolicy
+from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from sandbox.limits import MIB, default_limits
 
 
@@ -37,30 +41,37 @@ def open_session(
 
     `session_start=False` for a Session that is not a session (one standalone `corral run`): the
     project's `session_start` hook then never runs (see `Session.start`)."""
-    if project is None:
-        project = open_project(workspace, locations)
-    user = load_user_config(locations.user_config_path)
-    hosts = HostPolicy.from_config(
-        source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
-    )
-    if allow_hosts:
-        hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
-    session = Session(
-        workspace,
-        locations=locations,
-        ask=ask,
-        frontend=frontend,
-        on_violation=on_violation,
-        ask_timeout_s=user.prompt_timeout_s,
-        project=project,
-        hosts=hosts,
-        environ=environ,
-        limits=default_limits(
-            max_processes=user.limits_processes,
-            memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
-            tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
-        ),
-        session_start=session_start,
-        record=record,
-    )
+    try:
+        if project is None:
+            project = open_project(workspace, locations)
+        user = load_user_config(locations.user_config_path)
+        hosts = HostPolicy.from_config(
+            source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+        )
+        if allow_hosts:
+            hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
+    except (ConfigError, PolicyError) as error:
+        raise UsageError(str(error)) from error
+    try:
+        session = Session(
+            workspace,
+            locations=locations,
+            ask=ask,
+            frontend=frontend,
+            on_violation=on_violation,
+            ask_timeout_s=user.prompt_timeout_s,
+            project=project,
+            hosts=hosts,
+            environ=environ,
+            limits=default_limits(
+                max_processes=user.limits_processes,
+                memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
+                tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
+            ),
+            session_start=session_start,
+            record=record,
+        )
+    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
+        # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
+        raise state_error(error) from error
     return session, list(hosts.warnings)

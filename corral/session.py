@@ -20,8 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
+from corral.command import Command
 from corral.decision import DENY, AskCallback, Decision
+from corral.errors import EXIT_DENIED
 from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import Ledger, PromptRecord
@@ -35,13 +38,9 @@ from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
-from trust.repofiles import read_repo_file
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
-
-EXIT_DENIED = 77
-"""corral's exit status when the command exited 0 but a violation was denied (EX_NOPERM)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +103,6 @@ class CommandOutcome:
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
         }
-
-
-def shell_argv(text: str) -> list[str]:
-    """The argv that runs one shell string (the way CLAUDE_CODE_SHELL_PREFIX hands a command over)."""
-    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-    return [shell, "-c", text]
-
-
-def command_text(argv: Sequence[str]) -> str:
-    import shlex
-
-    if len(argv) == 3 and argv[1] == "-c" and argv[0] in ("/bin/bash", "/bin/sh"):
-        return argv[2]
-    return shlex.join(argv)
 
 
 class Session:
@@ -248,17 +233,18 @@ class Session:
 
     def run(
         self,
-        argv: Sequence[str],
+        command: Command,
         *,
         cwd: Path | None = None,
         stdio: StdioSpec = NO_REDIRECT,
         network_hook: NetworkHook | None = None,
-        description: str | None = None,
     ) -> CommandOutcome:
-        """Run `argv` sandboxed, decide on what it crossed, apply or discard, record. Raises
+        """Run `command` sandboxed, decide on what it crossed, apply or discard, record. Raises
         SandboxSetupError (nothing ran) when the sandbox cannot start."""
         policy = self.policy(cwd)
-        text = command_text(argv)
+        text = command.text
+        description = command.description
+        argv = command.argv
         self._current_command = text
         self._current_description = description
         started_at = time.time()
@@ -313,19 +299,14 @@ class Session:
         return outcome
 
     def run_with_hooks(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        stdio: StdioSpec = NO_REDIRECT,
-        description: str | None = None,
+        self, command: Command, *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT
     ) -> CommandOutcome:
         """`run`, with the trusted project's hooks around it: `session_start` before the session's first
         command (see `start`), then before_command, the command, after_command — each sandboxed and
         decided like any command; their outcomes are in `hook_outcomes`, in the order they ran."""
         started = self.start(stdio=stdio)
         before = self.run_hook("before_command", stdio=stdio)
-        outcome = self.run(argv, cwd=cwd, stdio=stdio, description=description)
+        outcome = self.run(command, cwd=cwd, stdio=stdio)
         after = self.run_hook("after_command", stdio=stdio)
         outcome.hook_outcomes.extend(hook for hook in (started, before, after) if hook is not None)
         return outcome
@@ -359,7 +340,8 @@ class Session:
             # Run the exact bytes that were trusted, not whatever is on disk by now (TT1).
             text = self.project.gate.trusted_bytes(hook.script).decode("utf-8", "replace")
             argv = ["/bin/sh", "-c", text, hook.script]
-        return self.run(argv, cwd=self.workspace, stdio=stdio)
+        command = Command(tuple(argv), hook.command)  # shown as the project wrote it
+        return self.run(command, cwd=self.workspace, stdio=stdio)
 
     def _record(
         self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from trust.repofiles import read_repo_file
+from boundary.repofiles import read_repo_file
 
 HOUSEKEEPING: frozenset[tuple[str, str]] = frozenset(
     {

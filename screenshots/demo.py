@@ -22,7 +22,8 @@ from corral.decision import PromptRequest
 from corral.grouping import group_violations, summarize
 from corral.locations import Locations
 from corral.sensitivity import is_sensitive, why_it_matters
-from tui.commandlog import CommandEntry, Finished, Status
+from corral.words import Finished, Status, Tone
+from tui.commandlog import CommandEntry
 
 DEMO_ROOT = Path("/tmp/corral-demo")
 PROJECT = DEMO_ROOT / "project"
@@ -177,12 +178,12 @@ def demo_entries() -> list[tuple[CommandEntry, list[str], Finished]]:
         (
             CommandEntry("touch ~/x"),
             [],
-            Finished(Status.ALLOWED, 0, 85.0, [("green", f"allowed (once, asked) fs-write {HOME}/x")]),
+            Finished(Status.ALLOWED, 0, 85.0, [(Tone.ALLOWED, f"allowed (once, asked) fs-write {HOME}/x")]),
         ),
         (
             CommandEntry("echo 'export EVIL=1' >> ~/.bashrc"),
             [],
-            Finished(Status.DENIED, 0, 92.0, [("bold red", f"denied (asked) fs-write {HOME}/.bashrc")]),
+            Finished(Status.DENIED, 0, 92.0, [(Tone.DENIED, f"denied (asked) fs-write {HOME}/.bashrc")]),
         ),
         (
             CommandEntry("make lint"),

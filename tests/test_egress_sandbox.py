@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.command import Command
 from corral.decision import Decision, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
@@ -77,7 +78,8 @@ def _run(session: Session, script: str, tmp_path: Path) -> tuple[int, str, objec
     out = tmp_path / "out.txt"
     with out.open("wb") as handle:
         outcome = session.run(
-            ["/bin/sh", "-c", script], stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno())
+            Command.from_argv(["/bin/sh", "-c", script]),
+            stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()),
         )
     return outcome.exit_code, out.read_text(), outcome
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -150,8 +150,9 @@ def test_housekeeping_table() -> None:
         "remote.origin.vcs",
     ):
         assert not is_housekeeping(key, "x"), key
-    assert is_git_config(Path(".git/config")) and is_git_config(Path(".git/worktrees/w/config.worktree"))
-    assert not is_git_config(Path("src/config"))
+    assert is_git_config(PurePosixPath(".git/config"))
+    assert is_git_config(PurePosixPath(".git/worktrees/w/config.worktree"))
+    assert not is_git_config(PurePosixPath("src/config"))
 
 
 def test_diff_is_git_s_own_reading() -> None:

@@ -1,4 +1,4 @@
-"""Repository files corral reads are opened non-blocking and must be regular files (`trust.repofiles`).
+"""Repository files corral reads are opened non-blocking and must be regular files (`boundary.repofiles`).
 
 A repository decides what sits at `.git`, `.git/config`, `commondir` or a configured hooks path. A FIFO
 there used to block `corral run` forever in a plain `open()` (no writer ever comes). Each case runs the
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from boundary.repofiles import read_repo_file
 from tests.conftest import Actor
-from trust.repofiles import read_repo_file
 
 TIMEOUT_S = 30
 

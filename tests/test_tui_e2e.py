@@ -14,8 +14,9 @@ import pytest
 from corral.ledger import Ledger
 from corral.locations import Locations
 from corral.trusting import ProjectTrust
+from corral.words import Status
 from tui.app import CorralShell, ShellOptions
-from tui.commandlog import CommandEntry, CommandLog, Status
+from tui.commandlog import CommandEntry, CommandLog
 from tui.escalation import EscalationScreen
 from tui.output import MAX_LINES
 

@@ -5,16 +5,13 @@ line, and a footer with the key bindings. Commands run in a thread worker (`_run
 touches widgets: it posts `OutputReceived` batches and one `CommandFinished`; `@on` handlers own the
 state. Escalation prompts arrive through `DialogAsk` (the Session's `ask` callback) as a modal screen.
 
-Entry point: `run_shell(args) -> int`, loaded by `corral shell` through the `corral.frontends` entry
-point `shell` (the core never imports this package).
+Entry point: `run_shell(directory, plain=...) -> int`, imported by `corral shell` (`cli.commands`); the
+core never imports this package.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +29,12 @@ from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
+from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
 from corral.trusting import ProjectTrust
-from sandbox.runner import StdioSpec
+from corral.words import Finished, Status, Tone, finished_from
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
-from tui.commandlog import CommandEntry, CommandLog, Finished, Status
-from tui.commands import finished_from, run_typed
+from tui.commandlog import CommandEntry, CommandLog
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
@@ -112,7 +109,7 @@ class CorralShell(App[int]):
         self.project = project
         self.options = options or ShellOptions()
         self.session = session
-        self.cwd = project.workspace
+        self.directory = WorkingDirectory(project.workspace)
         self.running: CommandEntry | None = None
         self.host = SessionHost(lambda: self.session)
         self.broker: BrokerServer | None = None
@@ -146,13 +143,13 @@ class CorralShell(App[int]):
             yield CommandInput(self.cwd, id="command")
         yield Footer()
 
+    @property
+    def cwd(self) -> Path:
+        """Where the next command runs (inside the workspace)."""
+        return self.directory.cwd
+
     def _prompt_label(self) -> Text:
-        try:
-            relative = self.cwd.relative_to(self.project.workspace)
-        except ValueError:
-            relative = Path(".")
-        label = "." if str(relative) == "." else f"./{relative}"
-        return inert(f"{label} $ ", "bold", one_line=True, limit=60)
+        return inert(f"{self.directory.label()} $ ", "bold", one_line=True, limit=60)
 
     def on_mount(self) -> None:
         if self.session is None:
@@ -233,22 +230,20 @@ class CorralShell(App[int]):
         if words[0] == "clear" and len(words) == 1:
             self.action_clear_log()
             return True
-        if words[0] == "cd" and len(words) <= 2:
-            self._change_directory(words[1] if len(words) == 2 else "")
+        where = cd_argument(text)
+        if where is not None:
+            self._change_directory(where)
             return True
         return False
 
     def _change_directory(self, where: str) -> None:
-        target = self.project.workspace if not where else (self.cwd / os.path.expanduser(where))
-        resolved = Path(os.path.realpath(target))
-        workspace = self.project.workspace
-        if not resolved.is_dir() or not (resolved == workspace or workspace in resolved.parents):
+        error = self.directory.change(where)
+        if error is not None:
             entry = CommandEntry(f"cd {where}")
             self.query_one(CommandLog).add_entry(entry)
-            entry.finish(Finished(Status.ERROR, None, 0.0, [("bold red", "cd: stays inside the workspace")]))
+            entry.finish(Finished(Status.ERROR, None, 0.0, [(Tone.DENIED, error)]))
             return
-        self.cwd = resolved
-        self.query_one(CommandInput).set_cwd(resolved)
+        self.query_one(CommandInput).set_cwd(self.cwd)
         self.query_one("#prompt", Static).update(self._prompt_label())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="command")
@@ -257,25 +252,16 @@ class CorralShell(App[int]):
         if session is None:
             self.post_message(CommandFinished(entry, None, "no session"))
             return
-        read_end, write_end = os.pipe()
 
         def batch(lines: list[str], dropped: int) -> None:
             self.post_message(OutputReceived(entry, lines, dropped))
 
-        reader = OutputReader(read_end, batch)
-        reader.start()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        outcome: CommandOutcome | None = None
-        error: str | None = None
-        try:
-            with self.host.lock:  # one command at a time in the Session, typed or from an agent
-                outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
-        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
-            error = f"{type(failure).__name__}: {failure}"
-        finally:
-            os.close(write_end)
-            os.close(stdin)
-            reader.join()
+        def start_pump(read_end: int) -> OutputReader:
+            reader = OutputReader(read_end, batch)
+            reader.start()
+            return reader
+
+        outcome, error = run_typed_line(session, text, cwd, start_pump)
         self.post_message(CommandFinished(entry, outcome, error))
 
     @on(Worker.StateChanged)
@@ -362,20 +348,14 @@ def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     return project
 
 
-def run_shell(args: argparse.Namespace) -> int:
-    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain."""
-    from corral.workspace import WorkspaceError
-
-    if getattr(args, "plain", False):
+def run_shell(directory: str | None, *, plain: bool = False) -> int:
+    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
+    A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
+    if plain:
         from tui.plain import run_plain
 
-        return int(run_plain(args))
-    locations = Locations.default()
-    try:
-        project = open_project(getattr(args, "dir", None), locations)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        return int(run_plain(directory))
+    project = open_project(directory, Locations.default())
     app = CorralShell(project)
     try:
         status = app.run()

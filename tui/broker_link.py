@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.session import CommandOutcome
+from corral.words import finished_from
 from tui.commandlog import CommandEntry, CommandLog
-from tui.commands import finished_from
 
 if TYPE_CHECKING:
     from tui.app import CorralShell

@@ -238,7 +238,7 @@ def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest 
 
 
 def make_ask() -> AskCallback:
-    """The line-mode `ask` callback (entry point `corral.frontends: line-ask`)."""
+    """The line-mode `ask` callback (imported by `corral run` on a terminal, `cli.commands.run_cmd`)."""
     return LineAsk()
 
 

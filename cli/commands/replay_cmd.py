@@ -44,6 +44,7 @@ def _handle(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from corral.errors import SetupError, UsageError
     from corral.fatigue.replay import (
         WorkloadError,
         load_workload,
@@ -52,22 +53,16 @@ def _handle(args: argparse.Namespace) -> int:
         replay,
         stderr_is_terminal,
     )
-    from corral.workspace import WorkspaceError, find_workspace
+    from corral.workspace import find_workspace
 
     if not args.timeout > 0:
-        print("corral: --timeout must be a positive number of seconds", file=sys.stderr)
-        return 2
+        raise UsageError("--timeout must be a positive number of seconds")
     workload = Path(args.file)
     try:
         lines = load_workload(workload)
     except WorkloadError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
-    try:
-        project = find_workspace(Path(args.project), explicit=True)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from error
+    project = find_workspace(Path(args.project), explicit=True)
     bar = progress_bar(sys.stderr) if stderr_is_terminal() else None
     show = next(bar) if bar is not None else None
     try:
@@ -79,8 +74,7 @@ def _handle(args: argparse.Namespace) -> int:
         from sandbox.bwrap import SandboxSetupError
 
         if isinstance(error, SandboxSetupError):
-            print(f"corral: the sandbox could not start, so the replay stopped: {error}", file=sys.stderr)
-            return 125
+            raise SetupError(f"the sandbox could not start, so the replay stopped: {error}") from error
         raise
     finally:
         if bar is not None:

@@ -1,14 +1,13 @@
 """`corral shell [DIR] [--plain]`: the interactive agent shell for one project.
 
-The front end lives in `tui/` and is found through the `corral.frontends` entry point `shell` (the
-core never imports it). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog;
-2 for usage errors or when no front end is installed.
+The front end lives in `tui/`, which the command line imports directly (cli sits above tui, which sits
+above the core). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog; 2 for
+usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,10 +27,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from importlib.metadata import entry_points
+    from tui.app import run_shell
 
-    for entry in entry_points(group="corral.frontends", name="shell"):
-        run_shell = entry.load()
-        return int(run_shell(args))
-    print("corral: no shell front end is installed (the `tui` package is missing)", file=sys.stderr)
-    return 2
+    return run_shell(args.dir, plain=args.plain)

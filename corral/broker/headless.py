@@ -9,7 +9,6 @@ is denied. SIGINT, SIGTERM or SIGHUP ends the session (a running command is inte
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -18,12 +17,13 @@ from pathlib import Path
 
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
+from corral.decision import AskCallback
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.session import CommandOutcome
 from corral.termsafe import neutralise
-from corral.workspace import WorkspaceError, find_workspace
+from corral.workspace import find_workspace
 
 EXIT_USAGE = 2
 EXIT_BUSY = 1
@@ -46,31 +46,19 @@ class _Announcer:
         print(f"corral session:   exit {outcome.status}{crossed}", file=sys.stderr)
 
 
-def run_session(args: argparse.Namespace) -> int:
+def run_session(directory: str | None, ask: AskCallback | None) -> int:
+    """Serve the project's live session; `ask` is the prompt on this terminal (None: deny every
+    crossing no rule allows). A directory that cannot be a workspace raises `UsageError`."""
     locations = Locations.default()
-    start = Path(args.dir) if args.dir else Path.cwd()
-    try:
-        workspace = find_workspace(start, explicit=bool(args.dir))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    interactive = _has_tty() and args.on_violation != "deny"
-    ask = None
-    if interactive:
-        from corral.run import _line_mode_ask
-
-        ask = _line_mode_ask()
-    try:
-        session, warnings = open_session(
-            workspace,
-            locations,
-            ask=ask,
-            frontend="session" if ask else "session-deny",
-            on_violation=OnViolation.ASK if ask else OnViolation.DENY,
-        )
-    except Exception as error:
-        print(f"corral: {neutralise(str(error))}", file=sys.stderr)
-        return EXIT_USAGE
+    start = Path(directory) if directory else Path.cwd()
+    workspace = find_workspace(start, explicit=bool(directory))
+    session, warnings = open_session(  # a config or state error is a CorralError, one line at the CLI
+        workspace,
+        locations,
+        ask=ask,
+        frontend="session" if ask else "session-deny",
+        on_violation=OnViolation.ASK if ask else OnViolation.DENY,
+    )
     for warning in warnings:
         print(f"corral: warning: {neutralise(warning)}", file=sys.stderr)
     notice = session.project.notice() if session.project is not None else None
@@ -117,7 +105,7 @@ def run_session(args: argparse.Namespace) -> int:
     return 0
 
 
-def _has_tty() -> bool:
+def has_terminal() -> bool:
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:

@@ -246,10 +246,10 @@ def replay(
         report.seconds = time.monotonic() - started
         return report
 
+    from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
-    from corral.session import shell_argv
     from sandbox.runner import StdioSpec
 
     answers = ReplayAnswers(on_violation)
@@ -271,7 +271,7 @@ def replay(
                 cwd = resolve_cwd(project, line.cwd)
                 with _deadline(timeout_s, lambda: session.runner.interrupt(signal.SIGKILL)):
                     outcome = session.run(
-                        shell_argv(line.command), cwd=cwd, stdio=StdioSpec(devnull, devnull, devnull)
+                        Command.from_shell(line.command), cwd=cwd, stdio=StdioSpec(devnull, devnull, devnull)
                     )
                 result.ran = True
                 result.exit_code = outcome.exit_code
