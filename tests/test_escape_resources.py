@@ -99,14 +99,28 @@ def test_shell_fork_bomb_ends_and_host_stays_usable(actor: Actor) -> None:
         "--on-violation",
         "deny",
         "-c",
-        "bomb() { bomb | bomb & }; bomb; sleep 2; echo survived",
+        "bomb() { bomb | bomb & }; bomb; sleep 2",
         timeout=60,
     )
-    assert "survived" in result.stdout
+    # The bomb may starve the shell itself of forks (`sleep` then fails): what matters is that the run
+    # ends, the host forks, nothing survives, and the bound is named.
     assert "process limit" in result.stderr
     assert _host_can_fork()
-    leftover = subprocess.run(["pgrep", "-u", str(actor.uid), "-f", "bomb"], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "" or actor.uid == 0
+    assert _processes_running(b"bomb | bomb &") == []
+
+
+def _processes_running(marker: bytes) -> list[int]:
+    """Host pids whose command line contains `marker`."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline and int(entry) != os.getpid():
+                found.append(int(entry))
+    return found
 
 
 @pytest.mark.parametrize("target", ["/tmp/fill", "/var/tmp/fill", "/dev/shm/fill"])
