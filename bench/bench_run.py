@@ -57,13 +57,14 @@ def main() -> None:
 
     from corral.command import Command
     from corral.locations import Locations
-    from corral.session import Session
+    from corral.opening import compose_session
     from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
+    from sandbox.locate import find_bwrap
     from sandbox.seccomp import filter_path
 
     locations = Locations.default()
-    session = Session(workspace, locations=locations)
-    binary = session.runner.locate(workspace)
+    session = compose_session(workspace, locations=locations)
+    binary = find_bwrap(workspace=workspace, cache_dir=locations.cache_dir)
     bwrap = str(binary.path)
 
     def bare() -> None:

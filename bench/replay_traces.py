@@ -267,9 +267,8 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
     with environment(ours.env()):
         session, _warnings = open_session(
             ours.repo, Locations.default(), ask=person, frontend="replay", on_violation=OnViolation.ASK,
-            environ=ours.env(),
+            environ=ours.env(), burst=BurstPolicy(max_denials=1 << 30),
         )  # fmt: skip
-        session.escalator.burst = BurstPolicy(max_denials=1 << 30)
         try:
             for index, line in enumerate(lines):
                 command: str = line["command"]
@@ -283,7 +282,7 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
                 asked_before = len(person.asked)
                 with tempfile.TemporaryFile() as out:
                     timer = threading.Timer(
-                        2 if step.background else timeout, session.runner.interrupt, (signal.SIGKILL,)
+                        2 if step.background else timeout, session.interrupt, (signal.SIGKILL,)
                     )
                     timer.start()
                     try:

@@ -1,5 +1,10 @@
 """Open a Session for a workspace the one way every front end does it (`corral run`, both shells, the
-coming broker and MCP server): the trust gate first, then the user's config and host policy.
+broker and MCP server): the trust gate first, then the user's config and host policy.
+
+This is also the one place a Session is composed (`compose_session`): the sandbox runner, the rules
+store, the ledger and its recorder, the escalator and the network gate are built here and handed to
+the Session, which builds none of them. So what a Session runs with is visible in one function, and a
+test or a front end that needs a different part passes it here instead of reaching into a Session.
 
 Raises `corral.errors.UsageError` for a config that cannot be used (one line naming the file and key)
 and `corral.errors.StateError` when corral's own rules or ledger database is damaged.
@@ -13,15 +18,21 @@ from pathlib import Path
 
 from corral.decision import AskCallback
 from corral.errors import UsageError, state_error
-from corral.escalation import OnViolation
-from corral.ledger import LedgerError
+from corral.escalation import BurstPolicy, Escalator, OnViolation
+from corral.ledger import Ledger, LedgerError
 from corral.locations import Locations
+from corral.network import LiveDecisions, NetworkGate, Resolver
 from corral.project import ConfigError, ProjectContext, open_project
-from corral.rules import RuleError
-from corral.session import Session
+from corral.recording import CommandRecorder
+from corral.rules import RuleError, RuleStore
+from corral.session import Session, SessionParts
+from corral.session_memory import SessionMemory
 from corral.userconfig import load_user_config
+from sandbox.egress.environment import DEFAULT_PROXY_PORT
 from sandbox.egress.hostpolicy import HostPolicy, PolicyError
-from sandbox.limits import MIB, default_limits
+from sandbox.limits import MIB, ResourceLimits, default_limits
+from sandbox.policy import NetworkAccess
+from sandbox.runner import SandboxRunner
 
 
 def open_session(
@@ -36,6 +47,7 @@ def open_session(
     environ: Mapping[str, str] | None = None,
     session_start: bool = True,
     record: bool = True,
+    burst: BurstPolicy | None = None,
 ) -> tuple[Session, list[str]]:
     """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
 
@@ -53,7 +65,7 @@ def open_session(
     except (ConfigError, PolicyError) as error:
         raise UsageError(str(error)) from error
     try:
-        session = Session(
+        session = compose_session(
             workspace,
             locations=locations,
             ask=ask,
@@ -63,15 +75,93 @@ def open_session(
             project=project,
             hosts=hosts,
             environ=environ,
+            session_start=session_start,
+            record=record,
+            burst=burst,
             limits=default_limits(
                 max_processes=user.limits_processes,
                 memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
                 tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
             ),
-            session_start=session_start,
-            record=record,
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
     return session, list(hosts.warnings)
+
+
+def compose_session(
+    workspace: Path,
+    *,
+    locations: Locations,
+    ask: AskCallback | None = None,
+    frontend: str = "cli",
+    on_violation: OnViolation = OnViolation.DENY,
+    ask_timeout_s: float = 300.0,
+    environ: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    extra_writable: Sequence[Path] = (),
+    extra_hidden: Sequence[Path] = (),
+    network: NetworkAccess | None = None,
+    record: bool = True,
+    project: ProjectContext | None = None,
+    hosts: HostPolicy | None = None,
+    resolver: Resolver | None = None,
+    session_start: bool = True,
+    burst: BurstPolicy | None = None,
+    proxy_port: int = DEFAULT_PROXY_PORT,
+    limits: ResourceLimits | None = None,
+) -> Session:
+    """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
+    trusted project's hosts are added to it); without it the network is `network` (closed by default).
+
+    `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
+    this session already allowed it); `on_violation` DENY denies without asking even with a callback.
+    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included.
+    """
+    locations.ensure(locations.data_dir)
+    rules = RuleStore.open(locations.rules_path)
+    ledger = Ledger.open(locations.ledger_path) if record else None
+    escalator = Escalator(
+        rules,
+        SessionMemory(),
+        ask,
+        timeout_s=ask_timeout_s,
+        frontend_name=frontend,
+        on_violation=on_violation,
+        burst=burst,
+    )
+    live: LiveDecisions | None = None
+    gate: NetworkGate | None = None
+    if hosts is not None:
+        config = project.config if project is not None else None
+        if config is not None and config.allowed_hosts:
+            hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
+        live = LiveDecisions(escalator, workspace)
+        gate = NetworkGate(hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port)
+    parts = SessionParts(
+        runner=SandboxRunner(
+            runtime_dir=locations.runtime_dir,
+            cache_dir=locations.cache_dir,
+            layers_dir=locations.cache_layers_dir,
+            limits=limits,
+        ),
+        rules=rules,
+        escalator=escalator,
+        recorder=CommandRecorder(ledger, workspace, frontend),
+        live=live,
+        gate=gate,
+    )
+    return Session(
+        workspace,
+        locations=locations,
+        parts=parts,
+        frontend=frontend,
+        environ=environ,
+        extra_env=extra_env,
+        extra_writable=extra_writable,
+        extra_hidden=extra_hidden,
+        network=network,
+        project=project,
+        session_start=session_start,
+    )

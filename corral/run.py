@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import sys
 import threading
 import time
@@ -24,9 +23,9 @@ from corral.denials import denial_lines
 from corral.errors import CommandNotFound, SetupError, Untrusted, UsageError
 from corral.locations import Locations
 from corral.opening import open_session
+from corral.piping import Pump, filtered_pump, sigint_interrupts
 from corral.project import ConfigError, open_project
 from corral.session import CommandOutcome, Session, resolve_command
-from corral.termsafe import copy_filtered
 from corral.workspace import find_workspace
 from sandbox.bwrap import SandboxSetupError
 from sandbox.runner import StdioSpec
@@ -49,7 +48,7 @@ def run_command(request: RunRequest) -> int:
     except ConfigError as error:
         raise UsageError(str(error)) from error
     if not project.trusted and request.require_trust:
-        raise Untrusted(project.gate.notice().removeprefix("corral: "))
+        raise Untrusted(project.gate.refusal().removeprefix("corral: "))
     notice = project.notice()
     if notice:
         print(notice, file=sys.stderr)
@@ -76,7 +75,7 @@ def run_command(request: RunRequest) -> int:
         try:
             outcome = _run_with_stdio(session, request.command, cwd, terminal_input)
         except SandboxSetupError as error:
-            raise SetupError(f"the sandbox could not start, so nothing ran: {error}") from error
+            raise SetupError(f"{error.summary}: {error}") from error
     finally:
         session.close()
     for part in (*outcome.hook_outcomes, outcome):
@@ -101,7 +100,7 @@ def _write_report(path: Path, outcome: CommandOutcome) -> None:
 def _run_with_stdio(
     session: Session, command: Command, cwd: Path, terminal_input: TerminalInput | None
 ) -> CommandOutcome:
-    pumps: list[threading.Thread] = []
+    pumps: list[Pump] = []
     close_after: list[int] = []
     stdin_fd: int | None = None
     stdout_fd: int | None = None
@@ -113,27 +112,22 @@ def _run_with_stdio(
         if _isatty(stream):
             read_end, write_end = os.pipe()
             close_after.append(write_end)
-            thread = threading.Thread(target=copy_filtered, args=(read_end, stream.fileno()), daemon=True)
-            pumps.append(thread)
+            pumps.append(filtered_pump(stream.fileno())(read_end))
             if assign == "out":
                 stdout_fd = write_end
             else:
                 stderr_fd = write_end
-    for thread in pumps:
-        thread.start()
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
-        outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)
+        with sigint_interrupts(session):
+            outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)
     finally:
-        signal.signal(signal.SIGINT, previous)
         if terminal_input is not None:
             terminal_input.stop()
         for fd in close_after:
             os.close(fd)
-        for thread in pumps:
-            thread.join(timeout=5)
+        for pump in pumps:
+            pump.join(5.0)
     return outcome
 
 

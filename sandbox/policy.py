@@ -113,6 +113,10 @@ class Policy:
     protected_roots: tuple[Path, ...] = ()
     """Absolute paths inside the workspace protected with everything below them (e.g. corral's own
     installation when it lives in the project's virtualenv)."""
+    readable: tuple[Path, ...] = ()
+    """Host paths bound read-only on top of the private /tmp or a hidden directory's decoy, chosen by
+    the core (Claude Code's shell snapshots and task output). Never one that would uncover a hidden
+    path (see `build_policy`); the backend also drops any that is a link or not the user's own."""
 
     def is_protected(self, path: Path, *, replaces_node: bool) -> bool:
         """Whether a change at absolute `path` inside the workspace touches a protected location."""
@@ -216,6 +220,7 @@ def build_policy(
     extra_writable: Iterable[Path] = (),
     protected_roots: Iterable[Path] = (),
     network: NetworkAccess | None = None,
+    readable: Iterable[Path] = (),
 ) -> Policy:
     """The default policy for `workspace`, composed with what the caller adds.
 
@@ -273,5 +278,12 @@ def build_policy(
         extra_writable=tuple(Path(os.path.realpath(p)) for p in extra_writable),
         protected_roots=tuple(
             real for p in protected_roots if _is_within(real := Path(os.path.realpath(p)), workspace)
+        ),
+        # A carve-out holding a hidden path or corral's own state would uncover it: dropped, fail closed.
+        readable=tuple(
+            Path(p)
+            for p in readable
+            if Path(p).is_absolute()
+            and not any(_is_within(h, Path(p)) for h in (*hidden, *(Path(o) for o in own_state)))
         ),
     )

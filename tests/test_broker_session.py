@@ -29,7 +29,7 @@ from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.decision import DENY, Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import Session
+from corral.opening import compose_session
 from tests.conftest import CORRAL, TEST_USER
 
 
@@ -59,7 +59,7 @@ class Served:
     def __init__(self, workspace: Path, person: Person) -> None:
         self.locations = Locations.default()
         self.person = person
-        self.session = Session(
+        self.session = compose_session(
             workspace, locations=self.locations, ask=person, frontend="test", on_violation=OnViolation.ASK
         )
         self.host = SessionHost(lambda: self.session)

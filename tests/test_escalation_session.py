@@ -14,6 +14,7 @@ from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.ledger import Ledger
 from corral.locations import Locations
+from corral.opening import compose_session
 from corral.session import Session
 
 
@@ -38,7 +39,7 @@ class Person:
 
 
 def _session(workspace: Path, person: Person) -> Session:
-    return Session(
+    return compose_session(
         workspace, locations=Locations.default(), ask=person, frontend="test", on_violation=OnViolation.ASK
     )
 
@@ -200,3 +201,27 @@ def test_agent_description_reaches_the_prompt_labelled_and_after_the_command(
     assert text.index("touch") < text.index("unverified") < text.index("run the unit tests")
     assert "\x1b" not in text
     assert "[bold]safe[/bold]" in text
+
+
+def test_the_report_lists_what_an_allow_applied_outside_the_workspace(
+    workspace: Path, isolated_home: Path
+) -> None:
+    """Regression: `--report` listed only the workspace's own changes; a write outside it that the person
+    allowed was applied but missing from `applied`. The one apply step returns both lists."""
+    person = Person(Decision(Scope.ONCE))
+    session = _session(workspace, person)
+    outcome = session.run(Command.from_shell(f"echo in > inside.txt; echo out > {isolated_home}/outside.txt"))
+    session.close()
+    assert (isolated_home / "outside.txt").read_text() == "out\n"
+    applied = outcome.report()["applied"]
+    assert isinstance(applied, list)
+    assert str(isolated_home / "outside.txt") in applied
+    assert str(workspace / "inside.txt") in applied
+
+
+def test_a_denied_write_outside_is_not_reported_as_applied(workspace: Path, isolated_home: Path) -> None:
+    session = _session(workspace, Person(Decision(Scope.DENY)))
+    outcome = session.run(Command.from_shell(f"echo out > {isolated_home}/outside.txt"))
+    session.close()
+    assert not (isolated_home / "outside.txt").exists()
+    assert outcome.report()["applied"] == []

@@ -139,6 +139,17 @@ class GateResult:
         hint = "" if self.untrustable else " (see `corral trust show`)"
         return f"corral: project {visible_path(str(self.root))} {reason}; using your policy only{hint}"
 
+    def refusal(self) -> str:
+        """One line for `corral run --require-trust` when the project is not trusted (nothing ran)."""
+        reason = {
+            TrustState.TRUSTED: "is trusted",
+            TrustState.UNTRUSTED: "is not trusted",
+            TrustState.CHANGED: "changed since you trusted it",
+            TrustState.DENIED: "is denied",
+        }[self.state]
+        hint = "" if self.untrustable else "; see `corral trust show`"
+        return f"corral: project {visible_path(str(self.root))} {reason}: nothing ran (--require-trust{hint})"
+
 
 def _stored_file_text(stored: StoredFile | None) -> list[str] | None:
     if stored is None:

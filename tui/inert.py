@@ -17,8 +17,10 @@ line mode (no styling there: the label format itself marks them).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:  # Rich is loaded only by `inert`: the line mode uses `plain` and never imports it
+    from rich.text import Text
 
 from trust.display import needs_escape
 
@@ -111,6 +113,8 @@ def inert(text: str, style: str = "", *, one_line: bool = False, limit: int = MA
     Newlines stay line breaks unless `one_line` (paths, hosts, commands in a table): then they are
     shown as `^J` like any other control character.
     """
+    from rich.text import Text
+
     result = Text(style=style, end="")
     for index, pieces in enumerate(_lines(text, one_line, limit)):
         if index:

@@ -89,7 +89,7 @@ def _handle(args: argparse.Namespace) -> int:
     )
     from corral.broker.run_client import run_via_session
 
-    joined = run_via_session(request)
+    joined = run_via_session(request, hint=args.on_violation is None)
     if joined is not None:
         return joined
     if interactive and on_violation is OnViolation.ASK:

@@ -59,12 +59,12 @@ class StreamedRun:
         self._killer.start()
 
     def _kill(self) -> None:
-        self.session.runner.interrupt(signal.SIGTERM)
+        self.session.interrupt(signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE_S
         while self.running.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         while self.running.is_set():
-            self.session.runner.interrupt(signal.SIGKILL)
+            self.session.interrupt(signal.SIGKILL)
             time.sleep(0.1)
 
     def _time_out(self) -> None:

@@ -98,7 +98,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
             pass
     finally:
         server.close()
-        session.runner.interrupt(signal.SIGTERM)
+        session.interrupt(signal.SIGTERM)
         with host.lock:  # let a running command finish deciding before the ledger closes
             session.close()
     print("corral session: ended", file=sys.stderr)

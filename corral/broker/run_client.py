@@ -5,8 +5,8 @@ when no session is running (the caller then runs the command standalone, asking 
 or applying `--on-violation`). Flags that change the run itself (`--allow-host`, `--require-trust`,
 `--allow-home-workspace`, `--no-session`) keep the standalone path: a client can never widen a session.
 
-The standalone path prints, once per project until the runtime directory is cleared, how to start a
-session so that an agent's prompts reach a person.
+Without a session and without an explicit `--on-violation`, it prints, once per project until the
+runtime directory is cleared, how to start a session so that an agent's prompts reach a person.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from corral.workspace import WorkspaceError, find_workspace
 EXIT_USAGE = 2
 
 
-def run_via_session(run: RunRequest) -> int | None:
+def run_via_session(run: RunRequest, *, hint: bool = True) -> int | None:
+    """`hint`: say how to start a session when there is none (False when the caller chose
+    `--on-violation` explicitly: then denial is a choice, not the default)."""
     if run.allow_hosts or run.require_trust or run.allow_home_workspace or run.no_session:
         return None
     locations = Locations.default()
@@ -39,7 +41,8 @@ def run_via_session(run: RunRequest) -> int | None:
         print(f"corral: not joining the live session: {error}", file=sys.stderr)
         return None
     if sock is None:
-        _hint_once(locations.runtime_dir, workspace)
+        if hint:
+            _hint_once(locations.runtime_dir, workspace)
         return None
     request = protocol.RunRequest(
         argv=None if run.command.from_shell_string else run.command.argv,

@@ -331,7 +331,7 @@ class _Connection:
             except Cancelled:
                 error = "cancelled before it started"
             except SandboxSetupError as failure:
-                error = f"the sandbox could not start, so nothing ran: {failure}"
+                error = f"{failure.summary}: {failure}"
             except Exception as failure:
                 error = f"the session could not run the command: {type(failure).__name__}: {failure}"
             finally:
