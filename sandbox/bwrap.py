@@ -179,6 +179,13 @@ def prepare_layout(
     for root in policy.capture_roots:
         capture(root)
     capture(policy.workspace)
+    for ancestor in _private_tmp_ancestors((policy.workspace, *policy.capture_roots)):
+        # A workspace (or home) under /tmp: the directories between /tmp and it would otherwise exist
+        # only in the private tmpfs, where a write (`../out.tar`) vanishes without a word. Captured, such
+        # a write is reported like any write outside the workspace. A directory holding corral's run
+        # directory cannot be an overlay's lower layer (the upper lives in it): its host entries stay
+        # out of sight as before, but writes there are still captured and reported.
+        overlay(ancestor, "", _empty_dir(run_dir) if _is_within(run_dir, ancestor) else None)
 
     cache_locks: list[int] = []
     clear_dir(run_dir, "cache")  # throwaway cache layers of an earlier run in this slot
@@ -226,6 +233,25 @@ def prepare_layout(
         cache_locks=cache_locks,
         tmpfs_bytes=tmpfs_bytes,
     )
+
+
+PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
+"""Directories the sandbox replaces with a private tmpfs."""
+
+
+def _private_tmp_ancestors(targets: tuple[Path, ...]) -> list[Path]:
+    """Directories strictly between a private tmp root and one of `targets`, outermost first, that are
+    neither targets themselves nor inside another target."""
+    found: list[Path] = []
+    for target in targets:
+        for root in PRIVATE_TMP_ROOTS:
+            if root not in target.parents:
+                continue
+            for ancestor in reversed(target.parents):
+                inside_another = any(_is_within(ancestor, other) for other in targets)
+                if root in ancestor.parents and ancestor not in found and not inside_another:
+                    found.append(ancestor)
+    return sorted(found, key=_depth)
 
 
 def _creatable(path: Path, layers: list[CaptureLayer]) -> bool:
