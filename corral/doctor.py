@@ -79,7 +79,9 @@ def run_checks(locations: Locations) -> list[Check]:
         compile_filter()
         checks.append(
             Check(
-                "seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"
+                "seccomp",
+                True,
+                "libseccomp compiled the filter (socket families allow-listed; ptrace, io_uring, keyctl refused)",
             )
         )
     except SeccompUnavailable as error:
