@@ -14,7 +14,6 @@ from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
 from corral.grouping import deleted_paths, is_deletion
 from corral.sensitivity import is_sensitive
-from corral.termsafe import neutralise
 from corral.words import home_relative
 
 
@@ -58,9 +57,7 @@ def denial_lines(
         if violation.config_changes:
             # A rule for a git config file is bound to its key/value changes, which only an answer to
             # a prompt carries: a path rule would not allow this change.
-            keys = neutralise(
-                ", ".join(sorted({line[1:].partition("=")[0] for line in violation.config_changes}))
-            )
+            keys = ", ".join(sorted({line[1:].partition("=")[0] for line in violation.config_changes}))
             lines.append(
                 f"corral: denied {violation.kind.value} {target} ({flag}git config keys: {keys}; "
                 "to allow: rerun on a TTY and answer the prompt)"
