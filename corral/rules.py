@@ -85,8 +85,10 @@ class Rule:
             except HostError:
                 return False
             return wanted_host == host and port in (None, wanted_port)
-        if violation.config_changes:
-            if self.is_directory or not self.config_changes:
+        if violation.config_changes or self.config_changes:
+            # Bound both ways: a key-bound rule never allows a change that is not judged key by key
+            # (a deletion, a file git cannot parse), and a plain path rule never allows key changes.
+            if self.is_directory or not self.config_changes or not violation.config_changes:
                 return False
             if not set(violation.config_changes) <= set(self.config_changes):
                 return False

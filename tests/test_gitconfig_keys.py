@@ -168,3 +168,30 @@ def test_diff_is_git_s_own_reading() -> None:
     assert diff_config(old, b"[core\n") is None  # git cannot parse it: not judged, stays protected
     comments = diff_config(old, b"# a comment\n" + old)
     assert comments is not None and comments.lines == () and comments.housekeeping_only
+
+
+def test_rule_matching_is_bound_both_ways(tmp_path: Path) -> None:
+    """A key-bound rule never matches a change that carries no key/value changes (a deletion, an
+    unparseable file), and a plain path rule never matches one that does."""
+    config = str(tmp_path / ".git" / "config")
+    with RuleStore.open(tmp_path / "rules.sqlite3") as rules:
+        bound = rules.add_for(
+            tmp_path,
+            Violation(ViolationKind.FS_PROTECTED, config, "modify", config_changes=("+alias.st=status",)),
+            confirmed=True,
+        )
+        assert bound.config_changes == ("+alias.st=status",)
+        again = rules.add_for(
+            tmp_path,
+            Violation(ViolationKind.FS_PROTECTED, config, "modify", config_changes=("+alias.co=checkout",)),
+            confirmed=True,
+        )
+        assert again.id == bound.id and again.config_changes == ("+alias.co=checkout", "+alias.st=status")
+        stored = rules.list(tmp_path)[0]
+    assert stored.matches(
+        Violation(ViolationKind.FS_PROTECTED, config, "modify", config_changes=("+alias.co=checkout",))
+    )
+    assert not stored.matches(
+        Violation(ViolationKind.FS_PROTECTED, config, "modify", config_changes=("+core.fsmonitor=x",))
+    )
+    assert not stored.matches(Violation(ViolationKind.FS_PROTECTED, config, "delete"))
