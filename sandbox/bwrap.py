@@ -197,7 +197,7 @@ def prepare_layout(
             continue
         if cache.is_symlink():
             continue
-        if not cache.is_dir() and not _creatable(cache, layers):
+        if not cache.is_dir() and not _creatable(cache, mounts):
             continue  # no overlay where its mount point would be made: writes there stay read-only
         lower = cache if cache.is_dir() else _empty_dir(run_dir)
         upper, work = _cache_layer(persistent[0] if persistent else None, cache, run_dir, index)
@@ -254,12 +254,14 @@ def _private_tmp_ancestors(targets: tuple[Path, ...]) -> list[Path]:
     return sorted(found, key=_depth)
 
 
-def _creatable(path: Path, layers: list[CaptureLayer]) -> bool:
-    """Whether bwrap can make `path` as a mount point: its nearest existing ancestor is in a capture layer."""
+def _creatable(path: Path, mounts: list[Mount]) -> bool:
+    """Whether bwrap can make `path` as a mount point: the deepest mount holding its nearest existing
+    ancestor is a capture overlay (not a read-only bind of a directory with mounts below it)."""
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    return any(_is_within(ancestor, layer.target) for layer in layers)
+    holding = [m for m in mounts if m.kind in ("overlay", "ro-bind") and _is_within(ancestor, m.target)]
+    return bool(holding) and max(holding, key=lambda m: _depth(m.target)).kind == "overlay"
 
 
 def _empty_dir(run_dir: Path) -> Path:
