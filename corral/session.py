@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
 from corral.carveouts import agent_readable
 from corral.command import Command
@@ -319,6 +320,7 @@ class Session:
             ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
             for v, d in outcome.decisions.items()
         ]
+        outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
         record = CommandRecord(
@@ -391,10 +393,8 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
                 and change.op.value in ("create", "modify")
                 and change.size <= 16 << 20
             ):
-                try:
-                    digest.update(hashlib.sha256(change.source.read_bytes()).digest())
-                except OSError:
-                    digest.update(b"unreadable")
+                captured = read_repo_file(change.source, 16 << 20).content
+                digest.update(hashlib.sha256(captured).digest() if captured is not None else b"unreadable")
         prints[violation] = digest.hexdigest()
     return prints
 
