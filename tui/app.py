@@ -165,7 +165,7 @@ class CorralShell(App[int]):
         if self.options.serve_agents:
             from tui.broker_link import serve_shell
 
-            self.broker = serve_shell(self, self.host)
+            self.broker = serve_shell(self, self.project, self.host)
         if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
