@@ -6,6 +6,11 @@ Every failure below is a `corral.errors.CorralError` carrying its exit status: t
 the trust dialog); 125 when corral could not set up the sandbox or the prompt, or its own state is
 damaged; 127 when the command does not exist; 1 for other refusals. `main` catches it once and prints
 ``corral: <message>`` on one line, with control characters made inert.
+
+Everything printed goes through the one escaping function: `main` runs with `sys.stdout`/`sys.stderr`
+wrapped by `corral.termsafe.inert_stdio`, except while `shell` runs (its front ends own the terminal
+and escape what they draw themselves) and while `mcp` runs (stdout is its JSON-RPC channel; the
+tool results are JSON, never drawn on a terminal by corral).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from boundary.termsafe import visible
 from cli import commands as commands_package
 from corral import __version__
 from corral.errors import CorralError, Interrupted, UsageError
+from corral.termsafe import inert_stdio, terminal_owned
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,13 +72,14 @@ def _has_command(parser: argparse.ArgumentParser, name: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `corral` command line; returns the exit status. The only `except CorralError` in corral."""
-    try:
-        return _dispatch(list(sys.argv[1:] if argv is None else argv))
-    except CorralError as error:
-        print(f"corral: {_one_line(str(error))}", file=sys.stderr)
-        return error.exit_status
-    except KeyboardInterrupt:
-        return Interrupted.exit_status
+    with inert_stdio():
+        try:
+            return _dispatch(list(sys.argv[1:] if argv is None else argv))
+        except CorralError as error:
+            print(f"corral: {visible(str(error), one_line=True)}", file=sys.stderr)
+            return error.exit_status
+        except KeyboardInterrupt:
+            return Interrupted.exit_status
 
 
 def _dispatch(args_list: list[str]) -> int:
@@ -85,13 +93,10 @@ def _dispatch(args_list: list[str]) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return UsageError.exit_status
+    if args.command in ("shell", "mcp"):  # mcp: stdout is its JSON-RPC channel, bytes as they are
+        with terminal_owned():
+            return int(handler(args))
     return int(handler(args))
-
-
-def _one_line(text: str) -> str:
-    """The message as one line with every control character shown escaped (a hostile file or host name
-    in an error must not move the cursor or start a second line)."""
-    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from corral.termsafe import copy_filtered
+from corral.termsafe import OutputHold, copy_filtered
 
 if TYPE_CHECKING:
     from corral.session import Session
@@ -43,12 +43,14 @@ def sigint_interrupts(session: Session) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def filtered_pump(target_fd: int) -> PumpFactory:
-    """A `PumpFactory` copying the pipe to `target_fd` through the terminal filter, on its own thread."""
+def filtered_pump(target_fd: int, hold: OutputHold | None = None) -> PumpFactory:
+    """A `PumpFactory` copying the pipe to `target_fd` through the terminal filter, on its own thread.
+
+    With `hold`, the output waits while a prompt is on screen (`OutputHold.around(ask)`)."""
 
     def start(read_end: int) -> threading.Thread:
         pump = threading.Thread(
-            target=copy_filtered, args=(read_end, target_fd), daemon=True, name="corral-output"
+            target=copy_filtered, args=(read_end, target_fd, hold), daemon=True, name="corral-output"
         )
         pump.start()
         return pump

@@ -3,7 +3,9 @@
 When stdout or stderr is a terminal, the sandbox writes to a pipe and corral copies the bytes through
 `TerminalFilter`, so no raw escape sequence from the sandbox reaches the terminal (colours survive).
 When stdin is a terminal, the sandbox reads a pipe that corral feeds, so the sandbox never holds the
-user's terminal. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
+user's terminal. While a prompt is open the copier holds the output back (`OutputHold`) and the input
+feed is paused, so the prompt stays the last thing on screen and no key meant for it reaches the
+command. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from corral.opening import open_session
 from corral.piping import Pump, filtered_pump, sigint_interrupts
 from corral.project import ConfigError, open_project
 from corral.session import CommandOutcome, Session, resolve_command
+from corral.termsafe import OutputHold
 from corral.workspace import find_workspace
 from sandbox.bwrap import SandboxSetupError
 from sandbox.runner import StdioSpec
@@ -54,8 +57,11 @@ def run_command(request: RunRequest) -> int:
         print(notice, file=sys.stderr)
     ask = request.ask
     terminal_input = TerminalInput() if _isatty(sys.stdin) else None
+    hold = OutputHold()
     if ask is not None and terminal_input is not None:
         ask = terminal_input.paused_while(ask)
+    if ask is not None:
+        ask = hold.around(ask)  # the command's output waits while the prompt is on screen
     session, warnings = open_session(
         workspace,
         locations,
@@ -73,7 +79,7 @@ def run_command(request: RunRequest) -> int:
         if resolve_command(request.command.argv, session.policy(cwd).env, cwd) is None:
             raise CommandNotFound(f"{request.command.argv[0]}: command not found")
         try:
-            outcome = _run_with_stdio(session, request.command, cwd, terminal_input)
+            outcome = _run_with_stdio(session, request.command, cwd, terminal_input, hold)
         except SandboxSetupError as error:
             raise SetupError(f"{error.summary}: {error}") from error
     finally:
@@ -98,7 +104,11 @@ def _write_report(path: Path, outcome: CommandOutcome) -> None:
 
 
 def _run_with_stdio(
-    session: Session, command: Command, cwd: Path, terminal_input: TerminalInput | None
+    session: Session,
+    command: Command,
+    cwd: Path,
+    terminal_input: TerminalInput | None,
+    hold: OutputHold | None = None,
 ) -> CommandOutcome:
     pumps: list[Pump] = []
     close_after: list[int] = []
@@ -112,7 +122,7 @@ def _run_with_stdio(
         if _isatty(stream):
             read_end, write_end = os.pipe()
             close_after.append(write_end)
-            pumps.append(filtered_pump(stream.fileno())(read_end))
+            pumps.append(filtered_pump(stream.fileno(), hold)(read_end))
             if assign == "out":
                 stdout_fd = write_end
             else:

@@ -2,17 +2,17 @@
 load (`corral trust show`, and the line mode before its trust question).
 
 Every value from the repo (paths, config values, hook commands, environment, commit messages) is shown
-through the escaping of `trust.display`, one line each, so a hostile file name or value cannot move
-the cursor or hide a line; values that widen the sandbox are marked with `WIDENING_MARK`.
+through the one escaping function (`boundary.termsafe`), one line each, so a hostile file name or value
+cannot move the cursor or hide a line; values that widen the sandbox are marked with `WIDENING_MARK`.
 """
 
 from __future__ import annotations
 
 import time
 
+from boundary.termsafe import visible, visible_path
 from trust.config import CONFIG_SOURCE
 from trust.discovery import FileCategory
-from trust.display import visible, visible_path
 from trust.gate import GateResult
 
 WIDENING_MARK = "!"
@@ -80,29 +80,27 @@ def report_text(result: GateResult) -> str:
     if review.widening:
         parts.append("\nWidens the sandbox boundary:\n")
         for widening in review.widening:
-            value = visible(widening.value, keep_newlines=False)
+            value = visible(widening.value, one_line=True)
             parts.append(f"{WIDENING_MARK} {widening.key} = {value}  ({widening.reason})\n")
     for warning in review.host_warnings:
-        parts.append(f"{WIDENING_MARK} warning: {visible(warning, keep_newlines=False)}\n")
+        parts.append(f"{WIDENING_MARK} warning: {visible(warning, one_line=True)}\n")
     if review.hooks:
         parts.append("\nHooks (run inside the sandbox):\n")
         for hook in review.hooks:
-            parts.append(f"  {hook.event}: {visible(hook.command, keep_newlines=False)}\n")
+            parts.append(f"  {hook.event}: {visible(hook.command, one_line=True)}\n")
     if review.env:
         parts.append("\nEnvironment for commands:\n")
         for name, value in review.env:
-            parts.append(f"  {name}={visible(value, keep_newlines=False)}\n")
+            parts.append(f"  {name}={visible(value, one_line=True)}\n")
     if review.error:
-        parts.append(
-            f"\nConfig error (it cannot be trusted as is): {visible(review.error, keep_newlines=False)}\n"
-        )
+        parts.append(f"\nConfig error (it cannot be trusted as is): {visible(review.error, one_line=True)}\n")
     if result.diff:
         parts.append("\nChanged since you trusted it:\n")
         parts.append(result.diff)
     if result.commits:
         parts.append("\nCommits touching these files since the decision:\n")
         for commit in result.commits:
-            summary = visible(commit.summary, keep_newlines=False)
-            author = visible(commit.author, keep_newlines=False)
+            summary = visible(commit.summary, one_line=True)
+            author = visible(commit.author, one_line=True)
             parts.append(f"  {commit.sha[:12]} {when(commit.time)} {author}: {summary}\n")
     return "".join(parts)

@@ -57,7 +57,8 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "prompts.timeout_s",
         "seconds",
         "300",
-        "how long a prompt waits for an answer; no answer in time is a denial",
+        "how long a prompt waits for an answer; no answer in time is a denial. A new host's connection waits"
+        " the same deadline: at it the prompt is dismissed, and a late answer stores no rule",
     ),
 )
 """Every key of the user config, in the order the reference lists them."""

@@ -20,6 +20,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ class SandboxRunner:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
-        self._current_child: int | None = None
+        # The sandboxes running now (several when commands of one session run in parallel threads).
+        self._children: set[int] = set()
+        self._children_lock = threading.Lock()
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -235,7 +238,6 @@ class SandboxRunner:
         init: SandboxInit | None = None
         try:
             child_pid = status.child_pid()
-            self._current_child = child_pid
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
@@ -243,6 +245,8 @@ class SandboxRunner:
                 init = SandboxInit(child_pid, process.pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
+            with self._children_lock:
+                self._children.add(child_pid)
             if network is not None:
                 try:
                     network.attach(child_pid)
@@ -269,7 +273,9 @@ class SandboxRunner:
             return exit_code
         finally:
             status.close()
-            self._current_child = None
+            if init is not None:
+                with self._children_lock:
+                    self._children.discard(init.pid)
             os.close(block_w)
             if process.poll() is None:
                 process.kill()
@@ -283,18 +289,18 @@ class SandboxRunner:
                     init.close()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
-        """Forward a signal (Ctrl-C) to the sandboxed command's process group."""
-        child = self._current_child
-        if child is None:
-            return
-        for pid in _children(child):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
+        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
+        with self._children_lock:
+            running = list(self._children)
+        for child in running:
+            for pid in _children(child):
                 try:
-                    os.kill(pid, sig)
+                    os.killpg(pid, sig)
                 except OSError:
-                    pass
+                    try:
+                        os.kill(pid, sig)
+                    except OSError:
+                        pass
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:

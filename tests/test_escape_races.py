@@ -69,7 +69,7 @@ def _plant_victim(actor: Actor) -> tuple[Path, dict[str, bytes]]:
     return victim, files
 
 
-def _race_once(actor: Actor) -> None:
+def _race_once(actor: Actor, iteration: int = 0) -> None:
     victim, files = _plant_victim(actor)
     marker = f"corral-racer-{secrets.token_hex(6)}"
     script = _RACE % {"files": FILES, "racers": RACERS}
@@ -81,12 +81,13 @@ def _race_once(actor: Actor) -> None:
             os.kill(pid, 9)
         except OSError:
             pass
-    assert survivors == [], f"sandboxed processes outlived the command: {survivors}"
+    where = f"iteration {iteration}"
+    assert survivors == [], f"{where}: sandboxed processes outlived the command: {survivors}"
     assert f"raced {marker}" in result.stdout, result.stderr
     # No host file moved, deleted or changed.
-    assert sorted(os.listdir(victim)) == sorted(files)
+    assert sorted(os.listdir(victim)) == sorted(files), f"{where}: host files moved or deleted"
     for name, content in files.items():
-        assert (victim / name).read_bytes() == content
+        assert (victim / name).read_bytes() == content, f"{where}: host file {name} changed"
     # Nothing of the host directory exposed in the workspace (a symlink to it may be applied: a link
     # is a name, not the content).
     for dirpath, _dirs, names in os.walk(actor.workspace):
@@ -94,20 +95,20 @@ def _race_once(actor: Actor) -> None:
             path = Path(dirpath) / name
             if path.is_symlink() or not path.is_file():
                 continue
-            assert SECRET.encode() not in path.read_bytes(), f"host content reached {path}"
+            assert SECRET.encode() not in path.read_bytes(), f"{where}: host content reached {path}"
 
 
 def test_R01_racing_background_processes_never_steer_corral(actor: Actor) -> None:
-    for _ in range(3):
-        _race_once(actor)
+    for iteration in range(3):
+        _race_once(actor, iteration)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_R01_racing_background_processes_long_loop(actor: Actor) -> None:
     iterations = int(os.environ.get("CORRAL_RACE_ITERATIONS", "150"))
-    for _ in range(iterations):
-        _race_once(actor)
+    for iteration in range(iterations):
+        _race_once(actor, iteration)
 
 
 def test_R02_deep_directory_chain_is_one_refusal(actor: Actor) -> None:

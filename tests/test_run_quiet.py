@@ -3,7 +3,13 @@ trust, one line when a project's config is not used, and `--require-trust` refus
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+from corral.locations import Locations
+from corral.trusting import ProjectTrust
 from tests.conftest import Actor
+from trust.gate import TrustState
 
 SESSION_HINT = "corral: no live session for this project"
 """The broker's hint, printed once per project (corral.broker.run_client): not about trust."""
@@ -53,3 +59,18 @@ def test_require_trust_refuses_in_one_line_and_runs_nothing(actor: Actor) -> Non
     assert allowed.returncode == 0
     assert allowed.stderr == ""
     assert (actor.workspace / "ran.txt").exists()
+
+
+def test_opening_a_shell_asks_nothing_when_nothing_is_at_stake(tmp_path: Path) -> None:
+    """The shells' trust question (`ProjectTrust.needs_question`): none for a project with no
+    trust-relevant file; asked once there is one (here another agent's config)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "README.md").write_text("nothing to trust\n")
+    trust = ProjectTrust(project, Locations.default())
+    trust.refresh(with_history=False)
+    assert trust.state is TrustState.UNTRUSTED and not trust.needs_question
+    (project / ".mcp.json").write_text("{}\n")
+    trust.refresh(with_history=False)
+    assert trust.needs_question

@@ -40,9 +40,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boundary.termsafe import visible_bytes, visible_path
 from trust.config import ConfigReview, ProjectConfig, parse_project_config, review_config
 from trust.discovery import Discovery, TrustFile, candidate_paths, discover
-from trust.display import visible_bytes, visible_path
 from trust.fingerprint import fingerprint
 from trust.history import CommitInfo, commits_since, head_commit
 from trust.store import (

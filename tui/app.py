@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
-from corral.errors import CorralError, SetupError
+from corral.errors import CorralError, SetupError, Untrusted
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
@@ -41,7 +41,7 @@ from tui.output import OutputReader
 from tui.project import header_text
 from tui.session_factory import open_session
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 """`run_shell` status when the person chose quit in the trust dialog."""
 
 

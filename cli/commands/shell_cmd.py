@@ -2,12 +2,21 @@
 
 The front end lives in `tui/`, which the command line imports directly (cli sits above tui, which sits
 above the core). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog; 2 for
-usage errors.
+usage errors and when stdin or stdout is not a terminal (both front ends would wait for keys that never
+come: one clear line instead of a hang).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from corral.errors import UsageError
+
+NO_TERMINAL = (
+    "`corral shell` needs a terminal (stdin and stdout must be one); "
+    "from scripts and agents use `corral run -c COMMAND`"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=_handle)
 
 
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:
+        return False
+
+
 def _handle(args: argparse.Namespace) -> int:
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
+        raise UsageError(NO_TERMINAL)
     from tui.app import run_shell
 
     return run_shell(args.dir, plain=args.plain)

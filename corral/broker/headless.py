@@ -15,18 +15,16 @@ import sys
 import threading
 from pathlib import Path
 
+from boundary.termsafe import visible
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.decision import AskCallback
+from corral.errors import Refused
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.session import CommandOutcome
-from corral.termsafe import neutralise
 from corral.workspace import find_workspace
-
-EXIT_USAGE = 2
-EXIT_BUSY = 1
 
 
 class _Announcer:
@@ -35,12 +33,12 @@ class _Announcer:
     def command_started(self, peer: Peer, text: str) -> object:
         first = text.splitlines()[0] if text else ""
         more = " …" if "\n" in text else ""
-        print(f"corral session: {neutralise(peer.label())}: {neutralise(first[:200])}{more}", file=sys.stderr)
+        print(f"corral session: {visible(peer.label())}: {visible(first[:200])}{more}", file=sys.stderr)
         return text
 
     def command_finished(self, token: object, outcome: CommandOutcome | None, error: str | None) -> None:
         if outcome is None:
-            print(f"corral session:   not run: {neutralise(error or '')}", file=sys.stderr)
+            print(f"corral session:   not run: {visible(error or '')}", file=sys.stderr)
             return
         crossed = f", {len(outcome.outcomes)} crossing(s)" if outcome.outcomes else ""
         print(f"corral session:   exit {outcome.status}{crossed}", file=sys.stderr)
@@ -60,7 +58,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
         on_violation=OnViolation.ASK if ask else OnViolation.DENY,
     )
     for warning in warnings:
-        print(f"corral: warning: {neutralise(warning)}", file=sys.stderr)
+        print(f"corral: warning: {visible(warning)}", file=sys.stderr)
     notice = session.project.notice() if session.project is not None else None
     if notice:
         print(notice, file=sys.stderr)
@@ -77,8 +75,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
         server.start()
     except (AlreadyServed, AddressError, OSError) as error:
         session.close()
-        print(f"corral: {error}", file=sys.stderr)
-        return EXIT_BUSY
+        raise Refused(str(error)) from error  # exit 1: another session serves it, or the socket is unsafe
     stop = threading.Event()
 
     def ending(signum: int, frame: object) -> None:
@@ -88,7 +85,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
         signal.signal(signum, ending)
     how = "asking here" if ask else "denying every crossing (no terminal to ask on)"
     print(
-        f"corral session: serving {neutralise(str(workspace))} ({how}); agents' `corral run` joins it;"
+        f"corral session: serving {visible(str(workspace))} ({how}); agents' `corral run` joins it;"
         " Ctrl-C ends it",
         file=sys.stderr,
         flush=True,

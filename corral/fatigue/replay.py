@@ -47,6 +47,7 @@ from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.fatigue.classic import classify
 from corral.fatigue.stats import FatigueStats
 from corral.sensitivity import is_sensitive
+from corral.termsafe import raw_stream
 
 OnViolationAnswer = Literal["allow", "deny"]
 _KNOWN_KEYS = frozenset({"command", "cwd", "category"})
@@ -380,6 +381,7 @@ def render_report(report: ReplayReport) -> str:
 def progress_bar(stream: IO[str]) -> Iterator[ProgressCallback]:
     """A one-line `\\r` progress bar on `stream` (a terminal); yields the callback, then ends the line."""
     width = 30
+    stream = raw_stream(stream)  # corral's own `\r`, not untrusted text: it must reach the terminal
 
     def show(done: int, total: int, prompts: int) -> None:
         filled = width * done // total if total else width
