@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from sandbox import defaults
+from sandbox.housekeeping import housekeeping_env
 from sandbox.mounts import host_mount_points
 
 
@@ -262,6 +263,7 @@ def build_policy(
         ):
             capture.append(real)
     caches = tuple(expand_home(p, home) for p in defaults.CACHE_DIRS)
+    env.update(housekeeping_env(home, hidden, caches))
     return Policy(
         workspace=workspace,
         cwd=Path(os.path.realpath(cwd)),
