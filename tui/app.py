@@ -12,6 +12,7 @@ core never imports this package.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -316,11 +318,21 @@ class CorralShell(App[int]):
         """Clear the command log."""
         self.query_one(CommandLog).clear()
 
+    def _open_view(self, view: Screen[None], callback: Callable[[None], None] | None = None) -> None:
+        """Show one of the F2/F3/F4 views: it replaces a view already open (views never stack); the
+        same key again leaves it as it is. Dialogs (escalation, trust) are never replaced."""
+        current = self.screen
+        if type(current) is type(view):
+            return
+        if getattr(current, "IS_VIEW", False):
+            current.dismiss(None)
+        self.push_screen(view, callback)
+
     def action_trust_review(self) -> None:
         """Open the trust review screen."""
         from tui.review import TrustReviewScreen
 
-        self.push_screen(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
+        self._open_view(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
 
     def _after_review(self) -> None:
         before = self.project.state
@@ -333,13 +345,13 @@ class CorralShell(App[int]):
         """Open the rules screen for this project."""
         from tui.rules_screen import RulesScreen
 
-        self.push_screen(RulesScreen(self.project.locations, self.project.workspace))
+        self._open_view(RulesScreen(self.project.locations, self.project.workspace))
 
     def action_stats(self) -> None:
         """Open the stats screen."""
         from tui.stats_screen import StatsScreen
 
-        self.push_screen(StatsScreen(self.project.locations, self.project.workspace))
+        self._open_view(StatsScreen(self.project.locations, self.project.workspace))
 
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
