@@ -5,10 +5,13 @@
       2. policy                = defaults + user config + trusted project config
       3. sandbox run           -> RunResult (exit code, captured changes, violations)
       4. violations            -> a decision per violation (rules, session memory, the `ask` callback)
-      5. apply or discard      captured changes; record command and prompts in the ledger
+      5. settle                one apply step for what was allowed (`applied`, `refused`), the rest
+                               discarded; the command and its decisions recorded (`corral.recording`)
 
-The session never talks to a person itself: it calls the `ask` callback it was given (a front end),
-and every failure on that path is a denial.
+The Session is composed in `corral.opening.compose_session`: it receives its runner, rules store,
+escalator, recorder and network gate and builds none of them. It never talks to a person itself: the
+escalator calls the `ask` callback it was given (a front end), and every failure on that path is a
+denial.
 """
 
 from __future__ import annotations

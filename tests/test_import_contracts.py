@@ -64,6 +64,7 @@ def test_the_contracts_say_the_whole_picture() -> None:
     }
     for core in ("boundary", "corral", "sandbox", "trust"):
         assert {"textual", "prompt_toolkit", "rich"} <= forbidden[core], core
+    assert "argparse" in forbidden["corral"]  # the command line hands the core typed values
 
 
 def test_the_contracts_are_kept() -> None:
