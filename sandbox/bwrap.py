@@ -51,7 +51,7 @@ DEV_SHM = Path("/dev/shm")
 class Mount:
     """One mount, in the order bwrap applies them (parents before children)."""
 
-    kind: str  # "ro-bind", "bind", "tmpfs", "overlay"
+    kind: str  # "ro-bind", "ro-bind-try", "bind", "tmpfs", "overlay"
     target: Path
     source: Path | None = None
     upper: Path | None = None
@@ -220,7 +220,11 @@ def prepare_layout(
     for state in policy.blanked:
         if state.is_dir() and not state.is_symlink():
             mounts.append(Mount("tmpfs", state, size=BLANK_TMPFS_BYTES, read_only=True))
-    mounts.extend(Mount("ro-bind", path, source=path) for path in policy.readable if _own_real_entry(path))
+    # "-try": a carve-out removed since the check (Claude Code cleaning its /tmp) is skipped, not a
+    # setup failure. Whatever is bound is read-only and read with the user's own permissions.
+    mounts.extend(
+        Mount("ro-bind-try", path, source=path) for path in policy.readable if _own_real_entry(path)
+    )
     mounts.sort(key=lambda m: _depth(m.target))
     ignore.update(m.target for m in mounts)
     return SandboxLayout(
@@ -374,6 +378,8 @@ def build_argv(
             argv += ["--size", str(mount.size or BLANK_TMPFS_BYTES), "--tmpfs", target]
         elif mount.kind == "ro-bind":
             argv += ["--ro-bind", str(mount.source), target]
+        elif mount.kind == "ro-bind-try":
+            argv += ["--ro-bind-try", str(mount.source), target]
         elif mount.kind == "bind":
             argv += ["--bind", str(mount.source), target]
         elif mount.kind == "overlay":

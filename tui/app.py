@@ -32,7 +32,7 @@ from corral.errors import CorralError, SetupError, Untrusted
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.trusting import ProjectTrust
+from corral.trusting import ProjectTrust, open_workspace
 from corral.words import Finished, Status, Tone, finished_from
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
@@ -173,7 +173,7 @@ class CorralShell(App[int]):
         if self.options.serve_agents:
             from tui.broker_link import serve_shell
 
-            self.broker = serve_shell(self, self.host)
+            self.broker = serve_shell(self, self.project, self.host)
         if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
@@ -387,17 +387,6 @@ class CorralShell(App[int]):
         self.exit(0)
 
 
-def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
-    """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
-    from corral.workspace import find_workspace
-
-    start = Path(directory) if directory else Path.cwd()
-    workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectTrust(workspace, locations)
-    project.refresh()
-    return project
-
-
 def run_shell(directory: str | None, *, plain: bool = False) -> int:
     """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
     A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
@@ -405,7 +394,7 @@ def run_shell(directory: str | None, *, plain: bool = False) -> int:
         from tui.line.shell import run_plain
 
         return int(run_plain(directory))
-    project = open_project(directory, Locations.default())
+    project = open_workspace(directory, Locations.default())
     app = CorralShell(project)
     app.session = app.make_session()  # a broken config stops here, before the screen is taken over
     try:

@@ -22,7 +22,7 @@ from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
 from corral.termsafe import OutputHold
-from corral.trusting import ProjectTrust
+from corral.trusting import ProjectTrust, open_workspace
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
@@ -237,12 +237,9 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
 def run_plain(directory: str | None) -> int:
     """`corral shell --plain [DIR]`. A directory that cannot be a workspace raises
     `corral.errors.UsageError` (one line at the CLI edge)."""
-    from corral.workspace import find_workspace
-
     locations = Locations.default()
-    workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
-    project = ProjectTrust(workspace, locations)
-    project.refresh()
+    project = open_workspace(directory, locations)
+    workspace = project.workspace
     if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
