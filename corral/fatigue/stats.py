@@ -50,6 +50,8 @@ STATS_INDEXES: tuple[str, ...] = (
     " (session_id, project, prompted, violation_count, classic_would_prompt, started_at)",
     "CREATE INDEX IF NOT EXISTS prompts_by_asked_latency"
     " ON prompts (asked, session_id, latency_ms, command_id)",
+    "CREATE INDEX IF NOT EXISTS prompts_by_session_kind_decided"
+    " ON prompts (session_id, kind, asked, scope, decided_by, command_id)",
     "CREATE INDEX IF NOT EXISTS commands_by_session_honest ON commands (session_id, project, hook,"
     " prompted, unasked, approved, violation_count, classic_would_prompt, started_at)",
 )
