@@ -49,5 +49,6 @@ def open_session(
         project=project,
         hosts=hosts,
         environ=environ,
+        extra_readable=user.filesystem_readable,
     )
     return session, list(hosts.warnings)

@@ -102,6 +102,13 @@ class CommandOutcome:
         }
 
 
+def _home_path(text: str, environ: Mapping[str, str]) -> Path:
+    """A `[filesystem] readable` entry as an absolute path (`~/` is the sandbox's home)."""
+    if text.startswith("~/"):
+        return Path(environ.get("HOME") or Path.home()) / text[2:]
+    return Path(text)
+
+
 def shell_argv(text: str) -> list[str]:
     """The argv that runs one shell string (the way CLAUDE_CODE_SHELL_PREFIX hands a command over)."""
     shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
@@ -141,6 +148,7 @@ class Session:
         project: ProjectContext | None = None,
         hosts: HostPolicy | None = None,
         resolver: Resolver | None = None,
+        extra_readable: Sequence[str] = (),
     ) -> None:
         self.workspace = workspace
         self.project = project
@@ -156,6 +164,8 @@ class Session:
         self.extra_env = dict(extra_env or {})
         self.extra_writable = tuple(extra_writable)
         self.extra_hidden = tuple(extra_hidden)
+        self.extra_readable = tuple(extra_readable)
+        """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
         self.gate: NetworkGate | None = None
         self._current_command = ""
         self._current_description: str | None = None
@@ -227,6 +237,7 @@ class Session:
             unhidden=self._allowed_reads(),
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
+            extra_readable=[_home_path(p, self.environ) for p in self.extra_readable],
             network=self.network,
         )
 

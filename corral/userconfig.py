@@ -9,6 +9,9 @@
     [prompts]
     timeout_s = 300
 
+    [filesystem]
+    readable = ["~/.config/nvim", "~/notes"]            # widen the home's read allow-list (read-only)
+
 Unknown keys and wrong types are errors naming the file and key.
 """
 
@@ -31,6 +34,9 @@ class UserConfig:
     network_presets: tuple[str, ...] = ()
     network_ask_timeout_s: float = 120.0
     prompt_timeout_s: float = 300.0
+    filesystem_readable: tuple[str, ...] = ()
+    """Home paths a sandboxed command may read besides the built-in allow-list (only from this file,
+    never from a repository)."""
     source: str = "(defaults)"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -38,7 +44,19 @@ class UserConfig:
 _SCHEMA: dict[str, dict[str, type]] = {
     "network": {"allow": list, "deny": list, "presets": list, "ask_timeout_s": float},
     "prompts": {"timeout_s": float},
+    "filesystem": {"readable": list},
 }
+
+
+def _readable(path: Path, entries: tuple[str, ...]) -> tuple[str, ...]:
+    for index, entry in enumerate(entries):
+        if not (entry.startswith("~/") or entry.startswith("/")) or "\0" in entry:
+            raise UserConfigError(
+                f"{path}: key 'filesystem.readable[{index}]': '{entry}' must be an absolute path or start with ~/"
+            )
+        if any(part == ".." for part in entry.split("/")):
+            raise UserConfigError(f"{path}: key 'filesystem.readable[{index}]': '{entry}' contains '..'")
+    return entries
 
 
 def load_user_config(path: Path) -> UserConfig:
@@ -74,5 +92,6 @@ def load_user_config(path: Path) -> UserConfig:
         network_presets=values.get("network.presets", ()),
         network_ask_timeout_s=values.get("network.ask_timeout_s", 120.0),
         prompt_timeout_s=values.get("prompts.timeout_s", 300.0),
+        filesystem_readable=_readable(path, values.get("filesystem.readable", ())),
         source=str(path),
     )

@@ -2,7 +2,9 @@
 
 The workspace is the git root of the directory (found by looking for a `.git` entry while walking up;
 git is never run), else the directory itself. `/` and `$HOME` are refused unless the caller allows the
-home explicitly.
+home explicitly. A credential or configuration directory (`~/.ssh`, `~/.config`, `~/.aws`, any
+directory at the top of the home whose name starts with a dot, and anything inside one) is refused
+outright: the workspace is writable and readable in full, which would undo the home's read allow-list.
 """
 
 from __future__ import annotations
@@ -45,7 +47,31 @@ def find_workspace(
         )
     if root in home_real.parents:
         raise WorkspaceError(f"refusing to use {root}, which contains your home directory, as the workspace")
+    from sandbox.homeview import homes_of
+
+    for each_home in homes_of(home_real):
+        store = _config_store(root, each_home)
+        if store is not None:
+            where = "it is" if store == root else f"it is inside {store},"
+            raise WorkspaceError(
+                f"refusing to use {root} as the workspace: {where} a credential or configuration directory"
+            )
     return root
+
+
+def _config_store(root: Path, home: Path) -> Path | None:
+    """The credential or configuration directory `root` is, or lies in, if any."""
+    from boundary.table import Kind, rows
+
+    for row in rows(Kind.CREDENTIAL):
+        store = home / row.pattern[2:]
+        if root == store or store in root.parents:
+            return store
+    if home in root.parents:
+        top = home / root.relative_to(home).parts[0]
+        if top.name.startswith("."):
+            return top
+    return None
 
 
 def _git_root(start: Path) -> Path | None:

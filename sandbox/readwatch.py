@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,3 +157,115 @@ class ReadWatcher:
 
     def close(self) -> None:
         self._baseline.clear()
+
+
+Signature = tuple[int, int, int, int]
+"""(inode, mode, size, mtime_ns) of a stand-in as planted: unchanged after the run means untouched."""
+
+
+def _signature(path: Path) -> Signature | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
+
+
+def plant_stand_ins(
+    hidden: list[Path], home: Path, upper: Path, decoys: DecoySet
+) -> dict[Path, tuple[Path, Signature]]:
+    """Stand-ins for the hidden entries of a home shown through a skeleton (`sandbox.homeview`),
+    planted in the home overlay's *upper* layer: overlayfs records reads of upper files in their
+    access time (it does not for lower ones), so a read is reported like a decoy's, and a new file
+    written inside a hidden directory is captured like any other write in the home. Stand-in files
+    are empty and read-only (0444: a write to an existing hidden file fails, so nothing is replaced
+    by content the command never saw); stand-in directories keep the real mode and list the real
+    names (bounded). Returns host path -> (stand-in, signature as planted), so the capture can tell
+    an untouched stand-in from a change."""
+    planted: dict[Path, tuple[Path, Signature]] = {}
+    budget = [MAX_DECOY_ENTRIES]
+    modes: list[tuple[Path, int]] = []
+
+    def parents(stand_in: Path, real: Path) -> None:
+        missing: list[tuple[Path, Path]] = []
+        current, real_current = stand_in.parent, real.parent
+        while current != upper and not os.path.lexists(current):
+            missing.append((current, real_current))
+            current, real_current = current.parent, real_current.parent
+        for directory, real_dir in reversed(missing):
+            try:
+                mode = stat.S_IMODE(os.lstat(real_dir).st_mode)
+            except OSError:
+                mode = 0o755
+            directory.mkdir(mode=0o700)
+            modes.append((directory, mode))
+
+    def plant(real: Path, stand_in: Path, depth: int, counted: bool = True) -> None:
+        if counted:
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+        try:
+            st = os.lstat(real)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            stand_in.mkdir(mode=0o700)
+        else:
+            fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+            os.close(fd)
+            os.chmod(stand_in, 0o444)
+            decoys.files[stand_in] = real
+        directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode)))
+
+    directories: list[tuple[Path, Path, int, int]] = []
+    # Every hidden entry first (their number is bounded by the policy), so a big directory's names
+    # never use up the budget that the next credential's stand-in needs; then their contents.
+    for real in hidden:
+        try:
+            relative = real.relative_to(home)
+        except ValueError:
+            continue
+        stand_in = upper / relative
+        if os.path.lexists(stand_in) or not os.path.lexists(real):
+            continue
+        try:
+            parents(stand_in, real)
+            plant(real, stand_in, 1, counted=False)
+        except OSError:
+            continue
+    index = 0
+    while index < len(directories):
+        real, stand_in, depth, mode = directories[index]
+        index += 1
+        if stand_in.is_dir() and depth < MAX_DECOY_DEPTH:
+            try:
+                entries = sorted(os.scandir(real), key=lambda e: e.name)
+            except OSError:
+                entries = []
+            for entry in entries:
+                try:
+                    plant(Path(entry.path), stand_in / entry.name, depth + 1)
+                except OSError:
+                    continue
+    for real, stand_in, _depth, mode in reversed(directories):
+        try:
+            if stand_in.is_dir() and not stand_in.is_symlink():
+                os.chmod(stand_in, mode | 0o100)
+            signature = _signature(stand_in)
+        except OSError:
+            continue
+        if signature is not None:
+            planted[real] = (stand_in, signature)
+    for directory, mode in reversed(modes):
+        try:
+            os.chmod(directory, mode | 0o100)
+        except OSError:
+            continue
+    return planted
+
+
+def untouched(planted: dict[Path, tuple[Path, Signature]], path: Path) -> bool:
+    """Whether the change the capture reports at host `path` is only a stand-in left as planted."""
+    entry = planted.get(path)
+    return entry is not None and _signature(entry[0]) == entry[1]

@@ -9,6 +9,7 @@ Nothing is ever re-run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -30,9 +31,10 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
-from sandbox.readwatch import ReadWatcher
+from sandbox.readwatch import ReadWatcher, untouched
 from sandbox.report import Change, ChangeOp, RunResult, Violation, ViolationKind
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, acquire_slot
@@ -250,7 +252,7 @@ class SandboxRunner:
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
-            changes = read_changes(layer, layout.kept)
+            changes = [c for c in read_changes(layer, layout.kept) if not untouched(layout.stand_ins, c.path)]
             if not changes:
                 continue
             if policy.in_workspace(layer.target):
@@ -277,11 +279,18 @@ class SandboxRunner:
             outcome = apply_changes(layer.target, allowed)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
-            withdrawn = _withdraw_links_into_hidden(policy, result)
+            withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
         result.violations.extend(
             _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
+
+    def _links(self, policy: Policy) -> LinkRegistry:
+        """The per-project record of workspace links corral applied (in corral's own data)."""
+        if self.layers_dir is None:
+            return LinkRegistry(None)
+        key = hashlib.sha256(os.fsencode(policy.workspace)).hexdigest()[:16]
+        return LinkRegistry(self.layers_dir.parent / "links" / f"{key}.json")
 
     def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
         """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
@@ -313,18 +322,34 @@ def _reset_quietly(layout: SandboxLayout) -> None:
         pass
 
 
-def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Change]:
+def _withdraw_links_into_hidden(
+    policy: Policy, result: RunResult, registry: LinkRegistry | None = None
+) -> list[Change]:
     """Take back off the host every symlink just applied that resolves (through any chain of links)
     into a hidden path: a credential, or corral's own state, such as the persistent cache layers a
     sandboxed command fills at a predictable path. A host program following such a link would read a
     secret or run content written outside the workspace (e.g. `git status` in a linked directory
-    running its `core.fsmonitor`). Returns the withdrawn changes; they become violations."""
+    running its `core.fsmonitor`). With a `registry` (`sandbox.linkwatch`), links applied by earlier
+    commands are checked again too, and a link into a protected location or through another link is
+    withdrawn as well. Returns the withdrawn changes; they become violations."""
+
+    def unsafe(link: Path) -> bool:
+        real = Path(os.path.realpath(link))
+        return policy.is_hidden(real) or (
+            policy.in_workspace(real) and policy.is_protected(real, replaces_node=False)
+        )
+
     withdrawn: list[Change] = []
-    for change in list(result.applied):
-        if change.op is not ChangeOp.SYMLINK:
+    links = [c for c in result.applied if c.op is ChangeOp.SYMLINK]
+    risky: set[Path] = set()
+    if registry is not None:
+        risky.update(registry.recheck((c.path for c in links), policy.workspace, unsafe))
+    else:
+        risky.update(c.path for c in links if policy.is_hidden(Path(os.path.realpath(c.path))))
+    for change in links:
+        if change.path not in risky:
             continue
-        if not policy.is_hidden(Path(os.path.realpath(change.path))):
-            continue
+        risky.discard(change.path)
         try:
             if os.path.islink(change.path):
                 os.unlink(change.path)
@@ -332,7 +357,23 @@ def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Chang
             result.refused.append((change, f"could not withdraw a link into a hidden path: {error.strerror}"))
         result.applied.remove(change)
         withdrawn.append(change)
+    for earlier in sorted(risky):
+        # A link an earlier command left, whose target has become unsafe since.
+        change = Change(earlier, ChangeOp.SYMLINK, link_target=_readlink(earlier))
+        try:
+            os.unlink(earlier)
+        except OSError as error:
+            result.refused.append((change, f"could not withdraw a link: {error.strerror}"))
+            continue
+        withdrawn.append(change)
     return withdrawn
+
+
+def _readlink(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:
