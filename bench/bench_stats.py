@@ -4,7 +4,7 @@
 
 Builds the ledger with the real schema (`Ledger.open`) in a temporary directory, bulk-inserts
 sessions, commands and prompt rows in one transaction, then times the whole `corral stats` command
-(`python -m corral.cli stats`, a fresh process each run, as a person would run it) and the library call
+(`python -m cli.main stats`, a fresh process each run, as a person would run it) and the library call
 `compute_stats` alone, with and without filters. Prints a table of medians.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from corral.fatigue.stats import compute_stats, ensure_indexes  # noqa: E402
 from corral.ledger import Ledger  # noqa: E402
-from corral.stats import compute_stats, ensure_indexes  # noqa: E402
 
 KINDS = ("fs-write", "fs-write", "fs-read", "net", "net", "fs-protected")
 SCOPES = ("project", "session", "once", "deny")
@@ -106,7 +106,7 @@ def time_cli(env: dict[str, str], args: list[str], runs: int) -> list[float]:
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "corral.cli", "stats", *args],
+            [sys.executable, "-m", "cli.main", "stats", *args],
             env=env,
             cwd=REPO,
             check=True,

@@ -1,1 +1,5 @@
-"""Words both sides of the boundary need: what is protected, hidden, readable and why (a leaf: imports nothing of corral's)."""
+"""The words both sides of the boundary share: violations, host names and host patterns.
+
+A leaf: it imports nothing of corral's own, so `sandbox` and `trust` can both read it and stay
+independent of each other.
+"""

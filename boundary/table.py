@@ -456,3 +456,66 @@ def credential_why(target: str) -> str | None:
         if "/" + row.pattern[2:] + "/" in padded:
             return row.why
     return None
+
+
+ENV_ALLOW: tuple[str, ...] = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "CLICOLOR",
+    "TZ",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "COLUMNS",
+    "LINES",
+    "VIRTUAL_ENV",
+    "GOPATH",
+    "GOROOT",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "JAVA_HOME",
+    "NVM_DIR",
+    "PYENV_ROOT",
+    "PYENV_VERSION",
+    "CI",
+)
+"""Environment variables passed into the sandbox (`*` matches any run of characters). Everything else is dropped."""
+
+ENV_DENY: tuple[str, ...] = (
+    "*TOKEN*",
+    "*SECRET*",
+    "*PASSWORD*",
+    "*PASSWD*",
+    "*CREDENTIAL*",
+    "*_KEY",
+    "*_KEY_*",
+    "*APIKEY*",
+    "*API_KEY*",
+    "*PRIVATE*",
+    "*SESSION*",
+    "*COOKIE*",
+    "AWS_*",
+    "AZURE_*",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DOCKER_HOST",
+    "KUBECONFIG",
+    "LD_*",
+    "DYLD_*",
+    "*_PROXY",
+    "*_proxy",
+)
+"""Never passed, even when an allow pattern (or a trusted project) names them. Deny beats allow."""

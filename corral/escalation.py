@@ -3,7 +3,9 @@
 Public API (wire-up for `corral/session.py`)::
 
     from corral.decision import Decision, Scope, PromptRequest, AskCallback
-    from corral.escalation import Escalator, SessionMemory, BurstPolicy, OnViolation, denial_lines
+    from corral.escalation import Escalator, BurstPolicy, OnViolation
+    from corral.session_memory import SessionMemory
+    from corral.denials import denial_lines
     from corral.rules import RuleStore
     from corral.ledger import Ledger
 
@@ -51,31 +53,21 @@ row in one ledger transaction. Prompts may overlap commands (live network decisi
 from __future__ import annotations
 
 import os
-import shlex
 import sqlite3
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from corral.decision import (
-    DENY,
-    AskCallback,
-    Decision,
-    PromptRequest,
-    Scope,
-    group_violations,
-    home_relative,
-    is_sensitive,
-    summarize,
-    why_it_matters,
-)
+from boundary.violations import Violation
+from corral.decision import DENY, AskCallback, Decision, PromptRequest, Scope
+from corral.grouping import group_violations, summarize
 from corral.ledger import Ledger, PromptRecord
 from corral.rules import RuleError, RuleStore, canonical_project
-from sandbox.report import Violation, ViolationKind
+from corral.sensitivity import is_sensitive, why_it_matters
+from corral.session_memory import SessionMemory
 
 
 class OnViolation(StrEnum):
@@ -116,67 +108,6 @@ class BurstPolicy:
     window_s: float = 120.0
     max_violations: int = 2000
     max_groups: int = 8
-
-
-@dataclass(frozen=True, slots=True)
-class _Remembered:
-    decision: Decision
-    fingerprint: str | None
-
-
-class SessionMemory:
-    """What a person decided in one session, and the session's recent denials. Thread-safe."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._decided: dict[tuple[str, str], _Remembered] = {}
-        self._denials: deque[float] = deque()
-
-    def recall(self, violation: Violation, fingerprint: str | None = None) -> Decision | None:
-        """The session's decision for this target, or None when it must be decided again."""
-        with self._lock:
-            remembered = self._decided.get(violation.key())
-        if remembered is None:
-            return None
-        if not remembered.decision.allows:
-            return remembered.decision
-        if is_sensitive(violation) and (
-            remembered.fingerprint is None or remembered.fingerprint != fingerprint
-        ):
-            return None
-        return remembered.decision
-
-    def remember(self, violation: Violation, decision: Decision, fingerprint: str | None = None) -> None:
-        """Keep a session-wide answer (session, project or deny scope; once is never kept).
-
-        A sensitive target's allowance is kept only bound to a content fingerprint: a changed hook or
-        rc file is asked about again.
-        """
-        if decision.scope is Scope.ONCE:
-            return
-        if decision.allows and is_sensitive(violation) and fingerprint is None:
-            return
-        with self._lock:
-            self._decided[violation.key()] = _Remembered(decision, fingerprint)
-
-    def note_denial(self) -> None:
-        """Count one prompt answered with a denial (or unanswered) towards the burst limit."""
-        with self._lock:
-            self._denials.append(self._clock())
-
-    def recent_denials(self, window_s: float) -> int:
-        """Denials within the last `window_s` seconds."""
-        now = self._clock()
-        with self._lock:
-            while self._denials and now - self._denials[0] > window_s:
-                self._denials.popleft()
-            return len(self._denials)
-
-    def reset_burst(self) -> None:
-        """Forget recent denials (the person started a new turn); remembered decisions stay."""
-        with self._lock:
-            self._denials.clear()
 
 
 _ANSWER_TIMEOUT = object()
@@ -465,53 +396,3 @@ def _interpret(answer: object, violation: Violation) -> tuple[Decision, DecidedB
     except (ValueError, TypeError):
         return DENY, DecidedBy.INVALID
     return Decision(scope, bool(chosen.confirmed_sensitive is True)), DecidedBy.PERSON
-
-
-# --- non-interactive denials ----------------------------------------------------------------------
-
-
-def _shell_word(text: str) -> str:
-    if text.startswith("~/") and shlex.quote(text[2:]) == text[2:]:
-        return text
-    return shlex.quote(text)
-
-
-def allow_command(project: str | os.PathLike[str], violation: Violation, cwd: str | None = None) -> str:
-    """The `corral rules add` command that would allow this exact violation in this project."""
-    here = os.path.realpath(cwd if cwd is not None else os.getcwd())
-    project_text = os.fspath(project)
-    shown_project = (
-        "." if os.path.realpath(project_text) == here else _shell_word(home_relative(project_text))
-    )
-    words = ["corral rules add --project", shown_project]
-    if violation.kind is ViolationKind.NET:
-        words += ["--host", _shell_word(violation.target)]
-    else:
-        if violation.kind is not ViolationKind.FS_WRITE:
-            words += ["--kind", violation.kind.value]
-        words += ["--path", _shell_word(home_relative(violation.target))]
-        if is_sensitive(violation):
-            words.append("--confirm-sensitive")
-    return " ".join(words)
-
-
-def denial_lines(
-    project: str | os.PathLike[str], decisions: Mapping[Violation, Decision], cwd: str | None = None
-) -> list[str]:
-    """One stderr line per denied violation, naming the target and the command that would allow it."""
-    lines: list[str] = []
-    for violation, decision in decisions.items():
-        if decision.allows:
-            continue
-        target = (
-            home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
-        )
-        flag = "sensitive; " if is_sensitive(violation) else ""
-        # A read already failed inside the sandbox: only a rule can make later reads see the file.
-        later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
-        how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
-        lines.append(
-            f"corral: denied {violation.kind.value} {target} "
-            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
-        )
-    return lines

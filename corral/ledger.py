@@ -152,7 +152,7 @@ def _migrate_to_1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX commands_by_session ON commands (session_id)")
     db.execute("CREATE INDEX prompts_by_command ON prompts (command_id)")
     # Covering indexes for the stats aggregates (per session and kind; answer times). `corral stats`
-    # asks for exactly these (corral.stats.STATS_INDEXES) and creates them on older files itself.
+    # asks for exactly these (corral.fatigue.stats.STATS_INDEXES) and creates them on older files itself.
     db.execute("CREATE INDEX prompts_by_session_kind ON prompts (session_id, kind, asked, scope, command_id)")
     db.execute("CREATE INDEX prompts_by_asked_latency ON prompts (asked, session_id, latency_ms, command_id)")
 

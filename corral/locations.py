@@ -65,6 +65,11 @@ class Locations:
         return self.data_dir / "rules.sqlite3"
 
     @property
+    def cache_layers_dir(self) -> Path:
+        """Per-project tool-chain cache layers (`sandbox.cachelayers`; `corral cache path|clean`)."""
+        return self.data_dir / "layers"
+
+    @property
     def trust_dir(self) -> Path:
         return self.data_dir / "trust"
 

@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from boundary.hosts import format_authority
+from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
-from sandbox.egress.hosts import format_authority
 from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
-from sandbox.report import Violation, ViolationKind
 
 if TYPE_CHECKING:
     from sandbox.egress.proxy import EgressProxy

@@ -29,8 +29,13 @@ def open_session(
     allow_hosts: Sequence[str] = (),
     project: ProjectContext | None = None,
     environ: Mapping[str, str] | None = None,
+    session_start: bool = True,
+    record: bool = True,
 ) -> tuple[Session, list[str]]:
-    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed)."""
+    """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
+
+    `session_start=False` for a Session that is not a session (one standalone `corral run`): the
+    project's `session_start` hook then never runs (see `Session.start`)."""
     if project is None:
         project = open_project(workspace, locations)
     user = load_user_config(locations.user_config_path)
@@ -49,6 +54,8 @@ def open_session(
         project=project,
         hosts=hosts,
         environ=environ,
+        session_start=session_start,
+        record=record,
         extra_readable=user.filesystem_readable,
     )
     return session, list(hosts.warnings)

@@ -6,8 +6,10 @@ one project (its canonical real path):
 - a path rule names one exact path (`/home/u/.local/share/x`), or a directory prefix written with a
   trailing slash (`/home/u/out/`) meaning that directory and everything under it. Paths are compared
   canonically and component by component: `/a/b/` never matches `/a/bc`.
-- a host rule names one exact host (`pypi.org`, any port) or `host:port`. Hosts are lower-cased and lose a
-  trailing dot; wildcards are refused and never made up (`*.example.com` is not a rule).
+- a host rule names one exact host (`pypi.org`, any port) or `host:port`. Hosts go through the same
+  `boundary.hosts.canonical_host` as the proxy's requests (case, trailing dot, IP literal forms; Unicode
+  names refused with the A-label to write); wildcards are refused and never made up (`*.example.com` is
+  not a rule).
 
 Rules live in SQLite at `Locations.rules_path` (the user's data directory, never the repository).
 Every write is one short transaction with a busy timeout, so several corral processes can add, list
@@ -26,10 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import idna
-
-from corral.decision import is_sensitive, is_sensitive_path
-from sandbox.report import Violation, ViolationKind
+from boundary.hosts import HostError, authority_text, split_authority
+from boundary.violations import Violation, ViolationKind
+from corral.sensitivity import is_sensitive, is_sensitive_path
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 10_000
@@ -69,10 +70,11 @@ class Rule:
             return False
         if self.kind is ViolationKind.NET:
             try:
-                wanted = normalize_host(violation.target)
-            except RuleError:
+                wanted_host, wanted_port = split_authority(violation.target)
+                host, port = split_authority(self.target)
+            except HostError:
                 return False
-            return wanted == self.target or (":" not in self.target and _strip_port(wanted) == self.target)
+            return wanted_host == host and port in (None, wanted_port)
         path = canonical_path(violation.target)
         if self.is_directory:
             return path == self.target.rstrip("/") or path.startswith(self.target)
@@ -111,40 +113,18 @@ def canonical_path(path: str | os.PathLike[str]) -> str:
     return os.path.join(os.path.realpath(head), name)
 
 
-def _strip_port(host_port: str) -> str:
-    if host_port.startswith("["):
-        return host_port.split("]", 1)[0] + "]"
-    host, sep, port = host_port.rpartition(":")
-    return host if sep and port.isdigit() and ":" not in host else host_port
-
-
 def normalize_host(target: str) -> str:
-    """`host` or `host:port`, lower-case, no trailing dot, IDN as A-labels; wildcards refused."""
-    text = target.strip()
-    if not text or any(ch in text for ch in "*/ \t\0@?#"):
-        raise RuleError(f"not an exact host: {target!r}")
-    port = ""
-    if text.startswith("["):
-        inner, _, rest = text[1:].partition("]")
-        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
-            raise RuleError(f"bad host:port: {target!r}")
-        return f"[{inner.lower()}]{rest}"
-    host, sep, maybe_port = text.rpartition(":")
-    if sep:
-        if not maybe_port.isdigit() or not 0 < int(maybe_port) < 65536 or ":" in host:
-            raise RuleError(f"bad host:port: {target!r}")
-        port = f":{int(maybe_port)}"
-    else:
-        host = text
-    host = host.rstrip(".").lower()
-    if not host:
-        raise RuleError(f"not an exact host: {target!r}")
-    if not host.isascii():
-        try:
-            host = idna.encode(host, uts46=True).decode("ascii")
-        except idna.IDNAError as error:
-            raise RuleError(f"bad host name {target!r}: {error}") from error
-    return host + port
+    """`host` or `host:port` in the one canonical form the proxy uses (`boundary.hosts`).
+
+    ``0x7f000001`` becomes ``127.0.0.1`` (so the rule matches what the proxy reports), a Unicode name is
+    refused with the A-label to write instead (the proxy refuses Unicode names on the wire, so a rule
+    mapped from one could only ever match a different host), and wildcards are refused.
+    """
+    try:
+        return authority_text(*split_authority(target))
+    except HostError as error:
+        hint = f" (write '{error.suggestion}')" if error.suggestion else ""
+        raise RuleError(f"not an exact host: {error}{hint}") from None
 
 
 def _directory_is_sensitive(directory: str, project: str) -> bool:

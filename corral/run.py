@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import IO
 
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
-from corral.escalation import OnViolation, denial_lines
+from corral.denials import denial_lines
+from corral.escalation import OnViolation
 from corral.ledger import LedgerError
 from corral.locations import Locations
 from corral.opening import open_session
@@ -80,6 +81,7 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
             on_violation=on_violation,
             allow_hosts=args.allow_host,
             project=project,
+            session_start=False,  # one standalone command is not a session (README: Hooks)
         )
     except (UserConfigError, PolicyError) as error:
         _err(str(error))

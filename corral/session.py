@@ -20,17 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.violations import Change, Violation, ViolationKind
 from corral.decision import DENY, AskCallback, Decision
-from corral.escalation import Escalator, OnViolation, SessionMemory
+from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
 from corral.network import NetworkGate, Resolver
 from corral.project import ProjectContext
 from corral.rules import RuleStore
+from corral.session_memory import SessionMemory
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.policy import NetworkAccess, Policy, build_policy
-from sandbox.report import Change, RunResult, Violation, ViolationKind
+from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
@@ -148,9 +150,11 @@ class Session:
         project: ProjectContext | None = None,
         hosts: HostPolicy | None = None,
         resolver: Resolver | None = None,
+        session_start: bool = True,
         extra_readable: Sequence[str] = (),
     ) -> None:
         self.workspace = workspace
+        self._session_start_pending = session_start
         self.project = project
         config = project.config if project is not None else None
         if config is not None:
@@ -178,7 +182,7 @@ class Session:
         self.runner = SandboxRunner(
             runtime_dir=locations.runtime_dir,
             cache_dir=locations.cache_dir,
-            layers_dir=locations.data_dir / "layers",
+            layers_dir=locations.cache_layers_dir,
         )
         locations.ensure(locations.data_dir)
         self.rules = RuleStore.open(locations.rules_path)
@@ -322,13 +326,26 @@ class Session:
         stdio: StdioSpec = NO_REDIRECT,
         description: str | None = None,
     ) -> CommandOutcome:
-        """`run`, with the trusted project's before_command and after_command hooks around it (each
-        sandboxed and decided like any command; their outcomes are in `hook_outcomes`)."""
+        """`run`, with the trusted project's hooks around it: `session_start` before the session's first
+        command (see `start`), then before_command, the command, after_command — each sandboxed and
+        decided like any command; their outcomes are in `hook_outcomes`, in the order they ran."""
+        started = self.start(stdio=stdio)
         before = self.run_hook("before_command", stdio=stdio)
         outcome = self.run(argv, cwd=cwd, stdio=stdio, description=description)
         after = self.run_hook("after_command", stdio=stdio)
-        outcome.hook_outcomes.extend(hook for hook in (before, after) if hook is not None)
+        outcome.hook_outcomes.extend(hook for hook in (started, before, after) if hook is not None)
         return outcome
+
+    def start(self, *, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome | None:
+        """Run the trusted project's `session_start` hook, once per Session: a front end may call this
+        when the session opens; otherwise `run_with_hooks` calls it before the first command. A Session
+        made with `session_start=False` (a standalone `corral run`, which is not a session) never runs
+        it. The config only exists after trust (`trust.gate`), so nothing runs before trust; a Session
+        reopened after a trust decision is a new session and runs the hook of what was trusted."""
+        if not self._session_start_pending:
+            return None
+        self._session_start_pending = False
+        return self.run_hook("session_start", stdio=stdio)
 
     def _ask_host(self, violation: Violation) -> Decision:
         """Live decision for a new host while the command waits (from the proxy's thread)."""
@@ -411,7 +428,7 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
 
 def _classic(command: str) -> bool | None:
     try:
-        from corral.classic import would_prompt
+        from corral.fatigue.classic import would_prompt
     except ImportError:
         return None
     try:

@@ -1,26 +1,19 @@
 """The user's own settings, `~/.config/corral/config.toml` (never read from a repository).
 
-    [network]
-    allow = ["pypi.org", "*.githubusercontent.com"]   # exact hosts or *.subdomain patterns
-    deny = ["uploads.github.com"]                      # deny beats allow
-    presets = ["python", "npm", "github"]              # named registry / forge lists
-    ask_timeout_s = 120                                # no answer in time = deny
-
-    [prompts]
-    timeout_s = 300
-
-    [filesystem]
-    readable = ["~/.config/nvim", "~/notes"]            # widen the home's read allow-list (read-only)
-
-Unknown keys and wrong types are errors naming the file and key.
+`USER_SETTINGS` is the one schema: the loader validates against it and the README's reference is
+generated from it (`python -m corral.configref --write README.md`), so the two cannot drift. Unknown
+tables or keys and wrong types are errors naming the file and key; host patterns are checked later by
+`sandbox.egress.hostpolicy` (public-suffix wildcards are errors there, naming the file and key).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+SettingKind = Literal["hosts", "names", "seconds", "paths"]
 
 
 class UserConfigError(ValueError):
@@ -28,70 +21,128 @@ class UserConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class UserSetting:
+    """One key of the user config: dotted name, value kind, default (as TOML) and what it does."""
+
+    key: str
+    kind: SettingKind
+    default: str
+    doc: str
+
+    @property
+    def type_text(self) -> str:
+        """The TOML type, in words."""
+        return {
+            "hosts": "list of strings",
+            "names": "list of strings",
+            "paths": "list of strings",
+            "seconds": "number > 0",
+        }[self.kind]
+
+
+USER_SETTINGS: tuple[UserSetting, ...] = (
+    UserSetting(
+        "network.allow",
+        "hosts",
+        "[]",
+        "hosts commands may reach with no prompt: `host`, `host:port`, `*.domain` (subdomains only); "
+        "a wildcard over a public suffix (`*.com`) is an error, hosts where anyone can publish load "
+        "with a warning",
+    ),
+    UserSetting("network.deny", "hosts", "[]", "hosts always refused without a prompt; deny beats allow"),
+    UserSetting(
+        "network.presets",
+        "names",
+        "[]",
+        "named host lists to allow (the presets below)",
+    ),
+    UserSetting(
+        "prompts.timeout_s",
+        "seconds",
+        "300",
+        "how long a prompt waits for an answer; no answer in time is a denial",
+    ),
+    UserSetting(
+        "filesystem.readable",
+        "paths",
+        "[]",
+        "home paths (`~/...` or absolute) sandboxed commands may read, read-only, besides the built-in "
+        "allow-list; everything else in the home stays hidden (credential stores always do)",
+    ),
+)
+"""Every key of the user config, in the order the reference lists them."""
+
+
+@dataclass(frozen=True, slots=True)
 class UserConfig:
+    """The loaded settings (defaults for absent keys). `source` names the file, for messages."""
+
     network_allow: tuple[str, ...] = ()
     network_deny: tuple[str, ...] = ()
     network_presets: tuple[str, ...] = ()
-    network_ask_timeout_s: float = 120.0
     prompt_timeout_s: float = 300.0
     filesystem_readable: tuple[str, ...] = ()
-    """Home paths a sandboxed command may read besides the built-in allow-list (only from this file,
+    """Home paths a sandboxed command may read besides the built-in allow-list (from this file only,
     never from a repository)."""
     source: str = "(defaults)"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-_SCHEMA: dict[str, dict[str, type]] = {
-    "network": {"allow": list, "deny": list, "presets": list, "ask_timeout_s": float},
-    "prompts": {"timeout_s": float},
-    "filesystem": {"readable": list},
+_FIELD_OF: dict[str, str] = {
+    "network.allow": "network_allow",
+    "network.deny": "network_deny",
+    "network.presets": "network_presets",
+    "prompts.timeout_s": "prompt_timeout_s",
+    "filesystem.readable": "filesystem_readable",
 }
+assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
 
-def _readable(path: Path, entries: tuple[str, ...]) -> tuple[str, ...]:
-    for index, entry in enumerate(entries):
-        if not (entry.startswith("~/") or entry.startswith("/")) or "\0" in entry:
-            raise UserConfigError(
-                f"{path}: key 'filesystem.readable[{index}]': '{entry}' must be an absolute path or start with ~/"
-            )
-        if any(part == ".." for part in entry.split("/")):
-            raise UserConfigError(f"{path}: key 'filesystem.readable[{index}]': '{entry}' contains '..'")
-    return entries
+def _value(setting: UserSetting, value: Any, where: str) -> object:
+    if setting.kind == "seconds":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserConfigError(f"{where}: expected a number of seconds")
+        if not value > 0:
+            raise UserConfigError(f"{where}: must be positive")
+        return float(value)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UserConfigError(f"{where}: expected a list of strings")
+    if setting.kind == "paths":
+        for index, entry in enumerate(value):
+            if not (entry.startswith("~/") or entry.startswith("/")) or "\0" in entry:
+                raise UserConfigError(f"{where}[{index}]: '{entry}' must be absolute or start with ~/")
+            if ".." in entry.split("/"):
+                raise UserConfigError(f"{where}[{index}]: '{entry}' contains '..'")
+    return tuple(value)
+
+
+def parse_user_config(raw: bytes, source: str) -> UserConfig:
+    """Validate the bytes of a user config against `USER_SETTINGS`, or raise UserConfigError."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserConfigError(f"{source}: not valid TOML: {error}") from error
+    by_key = {setting.key: setting for setting in USER_SETTINGS}
+    tables = {setting.key.split(".")[0] for setting in USER_SETTINGS}
+    values: dict[str, object] = {}
+    for table, content in data.items():
+        if table not in tables:
+            raise UserConfigError(f"{source}: key '{table}': unknown table")
+        if not isinstance(content, dict):
+            raise UserConfigError(f"{source}: key '{table}': expected a table")
+        for key, value in content.items():
+            setting = by_key.get(f"{table}.{key}")
+            if setting is None:
+                raise UserConfigError(f"{source}: key '{table}.{key}': unknown key")
+            values[_FIELD_OF[setting.key]] = _value(setting, value, f"{source}: key '{setting.key}'")
+    return UserConfig(source=source, **values)  # type: ignore[arg-type]
 
 
 def load_user_config(path: Path) -> UserConfig:
+    """The user's settings from `path` (defaults when it does not exist)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return UserConfig()
     except OSError as error:
         raise UserConfigError(f"{path}: cannot read: {error.strerror}") from error
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserConfigError(f"{path}: not valid TOML: {error}") from error
-    values: dict[str, Any] = {}
-    for table, content in data.items():
-        if table not in _SCHEMA or not isinstance(content, dict):
-            raise UserConfigError(f"{path}: key '{table}': unknown table")
-        for key, value in content.items():
-            expected = _SCHEMA[table].get(key)
-            if expected is None:
-                raise UserConfigError(f"{path}: key '{table}.{key}': unknown key")
-            if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
-                if not value > 0:
-                    raise UserConfigError(f"{path}: key '{table}.{key}': must be positive")
-                values[f"{table}.{key}"] = float(value)
-            elif expected is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-                values[f"{table}.{key}"] = tuple(value)
-            else:
-                raise UserConfigError(f"{path}: key '{table}.{key}': expected {expected.__name__}")
-    return UserConfig(
-        network_allow=values.get("network.allow", ()),
-        network_deny=values.get("network.deny", ()),
-        network_presets=values.get("network.presets", ()),
-        network_ask_timeout_s=values.get("network.ask_timeout_s", 120.0),
-        prompt_timeout_s=values.get("prompts.timeout_s", 300.0),
-        filesystem_readable=_readable(path, values.get("filesystem.readable", ())),
-        source=str(path),
-    )
+    return parse_user_config(raw, str(path))

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.cachelayers import LOCK_NAME, cache_layer_dir, project_layers_dir
 from sandbox.capture import CaptureLayer
 from sandbox.homeview import readable_sources
 from sandbox.mounts import host_mount_points
@@ -293,10 +294,10 @@ def _lock_cache_layers(layers_dir: Path | None, workspace: Path) -> tuple[Path, 
     another command of the project holds it (that run then gets throwaway layers)."""
     if layers_dir is None:
         return None
-    base = layers_dir / hashlib.sha256(os.fsencode(workspace)).hexdigest()[:16]
+    base = project_layers_dir(layers_dir, workspace)
     try:
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = os.open(base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock = os.open(base / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return None
     try:
@@ -310,7 +311,7 @@ def _lock_cache_layers(layers_dir: Path | None, workspace: Path) -> tuple[Path, 
 def _cache_layer(project_layers: Path | None, cache: Path, run_dir: Path, index: int) -> tuple[Path, Path]:
     """Upper and work directories for `cache`: persistent per project, or throwaway for this run."""
     if project_layers is not None:
-        base = project_layers / hashlib.sha256(os.fsencode(cache)).hexdigest()[:12]
+        base = cache_layer_dir(project_layers, cache)
         try:
             # The kernel empties an overlay's work directory at mount time: reuse it as it is.
             (base / "upper").mkdir(parents=True, exist_ok=True)

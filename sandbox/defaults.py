@@ -7,7 +7,9 @@ Paths starting with `~/` are relative to the user's home.
 
 from __future__ import annotations
 
-from boundary.table import Kind, rows
+from boundary.table import ENV_ALLOW, ENV_DENY, Kind, rows
+
+__all__ = ["ENV_ALLOW", "ENV_DENY"]
 
 CREDENTIAL_PATHS: tuple[str, ...] = tuple(row.pattern for row in rows(Kind.CREDENTIAL))
 """Always hidden inside the sandbox, whatever else is visible. A read attempt is reported as `fs-read`."""
@@ -36,68 +38,6 @@ never written back to the host."""
 PRIVATE_CACHE_DIRS: tuple[str, ...] = tuple(row.pattern for row in rows(Kind.PRIVATE_CACHE))
 """Per-project layers that start empty: the host's content there stays hidden (`~/.cache` can hold
 tokens); the tool-chain caches inside are shown on top."""
-
-ENV_ALLOW: tuple[str, ...] = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "LC_*",
-    "TERM",
-    "COLORTERM",
-    "NO_COLOR",
-    "FORCE_COLOR",
-    "CLICOLOR",
-    "TZ",
-    "EDITOR",
-    "VISUAL",
-    "PAGER",
-    "COLUMNS",
-    "LINES",
-    "VIRTUAL_ENV",
-    "GOPATH",
-    "GOROOT",
-    "CARGO_HOME",
-    "RUSTUP_HOME",
-    "JAVA_HOME",
-    "NVM_DIR",
-    "PYENV_ROOT",
-    "PYENV_VERSION",
-    "CI",
-)
-"""Environment variables passed into the sandbox (`*` matches any run of characters). Everything else is dropped."""
-
-ENV_DENY: tuple[str, ...] = (
-    "*TOKEN*",
-    "*SECRET*",
-    "*PASSWORD*",
-    "*PASSWD*",
-    "*CREDENTIAL*",
-    "*_KEY",
-    "*_KEY_*",
-    "*APIKEY*",
-    "*API_KEY*",
-    "*PRIVATE*",
-    "*SESSION*",
-    "*COOKIE*",
-    "AWS_*",
-    "AZURE_*",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "SSH_AUTH_SOCK",
-    "SSH_AGENT_PID",
-    "GPG_AGENT_INFO",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "DOCKER_HOST",
-    "KUBECONFIG",
-    "LD_*",
-    "DYLD_*",
-    "*_PROXY",
-    "*_proxy",
-)
-"""Never passed, even when an allow pattern (or a trusted project) names them. Deny beats allow."""
 
 EXTRA_CAPTURE_ROOTS: tuple[str, ...] = (
     "/etc",

@@ -145,6 +145,16 @@ class Policy:
                 return True
         return self.protected.matches(relative, replaces_node=replaces_node)
 
+    def protected_patterns(self) -> tuple[ProtectedPattern, ...]:
+        """The protected rows matched at any depth, one pattern each (for backends that compile the
+        table into their own language, such as the seatbelt profile). Rows that hold only at the top of
+        the workspace are left to `is_protected`, which every backend applies at capture time."""
+        return tuple(
+            ProtectedPattern.parse(row.pattern, subtree=row.subtree)
+            for row in self.protected.rows
+            if not row.top
+        )
+
     def is_hidden(self, path: Path) -> bool:
         """Whether `path` is a credential store, a path the project or person hid, a root-only secret,
         or corral's own state (the home's other entries are hidden too, but a link to them reveals no

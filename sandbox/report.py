@@ -1,76 +1,16 @@
-"""The words every layer shares about what a sandboxed command did.
+"""What one sandboxed run produced: `RunResult`.
 
-`Violation` is what crossed the boundary; `Change` is one captured filesystem change; `RunResult`
-is everything one sandboxed run produced. The report JSON, the ledger, the dialogs and the MCP tool
-all speak these types.
+The words inside it (`Violation`, `Change` and their kinds) live in the leaf package `boundary`, which
+the core and the trust layer read as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
-
-class ViolationKind(StrEnum):
-    """What kind of boundary a command crossed."""
-
-    FS_WRITE = "fs-write"
-    """A create / modify / delete outside the writable set (captured, not yet on the host)."""
-    FS_PROTECTED = "fs-protected"
-    """The same for a protected path inside the workspace (hooks, agent config, rc files...)."""
-    FS_READ = "fs-read"
-    """An attempt to read a hidden credential path; the command got nothing."""
-    NET = "net"
-    """A connection to a host that no rule allowed."""
-
-
-class ChangeOp(StrEnum):
-    """One captured filesystem operation, as the command left things when it ended."""
-
-    CREATE = "create"
-    MODIFY = "modify"
-    DELETE = "delete"
-    MKDIR = "mkdir"
-    SYMLINK = "symlink"
-    CHMOD = "chmod"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One change a command made, captured in an overlay upper directory.
-
-    `path` is the absolute host path the change applies to; `source` is the captured file in the
-    upper directory (None for deletions); `link_target` is set for symlinks.
-    """
-
-    path: Path
-    op: ChangeOp
-    source: Path | None = None
-    size: int = 0
-    mode: int = 0
-    link_target: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One crossing of the boundary: what kind, which target, which operation.
-
-    `target` is a path (fs-*) or `host:port` (net); `operation` is a `ChangeOp` value for writes,
-    `read` for reads, `connect` for the network. `detail` is free text for a person.
-    """
-
-    kind: ViolationKind
-    target: str
-    operation: str
-    detail: str = ""
-    changes: tuple[Change, ...] = field(default=(), compare=False, hash=False)
-    """For fs-write / fs-protected: the captured changes an allow would apply."""
-
-    def key(self) -> tuple[str, str]:
-        """Identity used to avoid asking twice in one session."""
-        return (self.kind.value, self.target)
+from boundary.violations import Change, Violation
 
 
 @dataclass(slots=True)

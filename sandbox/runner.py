@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.apply import apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
@@ -35,7 +36,7 @@ from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, untouched
-from sandbox.report import Change, ChangeOp, RunResult, Violation, ViolationKind
+from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, acquire_slot
 

@@ -37,7 +37,7 @@ def _isolate(base: Path) -> None:
 
 
 async def _shoot(name: str) -> Path:
-    from tui.scenes import SCENES, SIZE
+    from screenshots.scenes import SCENES, SIZE
 
     scene = next(s for s in SCENES if s.name == name)
     app = scene.build()
@@ -55,8 +55,8 @@ def main(names: list[str]) -> int:
     import time
 
     time.tzset()
-    from tui.demo import exclusive
-    from tui.scenes import SCENES
+    from screenshots.demo import exclusive
+    from screenshots.scenes import SCENES
 
     wanted = names or [scene.name for scene in SCENES]
     for name in wanted:

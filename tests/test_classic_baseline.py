@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.classic import MAX_PARTS, READ_ONLY_COMMANDS, classify, would_prompt
+from corral.fatigue.classic import MAX_PARTS, READ_ONLY_COMMANDS, classify, would_prompt
 
 READ_ONLY = [
     "ls",

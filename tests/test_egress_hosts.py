@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from boundary.hostpatterns import parse_pattern
+from boundary.hosts import HostError, canonical_host, describe_host, format_authority
 from sandbox.egress.hostpolicy import (
     PRESETS,
     HostDecision,
     HostPolicy,
     PolicyError,
     exact_rule_for,
-    parse_pattern,
 )
-from sandbox.egress.hosts import HostError, canonical_host, describe_host, format_authority
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
-from corral.escalation import BurstPolicy, DecidedBy, Escalator, OnViolation, SessionMemory, denial_lines
+from corral.denials import denial_lines
+from corral.escalation import BurstPolicy, DecidedBy, Escalator, OnViolation
 from corral.ledger import Ledger
 from corral.rules import RuleStore
-from sandbox.report import Violation, ViolationKind
+from corral.session_memory import SessionMemory
 
 ONCE = Decision(Scope.ONCE)
 SESSION = Decision(Scope.SESSION)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from corral.decision import (
-    Decision,
-    Scope,
-    group_violations,
-    home_relative,
-    is_sensitive,
-    summarize,
-    why_it_matters,
-)
-from sandbox.report import Violation, ViolationKind
+from boundary.violations import Violation, ViolationKind
+from corral.decision import Decision, Scope
+from corral.grouping import group_violations, summarize
+from corral.sensitivity import is_sensitive, why_it_matters
+from corral.words import home_relative
 
 W, P, R, N = ViolationKind.FS_WRITE, ViolationKind.FS_PROTECTED, ViolationKind.FS_READ, ViolationKind.NET
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from boundary.violations import ViolationKind
 from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.ledger import Ledger
 from corral.locations import Locations
 from corral.session import Session
-from sandbox.report import ViolationKind
 
 
 @pytest.fixture

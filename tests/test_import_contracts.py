@@ -14,7 +14,7 @@ UI = ("textual", "prompt_toolkit", "rich")
     "module",
     [
         "corral.run",
-        "corral.commands.run_cmd",
+        "cli.commands.run_cmd",
         "corral.session",
         "sandbox.runner",
         "trust.gate",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.fatigue.replay import load_workload, replay
+from corral.fatigue.stats import compute_stats
 from corral.locations import Locations
-from corral.replay import load_workload, replay
-from corral.stats import compute_stats
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -122,7 +122,7 @@ def test_cli_replay_prints_the_fatigue_report(tmp_path: Path, home_outside_tmp: 
     workload = tmp_path / "slice.jsonl"
     workload.write_text("".join(json.dumps(line) + "\n" for line in SLICE[:3] + SLICE[-2:]))
     result = subprocess.run(
-        [sys.executable, "-m", "corral.cli", "replay", str(workload), "--project", str(repo)],
+        [sys.executable, "-m", "cli.main", "replay", str(workload), "--project", str(repo)],
         capture_output=True,
         text=True,
         check=False,

@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from corral.classic import would_prompt
-from corral.replay import WorkloadError, load_workload, render_report, replay, resolve_cwd
+from corral.fatigue.classic import would_prompt
+from corral.fatigue.replay import WorkloadError, load_workload, render_report, replay, resolve_cwd
 
 DATA = Path(__file__).resolve().parent / "data"
 WORKLOAD = DATA / "workload.jsonl"
@@ -30,7 +30,7 @@ def _make_workload() -> ModuleType:
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "corral.cli", "replay", *args],
+        [sys.executable, "-m", "cli.main", "replay", *args],
         capture_output=True,
         text=True,
         check=False,

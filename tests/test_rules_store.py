@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from corral.cli import main as corral_main
+from boundary.hosts import format_authority
+from boundary.violations import Violation, ViolationKind
+from cli.main import main as corral_main
 from corral.locations import Locations
 from corral.rules import (
     RuleError,
@@ -19,7 +21,6 @@ from corral.rules import (
     canonical_path,
     normalize_host,
 )
-from sandbox.report import Violation, ViolationKind
 
 W = ViolationKind.FS_WRITE
 
@@ -113,9 +114,46 @@ def test_wildcards_and_junk_hosts_refused(store: RuleStore, project: Path, bad: 
         store.add(project, ViolationKind.NET, bad)
 
 
-def test_idn_host_normalised() -> None:
-    assert normalize_host("Bücher.example:443") == "xn--bcher-kva.example:443"
-    assert normalize_host("[::1]:8080") == "[::1]:8080"
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("0x7f000001", "127.0.0.1"),
+        ("2130706433:8080", "127.0.0.1:8080"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]:80", "127.0.0.1:80"),
+        ("[0:0::1]:8080", "[::1]:8080"),
+        ("[::1]", "[::1]"),
+        ("xn--bcher-kva.example:443", "xn--bcher-kva.example:443"),
+    ],
+)
+def test_host_rules_use_the_proxys_normalisation(written: str, stored: str) -> None:
+    """Regression: `--host 0x7f000001` was kept verbatim and never matched the proxy's `127.0.0.1`."""
+    assert normalize_host(written) == stored
+
+
+def test_an_ip_rule_in_any_form_matches_the_proxys_report(store: RuleStore, project: Path) -> None:
+    rule = store.add(project, ViolationKind.NET, "0x7f000001")
+    assert rule.target == "127.0.0.1"
+    assert rule.matches(Violation(ViolationKind.NET, format_authority("127.0.0.1", 8000), "connect"))
+    assert not rule.matches(Violation(ViolationKind.NET, "127.0.0.2:8000", "connect"))
+
+
+@pytest.mark.parametrize(
+    "unicode_name", ["ｇｉｔｈｕｂ.com", "github。com", "Bücher.example:443", "gіthub.com"]
+)
+def test_unicode_host_rules_are_refused_not_mapped(
+    store: RuleStore, project: Path, unicode_name: str
+) -> None:
+    """Regression: the store mapped fullwidth names to ASCII, a host the proxy refuses on the wire."""
+    with pytest.raises(RuleError, match="non-ASCII"):
+        store.add(project, ViolationKind.NET, unicode_name)
+    assert store.list(project) == []
+
+
+def test_a_refused_unicode_rule_names_the_ascii_form_to_write() -> None:
+    with pytest.raises(RuleError, match=r"write 'github\.com'"):
+        normalize_host("ｇｉｔｈｕｂ.com")
 
 
 def test_whole_filesystem_refused(store: RuleStore, project: Path) -> None:

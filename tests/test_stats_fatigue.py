@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.fatigue.stats import FatigueStats, StatsError, compute_stats, parse_since, render_text
 from corral.ledger import Ledger, PromptRecord
 from corral.locations import Locations
-from corral.stats import FatigueStats, StatsError, compute_stats, parse_since, render_text
 
 NOW = 1_800_000_000.0
 
@@ -177,7 +177,7 @@ def test_text_report_shows_baseline_and_corral_side_by_side(ledger_path: Path) -
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "corral.cli", "stats", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cli.main", "stats", *args], capture_output=True, text=True, check=False
     )
 
 

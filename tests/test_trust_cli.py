@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.commands.trust_cmd import default_project_dir
+from cli.commands.trust_cmd import default_project_dir
 
 CORRAL = str(Path(sys.executable).with_name("corral"))
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.locations import Locations
 from corral.rules import RuleStore
-from sandbox.report import Violation, ViolationKind
+from screenshots import demo
 from trust.gate import TrustState, evaluate
 from trust.store import TrustStore
-from tui import demo
 from tui.bridge import DialogAsk
 from tui.escalation import ChangesScreen, ConfirmSensitiveScreen, EscalationScreen
 from tui.trust_dialog import TrustChoice, TrustScreen
@@ -238,7 +238,7 @@ async def test_trust_dialog_shows_config_as_plain_text(prepared: None) -> None:
 
 
 async def test_shell_review_revoke_and_rules_revoke(prepared: None) -> None:
-    from tui.scenes import _shell
+    from screenshots.scenes import _shell
 
     app = _shell(seed=True)
     locations = app.project.locations

@@ -1,6 +1,6 @@
 """SVG snapshots of every screen of `corral shell` at 120x40 (pytest-textual-snapshot).
 
-The scenes (tui/scenes.py) include spoofing attempts: Rich markup (`[red]`, `[link=...]`), escape
+The scenes (screenshots/scenes.py) include spoofing attempts: Rich markup (`[red]`, `[link=...]`), escape
 sequences (CSI erase, SGR conceal, OSC 8 links, OSC 52 clipboard writes), bidi overrides, zero-width
 characters and long padding, in commands, paths, file contents and output. The snapshots show them as
 visible text. Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after a UI change,
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tui import demo
-from tui.scenes import SCENES, SIZE, Scene
+from screenshots import demo
+from screenshots.scenes import SCENES, SIZE, Scene
 
 
 @pytest.fixture(autouse=True)

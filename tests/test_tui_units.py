@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from corral.decision import DENY, Decision, Scope
-from sandbox.report import Change, ChangeOp, Violation, ViolationKind
-from tui import demo
+from screenshots import demo
 from tui.completion import History, complete_path
 from tui.inert import ESCAPE_STYLE, inert, plain
 from tui.line import LineAsk, render_changes, render_request

@@ -22,11 +22,11 @@ Rules:
 - Paths (`paths.writable`, `paths.hidden`) are relative, with no `..`, no leading `~`, no `$`, no glob
   characters, not the whole workspace, and must resolve (symlinks followed, at load time) inside the
   workspace. `paths.writable` may not name, contain or lie inside a protected path (`.git`, `.corral`,
-  other agents' config, shell startup files: `sandbox.defaults.PROTECTED_*`).
-- Hosts (`network.allow`) go through `sandbox.egress.hostpolicy.parse_pattern` (one normalisation; no lone
+  other agents' config, shell startup files: `boundary.table` PROTECTED rows).
+- Hosts (`network.allow`) go through `boundary.hostpatterns.parse_pattern` (one normalisation; no lone
   `*`, no wildcard over a public suffix); a project may also not allow IP addresses or `localhost`.
 - `env` names that route credentials or endpoints, change loaders or shells, or move corral's or another
-  tool's state are refused (`REFUSED_ENV_PATTERNS`, plus `sandbox.defaults.ENV_DENY`).
+  tool's state are refused (`REFUSED_ENV_PATTERNS`, plus `boundary.table.ENV_DENY`).
 - Keys that would loosen corral itself are refused even in a trusted project (`NEVER_ALLOWED`): turning
   the sandbox off, Unix sockets, auto-approval, state locations, outside paths.
 
@@ -45,6 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from boundary.hostpatterns import parse_pattern, user_content_warning
+from boundary.hosts import HostError, ip_of
+
 CONFIG_SOURCE = ".corral/config.toml"
 HOOK_EVENTS: tuple[str, ...] = ("session_start", "before_command", "after_command")
 MAX_STRING = 4096
@@ -55,26 +58,128 @@ KeyKind = Literal["path_list", "host_list", "env_table", "command"]
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
-    """One key of the schema: dotted name, value kind, whether it widens the boundary or runs code."""
+    """One key of the schema: the single source for the loader and for the README's reference.
+
+    key: dotted name. kind: how the loader validates the value. widens: the value widens the sandbox
+    boundary (highlighted at trust time). runs_code: the value runs as a command. doc: what the key
+    does. limits: what the value may not do (the loader refuses it, naming the file and key).
+    """
 
     key: str
     kind: KeyKind
     widens: bool
     runs_code: bool
     doc: str
+    limits: str = ""
 
+    @property
+    def table(self) -> str:
+        """The TOML table the key lives in (`paths` for `paths.writable`)."""
+        return self.key.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """The key inside its table (`writable`); the table itself for a whole-table key (`env`)."""
+        return self.key.split(".", 1)[-1]
+
+    @property
+    def type_text(self) -> str:
+        """The TOML type, in words."""
+        return _TYPE_TEXT[self.kind]
+
+    @property
+    def default(self) -> str:
+        """The value when the key is absent."""
+        return _DEFAULT_TEXT[self.kind]
+
+
+_TYPE_TEXT: dict[str, str] = {
+    "path_list": "list of strings",
+    "host_list": "list of strings",
+    "env_table": "table of strings",
+    "command": "string",
+}
+_DEFAULT_TEXT: dict[str, str] = {
+    "path_list": "`[]`",
+    "host_list": "`[]`",
+    "env_table": "`{}`",
+    "command": "none",
+}
+_PATH_LIMITS = (
+    "relative to the workspace; no `..`, `~`, `$`, glob or control characters; not the whole "
+    "workspace; must resolve (symlinks followed, at load time and again at each command) inside it"
+)
+_HOOK_MOMENT = {
+    "session_start": "once when a session opens (see Hooks below)",
+    "before_command": "before every command",
+    "after_command": "after every command",
+}
 
 SCHEMA: tuple[KeySpec, ...] = (
-    KeySpec("paths.writable", "path_list", True, False, "extra writable paths inside the workspace"),
-    KeySpec("paths.hidden", "path_list", False, False, "extra unreadable paths inside the workspace"),
-    KeySpec("network.allow", "host_list", True, False, "extra hosts commands may reach"),
-    KeySpec("env", "env_table", False, False, "string variables set for commands"),
+    KeySpec(
+        "paths.writable",
+        "path_list",
+        True,
+        False,
+        "paths inside the workspace whose changes never count as protected (the workspace itself is "
+        "already writable; changes are still captured and applied after each command)",
+        _PATH_LIMITS + "; may not name, contain or lie inside a protected path (`.git`, `.corral`, "
+        "other agents' config, shell start-up files)",
+    ),
+    KeySpec(
+        "paths.hidden",
+        "path_list",
+        False,
+        False,
+        "extra paths commands cannot read (they see an empty decoy; reads are reported)",
+        _PATH_LIMITS,
+    ),
+    KeySpec(
+        "network.allow",
+        "host_list",
+        True,
+        False,
+        "extra hosts commands may reach through the proxy (`host`, `host:port`, `*.domain`)",
+        "no lone `*`, no wildcard over a public suffix (`*.com`, `*.github.io`), no IP addresses, no "
+        "`localhost`; the user's `network.deny` still wins",
+    ),
+    KeySpec(
+        "env",
+        "env_table",
+        False,
+        False,
+        'environment variables for every command (`NAME = "value"`)',
+        "no names that route credentials or endpoints (`*TOKEN*`, `*_URL`, `*_PROXY`, `AWS_*`, …), "
+        "change loaders, interpreters or shells (`LD_*`, `*PATH*`, `PYTHON*`, `BASH_ENV`, …) or move "
+        "corral's or another tool's state (`HOME`, `XDG_*`, `CORRAL_*`, `*_CONFIG`, …)",
+    ),
     *(
-        KeySpec(f"hooks.{event}", "command", False, True, f"command run inside the sandbox on {event}")
+        KeySpec(
+            f"hooks.{event}",
+            "command",
+            False,
+            True,
+            f"runs {_HOOK_MOMENT[event]}, inside the sandbox, decided like any command: a script "
+            "under `.corral/` (run with `sh` from the exact bytes you trusted) or a shell string",
+            "a script may not resolve outside `.corral/`; never runs before trust, never unsandboxed",
+        )
         for event in HOOK_EVENTS
     ),
 )
-"""Every key a project config may set."""
+"""Every key a project config may set, in the order the reference lists them."""
+
+
+def _tables(schema: tuple[KeySpec, ...]) -> dict[str, tuple[str, ...]]:
+    tables: dict[str, tuple[str, ...]] = {}
+    for spec in schema:
+        keys = tables.setdefault(spec.table, ())
+        if spec.key != spec.table:
+            tables[spec.table] = (*keys, spec.name)
+    return tables
+
+
+TABLES: dict[str, tuple[str, ...]] = _tables(SCHEMA)
+"""Top-level tables and the keys each may hold (`env`, a whole-table key, holds any valid names)."""
 
 COMMAND_VALUED_KEYS: frozenset[str] = frozenset(spec.key for spec in SCHEMA if spec.runs_code)
 """Keys whose value is run as a command (only ever exposed after trust, and only run in the sandbox)."""
@@ -336,9 +441,9 @@ def _string_list(value: Any, key: str) -> list[str]:
 
 
 def _protected_patterns() -> tuple[str, ...]:
-    from sandbox.defaults import PROTECTED_FILES, PROTECTED_SUBTREES
+    from boundary.table import Kind, rows
 
-    return PROTECTED_SUBTREES + PROTECTED_FILES
+    return tuple(row.pattern for row in rows(Kind.PROTECTED))
 
 
 def _touches_protected(parts: list[str]) -> str | None:
@@ -386,9 +491,6 @@ def _path_entry(raw: str, key: str, root: Path, writable: bool) -> str:
 
 
 def _host_entry(raw: str, key: str) -> tuple[str, str | None]:
-    from sandbox.egress.hostpolicy import parse_pattern, user_content_warning
-    from sandbox.egress.hosts import HostError, ip_of
-
     try:
         pattern = parse_pattern(raw)
     except HostError as error:
@@ -403,7 +505,7 @@ def _host_entry(raw: str, key: str) -> tuple[str, str | None]:
 
 def refused_env_reason(name: str) -> str | None:
     """Why a project may not set environment variable `name`, or None when it may."""
-    from sandbox.defaults import ENV_DENY
+    from boundary.table import ENV_DENY
 
     if not _ENV_NAME.match(name):
         return "not a valid variable name"
@@ -475,11 +577,11 @@ def parse_project_config(raw: bytes, project_root: Path) -> ProjectConfig:
         raise ConfigError(CONFIG_SOURCE, None, f"invalid TOML: {error}") from None
     _check_never_allowed(data, "")
     for name in data:
-        if name not in ("paths", "network", "env", "hooks"):
+        if name not in TABLES:
             raise ConfigError(CONFIG_SOURCE, name, "unknown key")
-    paths = _table(data, "paths", ("writable", "hidden"))
-    network = _table(data, "network", ("allow",))
-    hooks_table = _table(data, "hooks", HOOK_EVENTS)
+    paths = _table(data, "paths", TABLES["paths"])
+    network = _table(data, "network", TABLES["network"])
+    hooks_table = _table(data, "hooks", TABLES["hooks"])
     env_table = data.get("env", {})
     if not isinstance(env_table, dict):
         raise ConfigError(CONFIG_SOURCE, "env", f"expected a table, got {type(env_table).__name__}")

@@ -12,7 +12,6 @@ point `shell` (the core never imports this package).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -27,19 +26,21 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
-from sandbox.runner import StdioSpec
+from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
+from corral.trusting import ProjectTrust
+from corral.words import Finished, Status, Tone, finished_from
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
-from tui.commandlog import CommandEntry, CommandLog, Finished, Status
-from tui.commands import finished_from, run_typed
+from tui.commandlog import CommandEntry, CommandLog
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
-from tui.project import ProjectView, header_text
+from tui.project import header_text
 from tui.session_factory import open_session
 
 EXIT_QUIT_AT_TRUST = 3
@@ -72,6 +73,8 @@ class ShellOptions:
 
     arm_delay_s: float = 0.4
     show_trust_dialog: bool = True
+    serve_agents: bool = True
+    """Own the project's live session: agents' `corral run` joins it (see `tui.broker_link`)."""
 
 
 class CorralShell(App[int]):
@@ -102,14 +105,16 @@ class CorralShell(App[int]):
     ]
 
     def __init__(
-        self, project: ProjectView, session: Session | None = None, options: ShellOptions | None = None
+        self, project: ProjectTrust, session: Session | None = None, options: ShellOptions | None = None
     ) -> None:
         super().__init__()
         self.project = project
         self.options = options or ShellOptions()
         self.session = session
-        self.cwd = project.workspace
+        self.directory = WorkingDirectory(project.workspace)
         self.running: CommandEntry | None = None
+        self.host = SessionHost(lambda: self.session)
+        self.broker: BrokerServer | None = None
 
     def make_session(self) -> Session:
         """The Session this shell runs commands in, answering prompts through the dialog."""
@@ -140,20 +145,24 @@ class CorralShell(App[int]):
             yield CommandInput(self.cwd, id="command")
         yield Footer()
 
+    @property
+    def cwd(self) -> Path:
+        """Where the next command runs (inside the workspace)."""
+        return self.directory.cwd
+
     def _prompt_label(self) -> Text:
-        try:
-            relative = self.cwd.relative_to(self.project.workspace)
-        except ValueError:
-            relative = Path(".")
-        label = "." if str(relative) == "." else f"./{relative}"
-        return inert(f"{label} $ ", "bold", one_line=True, limit=60)
+        return inert(f"{self.directory.label()} $ ", "bold", one_line=True, limit=60)
 
     def on_mount(self) -> None:
         if self.session is None:
             self.session = self.make_session()
         self._refresh_header()
         self.query_one(CommandInput).focus()
-        if self.options.show_trust_dialog and self.project.needs_trust_dialog:
+        if self.options.serve_agents:
+            from tui.broker_link import serve_shell
+
+            self.broker = serve_shell(self, self.host)
+        if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
     def _reopen_session(self) -> None:
@@ -223,22 +232,20 @@ class CorralShell(App[int]):
         if words[0] == "clear" and len(words) == 1:
             self.action_clear_log()
             return True
-        if words[0] == "cd" and len(words) <= 2:
-            self._change_directory(words[1] if len(words) == 2 else "")
+        where = cd_argument(text)
+        if where is not None:
+            self._change_directory(where)
             return True
         return False
 
     def _change_directory(self, where: str) -> None:
-        target = self.project.workspace if not where else (self.cwd / os.path.expanduser(where))
-        resolved = Path(os.path.realpath(target))
-        workspace = self.project.workspace
-        if not resolved.is_dir() or not (resolved == workspace or workspace in resolved.parents):
+        error = self.directory.change(where)
+        if error is not None:
             entry = CommandEntry(f"cd {where}")
             self.query_one(CommandLog).add_entry(entry)
-            entry.finish(Finished(Status.ERROR, None, 0.0, [("bold red", "cd: stays inside the workspace")]))
+            entry.finish(Finished(Status.ERROR, None, 0.0, [(Tone.DENIED, error)]))
             return
-        self.cwd = resolved
-        self.query_one(CommandInput).set_cwd(resolved)
+        self.query_one(CommandInput).set_cwd(self.cwd)
         self.query_one("#prompt", Static).update(self._prompt_label())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="command")
@@ -247,24 +254,16 @@ class CorralShell(App[int]):
         if session is None:
             self.post_message(CommandFinished(entry, None, "no session"))
             return
-        read_end, write_end = os.pipe()
 
         def batch(lines: list[str], dropped: int) -> None:
             self.post_message(OutputReceived(entry, lines, dropped))
 
-        reader = OutputReader(read_end, batch)
-        reader.start()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        outcome: CommandOutcome | None = None
-        error: str | None = None
-        try:
-            outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
-        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
-            error = f"{type(failure).__name__}: {failure}"
-        finally:
-            os.close(write_end)
-            os.close(stdin)
-            reader.join()
+        def start_pump(read_end: int) -> OutputReader:
+            reader = OutputReader(read_end, batch)
+            reader.start()
+            return reader
+
+        outcome, error = run_typed_line(session, text, cwd, start_pump)
         self.post_message(CommandFinished(entry, outcome, error))
 
     @on(Worker.StateChanged)
@@ -289,6 +288,11 @@ class CorralShell(App[int]):
         if self.running is message.entry:
             self.running = None
         self.query_one(CommandLog).scroll_end(animate=False)
+
+    def on_unmount(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+            self.broker = None
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -335,13 +339,13 @@ class CorralShell(App[int]):
         self.exit(0)
 
 
-def open_project(directory: str | None, locations: Locations) -> ProjectView:
+def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
     from corral.workspace import find_workspace
 
     start = Path(directory) if directory else Path.cwd()
     workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
     return project
 

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.report import Change, ChangeOp, Violation
+from boundary.violations import Change, ChangeOp, Violation
 
 MAX_DIFF_INPUT = 256 * 1024
 """Files larger than this are listed but not diffed."""

@@ -24,8 +24,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Static
 
+from boundary.violations import Violation
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
-from sandbox.report import Violation
 from tui.changes import change_set, describe, diff_for
 from tui.inert import inert
 

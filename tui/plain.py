@@ -10,8 +10,6 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,14 +18,13 @@ from typing import TYPE_CHECKING
 
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
+from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
 from corral.termsafe import copy_filtered
-from sandbox.runner import StdioSpec
-from tui.commandlog import Finished, Status, format_duration
-from tui.commands import finished_from, run_typed
+from corral.trusting import ProjectTrust
+from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
 from tui.line import LineAsk
-from tui.project import ProjectView
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -45,11 +42,11 @@ _CHIP_STYLE = {
     Status.ERROR: "bg:ansimagenta fg:ansiwhite bold",
     Status.RUNNING: "reverse",
 }
-_DETAIL_STYLE = {
-    "green": "fg:ansigreen",
-    "bold red": "fg:ansired bold",
-    "yellow": "fg:ansiyellow",
-    "dim": "fg:ansigray",
+_TONE_STYLE = {
+    Tone.ALLOWED: "fg:ansigreen",
+    Tone.DENIED: "fg:ansired bold",
+    Tone.NOTICE: "fg:ansiyellow",
+    Tone.QUIET: "fg:ansigray",
 }
 
 
@@ -62,9 +59,7 @@ def _print(fragments: Iterable[tuple[str, str]]) -> None:
 
 def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
     """The status line after a command, then its detail lines (all untrusted text made inert)."""
-    label = finished.status.value[0]
-    if finished.status is Status.FAILED and finished.exit_code is not None:
-        label = f"failed · exit {finished.exit_code}"
+    label = finished.label
     fragments = [
         (_CHIP_STYLE[finished.status], f" {label} "),
         ("", " "),
@@ -73,8 +68,8 @@ def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
         ("bold", plain(command, one_line=True, limit=200)),
         ("", "\n"),
     ]
-    for style, line in finished.details:
-        fragments.append((_DETAIL_STYLE.get(style, ""), "  " + plain(line, one_line=True, limit=500) + "\n"))
+    for tone, line in finished.details:
+        fragments.append((_TONE_STYLE[tone], "  " + plain(line, one_line=True, limit=500) + "\n"))
     return fragments
 
 
@@ -94,16 +89,19 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectView, session: Session) -> None:
+    def __init__(self, project: ProjectTrust, session: Session) -> None:
         self.project = project
         self.session = session
-        self.cwd = project.workspace
+        self.directory = WorkingDirectory(project.workspace)
+
+    @property
+    def cwd(self) -> Path:
+        """Where the next command runs (inside the workspace)."""
+        return self.directory.cwd
 
     def prompt_text(self) -> str:
         """`./sub $ ` relative to the workspace."""
-        relative = self.cwd.relative_to(self.project.workspace)
-        label = "." if str(relative) == "." else f"./{plain(str(relative), one_line=True, limit=60)}"
-        return f"corral {label} $ "
+        return f"corral {plain(self.directory.label(), one_line=True, limit=60)} $ "
 
     def run(self) -> int:
         """Read and run commands until `exit` or end of input."""
@@ -134,15 +132,11 @@ class PlainShell:
             _print(status_fragments(line, finished_from(outcome, error)))
 
     def _builtin(self, text: str) -> bool:
-        words = text.split()
-        if words[0] == "cd" and len(words) <= 2:
-            target = self.project.workspace if len(words) == 1 else self.cwd / os.path.expanduser(words[1])
-            resolved = Path(os.path.realpath(target))
-            workspace = self.project.workspace
-            if resolved.is_dir() and (resolved == workspace or workspace in resolved.parents):
-                self.cwd = resolved
-            else:
-                print("cd: stays inside the workspace", file=sys.stderr)
+        where = cd_argument(text)
+        if where is not None:
+            error = self.directory.change(where)
+            if error is not None:
+                print(error, file=sys.stderr)
             return True
         if text == "rules":
             self._print_rules()
@@ -157,21 +151,13 @@ class PlainShell:
 
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
-        read_end, write_end = os.pipe()
-        pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-        pump.start()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, lambda *_: self.session.runner.interrupt(signal.SIGINT))
-        try:
-            return run_typed(self.session, text, self.cwd, StdioSpec(stdin, write_end, write_end)), None
-        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
-            return None, f"{type(failure).__name__}: {failure}"
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            os.close(write_end)
-            os.close(stdin)
-            pump.join(timeout=5)
+
+        def start_pump(read_end: int) -> threading.Thread:
+            pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
+            pump.start()
+            return pump
+
+        return run_typed_line(self.session, text, self.cwd, start_pump, interrupt_on_sigint=True)
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
@@ -189,16 +175,16 @@ class PlainShell:
         print("revoke one with: corral rules revoke ID")
 
     def _print_trust(self) -> None:
-        from tui.review import project_rows
+        from corral.trusting import known_projects
 
-        for row in project_rows(self.project.locations):
+        for row in known_projects(self.project.locations):
             print(
                 f"{row.decision:<8} {row.fingerprint_state:<9} rules {row.rules:<3} {plain(row.root, one_line=True)}"
             )
 
     def _print_stats(self) -> None:
+        from corral.fatigue.stats import compute_stats
         from corral.rules import canonical_project
-        from corral.stats import compute_stats
         from tui.stats_screen import summary_text
 
         report = compute_stats(
@@ -207,7 +193,7 @@ class PlainShell:
         print(summary_text(report.total, []).plain, end="")
 
 
-def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
+def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
     from tui.trust_dialog import describe_gate
 
@@ -236,9 +222,9 @@ def run_plain(args: argparse.Namespace) -> int:
     except WorkspaceError as error:
         print(f"corral: {error}", file=sys.stderr)
         return 2
-    project = ProjectView(workspace, locations)
+    project = ProjectTrust(workspace, locations)
     project.refresh()
-    if project.needs_trust_dialog:
+    if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
             return EXIT_QUIT_AT_TRUST

@@ -1,5 +1,5 @@
 """The stats screen: prompts per session over time (a sparkline), approval rate, median decision time
-and the reduction against classic approval, from `corral.stats` over the ledger.
+and the reduction against classic approval, from `corral.fatigue.stats` over the ledger.
 
 `a` switches between this project and every project.
 """
@@ -16,9 +16,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
+from corral.fatigue.stats import FatigueStats, StatsReport, compute_stats
 from corral.locations import Locations
 from corral.rules import canonical_project
-from corral.stats import FatigueStats, StatsReport, compute_stats
 from tui.inert import inert
 
 MAX_SESSIONS_CHARTED = 60

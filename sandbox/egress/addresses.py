@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from sandbox.egress.hosts import IPAddress, canonical_address
+from boundary.hosts import IPAddress, canonical_address
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import h11
 
+from boundary.hosts import HostError, IPAddress, canonical_host, format_authority, ip_of, visible
 from sandbox.egress import socks
 from sandbox.egress.addresses import refusal_reason
-from sandbox.egress.hosts import HostError, IPAddress, canonical_host, format_authority, ip_of, visible
 from sandbox.egress.httpproto import (
     MAX_HEAD,
     ProtocolError,

