@@ -55,7 +55,7 @@ class ProtectedMatcher:
     """The protected rows, compiled on first use (a command that changes nothing never pays for the
     compilation). `matches(relative, replaces_node=...)` is the hot path."""
 
-    __slots__ = ("_compiled", "_each", "rows")
+    __slots__ = ("_ancestors", "_compiled", "_each", "rows")
 
     def __init__(self, rows: Iterable[Row]) -> None:
         self.rows: tuple[Row, ...] = tuple(rows)
@@ -63,6 +63,7 @@ class ProtectedMatcher:
             None
         )
         self._each: list[tuple[Row, ProtectedMatcher]] | None = None
+        self._ancestors: tuple[frozenset[str], int] | None = None
 
     @classmethod
     def compile(cls, rows: Iterable[Row]) -> ProtectedMatcher:
@@ -98,6 +99,14 @@ class ProtectedMatcher:
             re.compile(top, re.DOTALL),
             re.compile(f"{top}|/{alt(top_prefixes)}$", re.DOTALL),
         )
+        # Ancestors of protected locations are literal in every row today: look them up in a set
+        # (a node replacement's extra check is then one dict probe per suffix width, no regex).
+        literal = [p.replace("\\", "") for p in prefixes]
+        if all(re.escape(p.replace("\\", "")) == p for p in prefixes) and not top_prefixes:
+            self._ancestors = (
+                frozenset(re.sub(r"\\(.)", r"\1", p) for p in prefixes),
+                max((p.count("/") + 1 for p in literal), default=0),
+            )
         self._compiled = compiled
         return compiled
 
@@ -106,9 +115,15 @@ class ProtectedMatcher:
         touches a protected location."""
         change, replace, top, top_replace = self._compiled or self._compile()
         path = "/" + fold(relative)
-        if replaces_node:
+        if change.search(path) is not None or top.match(path) is not None:
+            return True
+        if not replaces_node:
+            return False
+        if self._ancestors is None:
             return replace.search(path) is not None or top_replace.match(path) is not None
-        return change.search(path) is not None or top.match(path) is not None
+        names, widest = self._ancestors
+        parts = path.rsplit("/", widest)
+        return any("/".join(parts[-width:]) in names for width in range(1, len(parts)))
 
     def row_for(self, relative: str) -> Row | None:
         """The first row that protects `relative` (for the prompt's why-it-matters line); slow path."""

@@ -20,6 +20,9 @@ from pathlib import Path
 
 MAX_DECOY_ENTRIES = 256
 MAX_DECOY_DEPTH = 3
+MAX_STAND_INS = 4096
+"""Names mirrored in a home's stand-ins per run, over all hidden entries (each has its own share of
+`MAX_DECOY_ENTRIES`)."""
 
 
 @dataclass
@@ -183,7 +186,8 @@ def plant_stand_ins(
     names (bounded). Returns host path -> (stand-in, signature as planted), so the capture can tell
     an untouched stand-in from a change."""
     planted: dict[Path, tuple[Path, Signature]] = {}
-    budget = [MAX_DECOY_ENTRIES]
+    budget = [MAX_STAND_INS]
+    shares: dict[Path, int] = {}
     modes: list[tuple[Path, int]] = []
 
     def parents(stand_in: Path, real: Path) -> None:
@@ -200,11 +204,14 @@ def plant_stand_ins(
             directory.mkdir(mode=0o700)
             modes.append((directory, mode))
 
-    def plant(real: Path, stand_in: Path, depth: int, counted: bool = True) -> None:
+    def plant(real: Path, stand_in: Path, depth: int, entry: Path, counted: bool = True) -> None:
         if counted:
-            if budget[0] <= 0:
+            # Each hidden entry gets its own share of names, so one big directory (300 keys in
+            # ~/.ssh/keys) never leaves the next credential without a stand-in.
+            if budget[0] <= 0 or shares.get(entry, 0) >= MAX_DECOY_ENTRIES:
                 return
             budget[0] -= 1
+            shares[entry] = shares.get(entry, 0) + 1
         try:
             st = os.lstat(real)
         except OSError:
@@ -216,9 +223,9 @@ def plant_stand_ins(
             os.close(fd)
             os.chmod(stand_in, 0o444)
             decoys.files[stand_in] = real
-        directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode)))
+        directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode), entry))
 
-    directories: list[tuple[Path, Path, int, int]] = []
+    directories: list[tuple[Path, Path, int, int, Path]] = []
     # Every hidden entry first (their number is bounded by the policy), so a big directory's names
     # never use up the budget that the next credential's stand-in needs; then their contents.
     for real in hidden:
@@ -231,24 +238,24 @@ def plant_stand_ins(
             continue
         try:
             parents(stand_in, real)
-            plant(real, stand_in, 1, counted=False)
+            plant(real, stand_in, 1, real, counted=False)
         except OSError:
             continue
     index = 0
     while index < len(directories):
-        real, stand_in, depth, mode = directories[index]
+        real, stand_in, depth, mode, entry = directories[index]
         index += 1
         if stand_in.is_dir() and depth < MAX_DECOY_DEPTH:
             try:
                 entries = sorted(os.scandir(real), key=lambda e: e.name)
             except OSError:
                 entries = []
-            for entry in entries:
+            for child in entries:
                 try:
-                    plant(Path(entry.path), stand_in / entry.name, depth + 1)
+                    plant(Path(child.path), stand_in / child.name, depth + 1, entry)
                 except OSError:
                     continue
-    for real, stand_in, _depth, mode in reversed(directories):
+    for real, stand_in, _depth, mode, _entry in reversed(directories):
         try:
             if stand_in.is_dir() and not stand_in.is_symlink():
                 os.chmod(stand_in, mode | 0o100)
