@@ -467,6 +467,7 @@ def test_W09_parser_bypass_writes(actor: Actor) -> None:
 
 def test_W10_spelling_of_denied_paths(actor: Actor) -> None:
     creds = plant(actor, actor.home / ".aws/credentials", "[default]\n")
+    aws_before = sorted(p.name for p in (actor.home / ".aws").iterdir())  # a shared real home holds more
     script = """
         echo evil > ~/.aws/credentials; echo evil > ~/.aws//credentials; echo evil > ~/.aws/./credentials
         echo evil > ~/.aws/new; mkdir ~/.aws/sub/; echo evil > ~/.ssh/authorized_keys
@@ -476,7 +477,7 @@ def test_W10_spelling_of_denied_paths(actor: Actor) -> None:
     result = sandboxed_with_control(actor, script)
     assert result.returncode == 77
     assert creds.read_text() == "[default]\n"
-    assert sorted(p.name for p in (actor.home / ".aws").iterdir()) == ["credentials"]
+    assert sorted(p.name for p in (actor.home / ".aws").iterdir()) == aws_before
     assert not (actor.home / ".ssh/authorized_keys").exists()
     assert not (actor.workspace / ".git/hooks/pre-commit").exists()
     assert not (actor.workspace / ".claude").exists()
