@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
+from corral.grouping import deleted_paths, is_deletion
 from corral.sensitivity import is_sensitive
 from corral.words import home_relative
 
@@ -56,8 +57,10 @@ def denial_lines(
         # A read already failed inside the sandbox: only a rule can make later reads see the file.
         later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
         how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
+        deleted = deleted_paths(violation) if is_deletion(violation) else 0
+        plural = "" if deleted == 1 else "s"
+        what = f"{violation.kind.value} (deletes {deleted} path{plural})" if deleted else violation.kind.value
         lines.append(
-            f"corral: denied {violation.kind.value} {target} "
-            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
+            f"corral: denied {what} {target} ({flag}{how}: {allow_command(project, violation, cwd)}{later})"
         )
     return lines

@@ -135,13 +135,17 @@ def _overlay_check(bwrap: Path) -> Check:
     )
 
 
+def format_check(check: Check) -> list[str]:
+    """One check as its line, plus the fix on the next line when it failed."""
+    mark = "ok  " if check.ok else "FAIL"
+    lines = [f"{mark} {check.name}: {check.detail}"]
+    if not check.ok and check.fix:
+        lines.append(f"     fix: {check.fix}")
+    return lines
+
+
 def format_checks(checks: list[Check]) -> str:
-    lines = []
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        lines.append(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            lines.append(f"     fix: {check.fix}")
+    lines = [line for check in checks for line in format_check(check)]
     backend_ok = all(c.ok for c in checks if c.name != "landlock")
     lines.append("backend: bubblewrap (Linux)" + ("" if backend_ok else " — cannot run commands until fixed"))
     return "\n".join(lines)

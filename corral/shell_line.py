@@ -7,19 +7,18 @@ person opened. `run_typed_line` runs the line the way `corral run -c` does (the 
 `before_command` hook, the command, `after_command`, all inside the sandbox through the Session),
 with stdin on /dev/null and stdout and stderr on one pipe that the front end's pump reads; the pipe
 is closed and the pump joined whatever happens, and an error becomes words (nothing is retried).
-`sigint_interrupts` routes Ctrl-C to the sandboxed command instead of to corral while it runs.
+Pumps and the Ctrl-C routing are `corral.piping`'s, shared with `corral run`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
 
-from corral.session import CommandOutcome, Session, shell_argv
+from corral.command import Command
+from corral.piping import PumpFactory, sigint_interrupts
+from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
 
 CD_OUTSIDE = "cd: stays inside the workspace"
@@ -58,30 +57,9 @@ def cd_argument(text: str) -> str | None:
     return None
 
 
-class Pump(Protocol):
-    """What reads a command's output pipe: started by its factory, joined when the command is done."""
-
-    def join(self, timeout: float, /) -> None: ...
-
-
-PumpFactory = Callable[[int], Pump]
-"""Given the pipe's read end (which the pump then owns and closes), start reading and return the pump."""
-
-
-@contextlib.contextmanager
-def sigint_interrupts(session: Session) -> Iterator[None]:
-    """While the body runs, Ctrl-C interrupts the sandboxed command (main thread only)."""
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_typed(session: Session, text: str, cwd: Path, stdio: StdioSpec) -> CommandOutcome:
     """Run `text` with the shell in the sandbox, with the project's hooks around it."""
-    return session.run_with_hooks(shell_argv(text), cwd=cwd, stdio=stdio)
+    return session.run_with_hooks(Command.from_shell(text), cwd=cwd, stdio=stdio)
 
 
 def run_typed_line(

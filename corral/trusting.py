@@ -71,13 +71,15 @@ class ProjectTrust:
 
     @property
     def needs_question(self) -> bool:
-        """Untrusted or changed, and trustable at all: ask the person on opening."""
+        """Untrusted or changed, trustable at all, and with something to decide: ask on opening. A project
+        with no trust-relevant file at all (no `.corral/`, no other agent's config) has nothing that
+        trust would load, so opening it asks nothing (as `corral run` says nothing)."""
         gate = self.gate
-        return (
-            gate is not None
-            and gate.untrustable is None
-            and gate.state in (TrustState.UNTRUSTED, TrustState.CHANGED)
-        )
+        if gate is None or gate.untrustable is not None:
+            return False
+        if gate.state is TrustState.CHANGED:
+            return True
+        return gate.state is TrustState.UNTRUSTED and bool(gate.discovery.files)
 
     def grant(self) -> None:
         """Trust the content that was shown (`TrustError` when it changed since), then evaluate again."""

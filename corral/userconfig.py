@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from corral.errors import UsageError
+
 SettingKind = Literal["hosts", "names", "seconds", "paths"]
 
 
-class UserConfigError(ValueError):
+class UserConfigError(UsageError):
     """One line: the file, the key, what is wrong."""
 
 

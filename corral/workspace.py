@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from corral.errors import UsageError
 
-class WorkspaceError(ValueError):
+
+class WorkspaceError(UsageError):
     """A directory cannot be a workspace; the message is one line for the user."""
 
 

@@ -21,20 +21,25 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.cachelayers import LOCK_NAME, cache_layer_dir, project_layers_dir
 from sandbox.capture import CaptureLayer
 from sandbox.homeview import readable_sources
+from sandbox.layerfs import open_root, remove_entry
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy, credential_stores
 from sandbox.readwatch import DecoySet, Signature, plant_stand_ins, reuse_or_build_decoys
-from sandbox.slots import empty_upper, with_ancestors
+from sandbox.slots import clear_dir, empty_upper, with_ancestors
 
 
 class SandboxSetupError(RuntimeError):
     """The sandbox cannot be built for this policy; nothing was run."""
+
+    summary = "the sandbox could not start, so nothing ran"
+    """What a front end prints before the message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,16 @@ def _check_target(path: Path) -> None:
 
 def _is_within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def _own_real_entry(path: Path) -> bool:
+    """A directory or regular file (not a link) owned by this user: safe to show read-only. A path in
+    a shared directory such as /tmp that another user created first is never bound."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return info.st_uid == os.geteuid() and (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
 
 
 def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
@@ -163,6 +178,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
             mounts.append(Mount("ro-bind", target, source=source))
 
     cache_locks: list[int] = []
+    clear_dir(run_dir, "cache")  # throwaway cache layers of an earlier run in this slot
     persistent = _lock_cache_layers(layers_dir, policy.workspace)
     if persistent is not None:
         cache_locks.append(persistent[1])
@@ -209,6 +225,13 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     for state in policy.blanked:
         if state.is_dir() and not state.is_symlink():
             mounts.append(Mount("tmpfs", state))
+    # Carve-outs outside the homes (Claude Code's task output in the private /tmp): bound as they are,
+    # never a link or another user's entry. Inside a home the read allow-list is bound above.
+    mounts.extend(
+        Mount("ro-bind", path, source=path)
+        for path in policy.readable
+        if not any(_is_within(path, h) for h in skeletons) and _own_real_entry(path)
+    )
     mounts.sort(key=lambda m: _depth(m.target))
     for home, skeleton in skeletons.items():
         _fill_skeleton(skeleton, home, mounts)
@@ -319,35 +342,24 @@ def _cache_layer(project_layers: Path | None, cache: Path, run_dir: Path, index:
             return base / "upper", base / "work"
         except OSError:
             pass
-    base = run_dir / "cache" / str(index)
-    (base / "upper").mkdir(parents=True)
-    (base / "work").mkdir(parents=True)
+    # Emptied with the rest of "cache" when this slot is next prepared.
+    base = clear_dir(run_dir / "cache", str(index))
+    (base / "upper").mkdir()
+    (base / "work").mkdir()
     return base / "upper", base / "work"
 
 
-def _clear_workdir(work: Path) -> None:
-    import shutil
-
-    for dirpath, dirnames, _files in os.walk(work):
-        for name in dirnames:
-            try:
-                os.chmod(os.path.join(dirpath, name), 0o700)
-            except OSError:
-                pass
-    shutil.rmtree(work, ignore_errors=True)
-
-
 def remove_run_dir(run_dir: Path) -> None:
-    """Delete a run directory, including overlay work dirs that the kernel leaves with mode 000 and
-    sealed decoy directories (0555)."""
-    import shutil
-
+    """Delete a run directory fd-relative, including overlay work dirs that the kernel leaves with mode
+    000 and sealed decoy directories (0555)."""
     try:
-        shutil.rmtree(run_dir)
+        parent = open_root(run_dir.parent)
     except FileNotFoundError:
         return
-    except OSError:
-        _clear_workdir(run_dir)
+    try:
+        remove_entry(parent, run_dir.name)
+    finally:
+        os.close(parent)
 
 
 def build_argv(

@@ -113,8 +113,11 @@ class Policy:
     homes: tuple[Path, ...] = ()
     """`$HOME` and the password database's home: each is shown through a skeleton (`sandbox.homeview`)."""
     readable: tuple[Path, ...] = ()
-    """The homes' read allow-list (absolute): bound in read-only when they exist. Everything else in a
-    home is hidden."""
+    """Paths bound in read-only when they exist: the homes' read allow-list, the person's own
+    `[filesystem] readable`, fs-read rules, and the core's carve-outs (Claude Code's shell snapshots
+    and task output, on top of a hidden directory or the private /tmp). Never one that would uncover a
+    credential store or corral's own state; outside a home the backend also drops any that is a link or
+    not the user's own. Everything else in a home is hidden."""
     private_caches: tuple[Path, ...] = ()
     """Cache layers that start empty: the host's content there is never shown."""
     secrets: tuple[Path, ...] = ()
@@ -283,7 +286,9 @@ def build_policy(
     extra_readable: Iterable[Path] = (),
     protected_roots: Iterable[Path] = (),
     network: NetworkAccess | None = None,
+    readable: Iterable[Path] = (),
 ) -> Policy:
+    # `readable`: the core's read-only carve-outs (absolute), merged into the read allow-list below.
     """The default policy for `workspace`, composed with what the caller adds.
 
     `own_state` are corral's directories (blank inside). `unhidden` are credential paths the person
@@ -298,22 +303,26 @@ def build_policy(
     # Paths the person allowed reading for this project (an fs-read rule): visible again, and nothing
     # else with them (a rule for ~/.netrc leaves ~/.ssh hidden).
     allowed_reads = tuple(Path(os.path.abspath(p)) for p in unhidden)
-    readable = [expand_home(p, h) for h in homes for p in defaults.HOME_READABLE]
-    readable.extend(Path(os.path.abspath(os.path.expanduser(str(p)))) for p in extra_readable)
-    readable.extend(p for p in allowed_reads if any(_is_within(p, h) for h in homes))
-    readable = list(dict.fromkeys(readable))
+    carve_outs = [Path(p) for p in readable if Path(p).is_absolute()]
+    shown: list[Path] = [expand_home(p, h) for h in homes for p in defaults.HOME_READABLE]
+    shown.extend(Path(os.path.abspath(os.path.expanduser(str(p)))) for p in extra_readable)
+    shown.extend(p for p in allowed_reads if any(_is_within(p, h) for h in homes))
+    shown.extend(carve_outs)
+    shown = list(dict.fromkeys(shown))
     stores = credential_stores(homes)
     allowed = _Roots(allowed_reads)
     # A store that holds an allow-listed path (`~/.claude` holds the shell snapshots agents source) is
     # hidden entry by entry instead, like any other directory on the way to something readable.
-    readable_text = [str(r) for r in readable]
+    readable_text = [str(r) for r in shown]
     stores = [
         s
         for s in stores
         if not allowed.holds(s) and not any(r.startswith(str(s) + "/") for r in readable_text)
     ]
     store_roots = _Roots(stores)
-    readable = [r for r in readable if not store_roots.holds(r)]
+    shown = [r for r in shown if not store_roots.holds(r)]
+    # A readable path holding a credential store or corral's own state would uncover it: dropped.
+    shown = [r for r in shown if not any(_is_within(inner, r) for inner in (*stores, *blanked))]
     hidden = [*stores, *(Path(os.path.abspath(p)) for p in extra_hidden)]
     hidden = resolve_hidden(hidden, keep_visible=(*homes, workspace))
     hidden = [h for h in hidden if not allowed.holds(h)]
@@ -324,7 +333,7 @@ def build_policy(
     for each_home in homes:
         if _is_within(each_home, workspace):
             continue  # a home used as the workspace (explicitly allowed): only the stores stay hidden
-        visible = (*readable, *caches, *private_caches, *blanked, workspace)
+        visible = (*shown, *caches, *private_caches, *blanked, workspace)
         hidden.extend(
             entry for entry in homeview.hidden_home_entries(each_home, visible) if not allowed.holds(entry)
         )
@@ -387,7 +396,7 @@ def build_policy(
         extra_writable=tuple(writable_ok),
         refused_writable=tuple(writable_refused),
         homes=homes,
-        readable=tuple(readable),
+        readable=tuple(shown),
         private_caches=private_caches,
         protected_roots=tuple(
             dict.fromkeys(

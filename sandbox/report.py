@@ -31,6 +31,8 @@ class RunResult:
     """Workspace changes the safe apply step refused (symlinked parents, devices, setuid...)."""
     capture_roots: list[Path] = field(default_factory=list)
     """Where each captured change would apply (the mount points of the capture layers)."""
+    started_ns: int = 0
+    """When the command started (`time.time_ns()`): a host entry changed after it is a conflict."""
     run_dir: Path | None = None
     """Holds the captured content of pending changes until they are applied or discarded."""
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)

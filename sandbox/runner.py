@@ -5,6 +5,11 @@ workspace changes that touch no protected path are applied to the host at once (
 writable); everything else becomes a `Violation` whose captured changes wait in the run directory
 until the caller decides: `finish(result, allowed)` applies the allowed ones and discards the rest.
 Nothing is ever re-run.
+
+Nothing sandboxed runs while corral touches a layer: before a layer is read, the sandbox's whole pid
+namespace is killed and proven empty (`sandbox.pidns`); if it cannot be, no layer is read or applied and
+the slot is discarded. Every read of a layer is fd-relative besides (`sandbox.layerfs`), so a layer
+shaped by the command cannot steer corral outside it either.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import json
 import os
 import secrets
 import signal
+import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
-from sandbox.apply import apply_changes
+from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
     SandboxSetupError,
@@ -32,15 +39,24 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.layerfs import LayerRefused
 from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
+from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
-from sandbox.slots import NoFreeSlot, acquire_slot
+from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
 
 EXIT_SETUP_FAILED = 125
+_SLOT_ATTEMPTS = 4
+
+
+class SandboxOutlived(SandboxSetupError):
+    """The command ran, but its processes could not be proven gone: nothing of it was applied."""
+
+    summary = "the command ran, but its sandbox could not be proven empty, so nothing it wrote was applied"
 
 
 class NetworkHook(Protocol):
@@ -66,7 +82,9 @@ class SandboxRunner:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
-        self._current_child: int | None = None
+        # The sandboxes running now (several when commands of one session run in parallel threads).
+        self._children: set[int] = set()
+        self._children_lock = threading.Lock()
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -106,24 +124,19 @@ class SandboxRunner:
     ) -> RunResult:
         """Run `command`; raise SandboxSetupError (and run nothing) if the sandbox cannot start."""
         binary, seccomp_path = self.preflight(policy)
-        try:
-            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private_dir(self.runtime_dir)
-            slot = acquire_slot(self.runtime_dir)
-        except (NoFreeSlot, OSError) as error:
-            raise SandboxSetupError(f"no run directory available: {error}") from error
+        slot, layout = self._prepare(policy)
         started = time.perf_counter()
-        layout: SandboxLayout | None = None
+        started_ns = time.time_ns()
         try:
-            layout = prepare_layout(policy, slot.path, self.layers_dir)
             watcher = ReadWatcher(layout.decoys)
             exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
             reads = watcher.reads()
         except BaseException as error:
-            if layout is not None:
-                layout.release()
-                _reset_quietly(layout)
-            slot.release()
+            layout.release()
+            if isinstance(error, SandboxOutlived):
+                slot.discard()  # processes may still be writing there: never reused, never read
+                raise
+            _reset_or_discard(layout, slot)
             if isinstance(error, OSError):
                 raise SandboxSetupError(f"could not start the sandbox: {error}") from error
             raise
@@ -134,14 +147,12 @@ class SandboxRunner:
             duration_ms=duration_ms,
             run_dir=slot.path,
             capture_roots=[layer.target for layer in layout.layers],
+            started_ns=started_ns,
         )
         done = layout
 
         def release() -> None:
-            try:
-                reset_layout(done)
-            finally:
-                slot.release()
+            _reset_or_discard(done, slot)
 
         result.release = release
         try:
@@ -154,6 +165,34 @@ class SandboxRunner:
             result.release = None
             result.run_dir = None
         return result
+
+    def _prepare(self, policy: Policy) -> tuple[Slot, SandboxLayout]:
+        """A locked slot with its layout prepared; a slot that cannot be emptied is discarded and the
+        next one tried."""
+        try:
+            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private_dir(self.runtime_dir)
+            sweep_discarded(self.runtime_dir)
+        except OSError as error:
+            raise SandboxSetupError(f"no run directory available: {error}") from error
+        last: BaseException | None = None
+        for _attempt in range(_SLOT_ATTEMPTS):
+            try:
+                slot = acquire_slot(self.runtime_dir)
+            except (NoFreeSlot, OSError) as error:
+                raise SandboxSetupError(f"no run directory available: {error}") from error
+            try:
+                return slot, prepare_layout(policy, slot.path, self.layers_dir)
+            except SandboxSetupError:
+                slot.release()
+                raise
+            except OSError as error:
+                last = error
+                _discard_quietly(slot)
+            except BaseException:
+                slot.release()
+                raise
+        raise SandboxSetupError(f"no run directory could be emptied for this run: {last}")
 
     def _execute(
         self,
@@ -168,8 +207,9 @@ class SandboxRunner:
     ) -> int:
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
-        block_r, block_w = os.pipe() if network is not None else (None, None)
-        pass_fds = [seccomp_fd, status_w] + ([block_r] if block_r is not None else [])
+        # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
+        block_r, block_w = os.pipe()
+        pass_fds = [seccomp_fd, status_w, block_r]
         argv = build_argv(
             binary.path,
             policy,
@@ -195,16 +235,21 @@ class SandboxRunner:
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
-            if block_r is not None:
-                os.close(block_r)
+            os.close(block_r)
         status = _StatusReader(status_r)
+        init: SandboxInit | None = None
         try:
             child_pid = status.child_pid()
-            self._current_child = child_pid
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
-            if network is not None and block_w is not None:
+            try:
+                init = SandboxInit(child_pid, process.pid)
+            except OSError as error:
+                raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
+            with self._children_lock:
+                self._children.add(child_pid)
+            if network is not None:
                 try:
                     network.attach(child_pid)
                 except Exception as error:
@@ -213,7 +258,7 @@ class SandboxRunner:
                     raise SandboxSetupError(
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
-                os.write(block_w, b"1")
+            os.write(block_w, b"1")
             if on_start is not None:
                 on_start(child_pid)
             while True:
@@ -230,30 +275,46 @@ class SandboxRunner:
             return exit_code
         finally:
             status.close()
-            self._current_child = None
-            if block_w is not None:
-                os.close(block_w)
+            if init is not None:
+                with self._children_lock:
+                    self._children.discard(init.pid)
+            os.close(block_w)
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if init is not None:
+                try:
+                    init.end()
+                except SandboxLingered as error:
+                    raise SandboxOutlived(str(error)) from error
+                finally:
+                    init.close()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
-        """Forward a signal (Ctrl-C) to the sandboxed command's process group."""
-        child = self._current_child
-        if child is None:
-            return
-        for pid in _children(child):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
+        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
+        with self._children_lock:
+            running = list(self._children)
+        for child in running:
+            for pid in _children(child):
                 try:
-                    os.kill(pid, sig)
+                    os.killpg(pid, sig)
                 except OSError:
-                    pass
+                    try:
+                        os.kill(pid, sig)
+                    except OSError:
+                        pass
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
-            changes = [c for c in read_changes(layer, layout.kept) if not untouched(layout.stand_ins, c.path)]
+            try:
+                changes = read_changes(layer, layout.kept)
+            except (LayerRefused, OSError) as error:
+                # One clear refusal for the whole layer (a 5,000-deep tree, an entry swapped while read):
+                # nothing of it reaches the host, and the slot is emptied or discarded afterwards.
+                reason = error.strerror or str(error)
+                result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
+                continue
+            changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
             if not changes:
                 continue
             if policy.in_workspace(layer.target):
@@ -277,7 +338,8 @@ class SandboxRunner:
             )
         withdrawn: list[Change] = []
         if allowed:
-            outcome = apply_changes(layer.target, allowed)
+            # exclusive: the sandbox's pid namespace was proven empty before any layer was read.
+            outcome = apply_changes(layer.target, allowed, started_ns=result.started_ns, exclusive=True)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
             withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
@@ -293,9 +355,11 @@ class SandboxRunner:
         key = hashlib.sha256(os.fsencode(policy.workspace)).hexdigest()[:16]
         return LinkRegistry(self.layers_dir.parent / "links" / f"{key}.json")
 
-    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
-        """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
-        Returns the changes the safe apply step refused."""
+    def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
+        """The one apply step after the decisions: apply the changes of `allowed` violations, discard
+        the rest, remove the run directory. Returns what was applied (outside the workspace: the
+        workspace's own changes are in `result.applied` already) and what the safe apply step refused."""
+        applied: list[Change] = []
         refused: list[tuple[Change, str]] = []
         try:
             by_root: dict[Path, list[Change]] = {}
@@ -307,20 +371,36 @@ class SandboxRunner:
                     else:
                         refused.append((change, "no capture root for this path"))
             for root, changes in by_root.items():
-                refused.extend(apply_changes(root, changes).refused)
+                outcome = apply_changes(root, changes, started_ns=result.started_ns, exclusive=True)
+                applied.extend(outcome.applied)
+                refused.extend(outcome.refused)
         finally:
             if result.release is not None:
                 result.release()
                 result.release = None
             result.run_dir = None
-        return refused
+        return ApplyOutcome(tuple(applied), tuple(refused))
+
+    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
+        """`settle`, returning only the changes the safe apply step refused."""
+        return list(self.settle(result, allowed).refused)
 
 
-def _reset_quietly(layout: SandboxLayout) -> None:
+def _reset_or_discard(layout: SandboxLayout, slot: Slot) -> None:
+    """Empty the slot for the next command, or discard it when that fails (never reused dirty)."""
     try:
         reset_layout(layout)
     except OSError:
-        pass
+        _discard_quietly(slot)
+        return
+    slot.release()
+
+
+def _discard_quietly(slot: Slot) -> None:
+    try:
+        slot.discard()
+    except OSError:
+        slot.release()
 
 
 def _withdraw_links_into_hidden(
@@ -455,7 +535,7 @@ def _children(pid: int) -> list[int]:
 
 def _check_private_dir(path: Path) -> None:
     st = os.lstat(path)
-    if os.path.islink(path) or st.st_uid != os.getuid():
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         raise SandboxSetupError(f"corral's runtime directory {path} is not a directory owned by you")
     if st.st_mode & 0o077:
         os.chmod(path, 0o700)

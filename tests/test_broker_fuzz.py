@@ -22,7 +22,7 @@ from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import Session
+from corral.opening import compose_session
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -129,7 +129,7 @@ def test_a_live_session_survives_malformed_and_oversized_messages(isolated_home:
     subprocess.run(["git", "init", "-q", str(workspace)], check=True)
     locations = Locations.default()
     nobody = Nobody()
-    session = Session(
+    session = compose_session(
         workspace, locations=locations, ask=nobody, frontend="test", on_violation=OnViolation.ASK
     )
     server = BrokerServer(workspace, locations.runtime_dir, SessionHost(lambda: session), frontend="test")

@@ -20,7 +20,7 @@ from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import Session
+from corral.opening import compose_session
 from tests.conftest import CORRAL
 
 
@@ -103,7 +103,7 @@ class Person:
 def test_a_prompt_is_answered_in_the_running_session(workspace: Path, isolated_home: Path) -> None:
     locations = Locations.default()
     person = Person()
-    session = Session(
+    session = compose_session(
         workspace, locations=locations, ask=person, frontend="test", on_violation=OnViolation.ASK
     )
     server = BrokerServer(

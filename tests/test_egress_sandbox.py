@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from corral.command import Command
 from corral.decision import Decision, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
+from corral.opening import compose_session
 from corral.session import Session
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.egress.proxy import static_resolver
@@ -60,16 +62,19 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def _session(workspace: Path, port: int, allow: list[str], ask: object = None) -> Session:
+def _session(
+    workspace: Path, port: int, allow: list[str], ask: object = None, proxy_port: int = 3128
+) -> Session:
     hosts = HostPolicy.from_config(source="test", allow=allow)
     resolver = static_resolver({"allowed.example": ("127.0.0.1", port), "other.example": ("127.0.0.1", port)})
-    return Session(
+    return compose_session(
         workspace,
         locations=Locations.default(),
         hosts=hosts,
         resolver=resolver,
         ask=ask,  # type: ignore[arg-type]
         on_violation=OnViolation.ASK if ask else OnViolation.DENY,
+        proxy_port=proxy_port,
     )
 
 
@@ -77,7 +82,8 @@ def _run(session: Session, script: str, tmp_path: Path) -> tuple[int, str, objec
     out = tmp_path / "out.txt"
     with out.open("wb") as handle:
         outcome = session.run(
-            ["/bin/sh", "-c", script], stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno())
+            Command.from_argv(["/bin/sh", "-c", script]),
+            stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()),
         )
     return outcome.exit_code, out.read_text(), outcome
 
@@ -171,9 +177,8 @@ def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()
-    session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
-    assert session.gate is not None
-    session.gate.port = 3129  # nothing listens there inside the sandbox
+    session = _session(workspace, port, ["allowed.example", "127.0.0.1"], proxy_port=3129)
+    # the proxy listens on 3129 inside the sandbox: nothing listens on 3128
     _code, text, _ = _run(
         session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path
     )

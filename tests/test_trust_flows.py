@@ -80,7 +80,8 @@ def _calls_to(path: Path, names: set[str]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["cli/commands/trust_cmd.py", "tui/project.py", "tui/review.py", "tui/app.py", "tui/plain.py"]
+    "module",
+    ["cli/commands/trust_cmd.py", "tui/project.py", "tui/review.py", "tui/app.py", "tui/line/shell.py"],
 )
 def test_front_ends_decide_trust_only_through_the_core(module: str) -> None:
     path = REPO / module

@@ -5,15 +5,13 @@ line, and a footer with the key bindings. Commands run in a thread worker (`_run
 touches widgets: it posts `OutputReceived` batches and one `CommandFinished`; `@on` handlers own the
 state. Escalation prompts arrive through `DialogAsk` (the Session's `ask` callback) as a modal screen.
 
-Entry point: `run_shell(args) -> int`, loaded by `corral shell` through the `corral.frontends` entry
-point `shell` (the core never imports this package).
+Entry point: `run_shell(directory, plain=...) -> int`, imported by `corral shell` (`cli.commands`); the
+core never imports this package.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
-from corral.escalation import OnViolation
+from corral.errors import CorralError, SetupError
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
@@ -115,22 +113,24 @@ class CorralShell(App[int]):
         self.running: CommandEntry | None = None
         self.host = SessionHost(lambda: self.session)
         self.broker: BrokerServer | None = None
+        self.failure: CorralError | None = None
+        """Why the shell stopped without a Session (a broken config, damaged state), else None."""
 
     def make_session(self) -> Session:
-        """The Session this shell runs commands in, answering prompts through the dialog."""
+        """The Session this shell runs commands in, answering prompts through the dialog.
+
+        A config that cannot be used raises (`corral.errors.UsageError`, naming the file and key), as it
+        does for `corral run`: the shell never falls back to a policy the person did not write.
+        """
         ask = DialogAsk(self, self._escalation_screen)
-        try:
-            return open_session(self.project.workspace, self.project.locations, ask, "textual")
-        except Exception as error:
-            # A config that cannot be used adds nothing: the user's defaults alone, network closed.
-            self.notify(f"{error}; running with the default policy", severity="error", markup=False)
-            return Session(
-                self.project.workspace,
-                locations=self.project.locations,
-                ask=ask,
-                frontend="textual",
-                on_violation=OnViolation.ASK,
-            )
+        return open_session(self.project.workspace, self.project.locations, ask, "textual")
+
+    def _stop(self, error: Exception) -> None:
+        """Leave the app because no Session can be opened; `run_shell` raises `failure` at the CLI edge."""
+        self.failure = (
+            error if isinstance(error, CorralError) else SetupError(f"cannot open the session: {error}")
+        )
+        self.exit(return_code=self.failure.exit_status)
 
     def _escalation_screen(self, request: PromptRequest) -> EscalationScreen:
         return EscalationScreen(request, arm_delay_s=self.options.arm_delay_s)
@@ -155,7 +155,11 @@ class CorralShell(App[int]):
 
     def on_mount(self) -> None:
         if self.session is None:
-            self.session = self.make_session()
+            try:
+                self.session = self.make_session()
+            except Exception as error:  # fail closed: no Session means no command runs
+                self._stop(error)
+                return
         self._refresh_header()
         self.query_one(CommandInput).focus()
         if self.options.serve_agents:
@@ -170,9 +174,14 @@ class CorralShell(App[int]):
         if self.running is not None:
             return
         old = self.session
-        self.session = self.make_session()
-        if old is not None:
-            old.close()
+        try:
+            self.session = self.make_session()
+        except Exception as error:  # e.g. the config just trusted cannot be used: stop, like `corral run`
+            self.session = None
+            self._stop(error)
+        finally:
+            if old is not None:
+                old.close()
 
     def _refresh_header(self) -> None:
         self.query_one("#header", Static).update(header_text(self.project, self.session))
@@ -221,7 +230,7 @@ class CorralShell(App[int]):
         self.query_one(CommandLog).add_entry(entry)
         self.running = entry
         if self.session is not None:
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
         self._run_command(entry, text, self.cwd)
 
     def _builtin(self, text: str) -> bool:
@@ -299,7 +308,7 @@ class CorralShell(App[int]):
     def action_interrupt(self) -> None:
         """Ctrl-C: interrupt the running command, or clear the input line."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGINT)
+            self.session.interrupt(signal.SIGINT)
             return
         self.query_one(CommandInput).value = ""
 
@@ -335,7 +344,7 @@ class CorralShell(App[int]):
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGTERM)
+            self.session.interrupt(signal.SIGTERM)
         self.exit(0)
 
 
@@ -350,24 +359,21 @@ def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
     return project
 
 
-def run_shell(args: argparse.Namespace) -> int:
-    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain."""
-    from corral.workspace import WorkspaceError
+def run_shell(directory: str | None, *, plain: bool = False) -> int:
+    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
+    A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
+    if plain:
+        from tui.line.shell import run_plain
 
-    if getattr(args, "plain", False):
-        from tui.plain import run_plain
-
-        return int(run_plain(args))
-    locations = Locations.default()
-    try:
-        project = open_project(getattr(args, "dir", None), locations)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        return int(run_plain(directory))
+    project = open_project(directory, Locations.default())
     app = CorralShell(project)
+    app.session = app.make_session()  # a broken config stops here, before the screen is taken over
     try:
         status = app.run()
     finally:
         if app.session is not None:
             app.session.close()
-    return int(status or 0)
+    if app.failure is not None:
+        raise app.failure
+    return int(status if status is not None else app.return_code or 0)

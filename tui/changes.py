@@ -106,7 +106,9 @@ def diff_for(change: Change) -> list[str]:
         for line in difflib.unified_diff(old_lines, new_lines, host_label, f"{change.path} (captured)")
     ]
     if not lines:
-        return [f"{change.path}: content unchanged"]
+        if not new and change.op is not ChangeOp.MODIFY:
+            return [f"{change.path}: new empty file"]
+        return [f"{change.path}: content unchanged (metadata only)"]
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more diff lines not shown"]
     return lines

@@ -26,6 +26,7 @@ from textual.widgets import Button, DataTable, Footer, Static
 
 from boundary.violations import Violation
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+from corral.grouping import deleted_paths, is_deletion
 from tui.changes import change_set, describe, diff_for
 from tui.inert import inert
 
@@ -38,6 +39,8 @@ _KIND_LABEL = {
     "fs-read": "credential read",
     "net": "network",
 }
+_DELETE_LABEL = {"fs-write": "delete outside", "fs-protected": "delete protected"}
+"""A deletion of existing paths is named as one, with the count of paths, never as a write."""
 
 
 def _scope_answer(
@@ -290,7 +293,11 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         target_cell = inert(target, "bold" if sensitive else "", one_line=True, limit=300)
         target_cell.append("\n")
         target_cell.append_text(inert(reason, "italic dim", one_line=True, limit=300))
-        kind_cell = Text(_KIND_LABEL.get(kind, kind), style="bold red" if sensitive else "bold", end="")
+        label = _KIND_LABEL.get(kind, kind)
+        if kind in _DELETE_LABEL and all(is_deletion(v) for v in members):
+            deleted = sum(deleted_paths(v) for v in members)
+            label = f"{_DELETE_LABEL[kind]} ({deleted})"
+        kind_cell = Text(label, style="bold red" if sensitive else "bold", end="")
         kind_cell.append("\n")
         kind_cell.append_text(inert(operation, "dim", one_line=True, limit=20))
         return [mark, kind_cell, target_cell]

@@ -16,9 +16,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from corral.command import Command
 from corral.denials import denial_lines
 from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
@@ -58,12 +59,12 @@ class StreamedRun:
         self._killer.start()
 
     def _kill(self) -> None:
-        self.session.runner.interrupt(signal.SIGTERM)
+        self.session.interrupt(signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE_S
         while self.running.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         while self.running.is_set():
-            self.session.runner.interrupt(signal.SIGKILL)
+            self.session.interrupt(signal.SIGKILL)
             time.sleep(0.1)
 
     def _time_out(self) -> None:
@@ -71,15 +72,8 @@ class StreamedRun:
         self.on_output("stderr", b"corral: timed out; the command was killed\n")
         self.cancel()
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path,
-        description: str | None = None,
-        timeout_s: float | None = None,
-    ) -> CommandOutcome:
-        """Run `argv` (with the project's hooks); Cancelled when cancelled before it started.
+    def run(self, command: Command, *, cwd: Path, timeout_s: float | None = None) -> CommandOutcome:
+        """Run `command` (with the project's hooks); Cancelled when cancelled before it started.
         SandboxSetupError (nothing ran) propagates."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -99,9 +93,7 @@ class StreamedRun:
             if timer is not None:
                 timer.daemon = True
                 timer.start()
-            return self.session.run_with_hooks(
-                list(argv), cwd=cwd, stdio=StdioSpec(stdin, out_w, err_w), description=description
-            )
+            return self.session.run_with_hooks(command, cwd=cwd, stdio=StdioSpec(stdin, out_w, err_w))
         finally:
             self.running.clear()
             if timer is not None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import socket
 import sqlite3
 import threading
@@ -33,7 +32,8 @@ from typing import Any, Protocol
 from corral.broker import address, protocol
 from corral.broker.address import AddressError, Peer
 from corral.broker.execution import Cancelled, StreamedRun, outcome_messages
-from corral.session import CommandOutcome, Session, resolve_command, shell_argv
+from corral.command import Command
+from corral.session import CommandOutcome, Session, resolve_command
 from sandbox.bwrap import SandboxSetupError
 from sandbox.runner import EXIT_SETUP_FAILED
 
@@ -296,7 +296,11 @@ class _Connection:
             run.cancel()
 
     def _run(self, peer: Peer, request: protocol.RunRequest) -> None:
-        argv = list(request.argv) if request.argv is not None else shell_argv(request.text or "")
+        # The Command is built once, here at the edge: the text shown is the text the agent sent.
+        if request.argv is not None:
+            command = Command.from_argv(request.argv, request.description)
+        else:
+            command = Command.from_shell(request.text or "", request.description)
         with self.server.host.lock:
             if self.cancelled.is_set():
                 return  # the client left while it waited: never start its command
@@ -306,15 +310,15 @@ class _Connection:
                 return
             cwd = Path(request.cwd) if request.cwd is not None else session.workspace
             policy = session.policy(cwd)
-            if resolve_command(argv, policy.env, policy.cwd) is None:
-                self.refuse(f"{argv[0]}: command not found", EXIT_NOT_FOUND)
+            if resolve_command(command.argv, policy.env, policy.cwd) is None:
+                self.refuse(f"{command.argv[0]}: command not found", EXIT_NOT_FOUND)
                 return
             run = StreamedRun(session, lambda stream, data: self.send(protocol.stream_frame(stream, data)))
             self.current_run = run
             if self.cancelled.is_set():
                 run.cancel()
             observer = self.server.observer
-            text = request.text if request.text is not None else shlex.join(argv)
+            text = command.text
             token: object = None
             if observer is not None:
                 with contextlib.suppress(Exception):  # a front end that cannot show it changes nothing
@@ -323,11 +327,11 @@ class _Connection:
             outcome: CommandOutcome | None = None
             error: str | None = None
             try:
-                outcome = run.run(argv, cwd=cwd, description=request.description, timeout_s=request.timeout_s)
+                outcome = run.run(command, cwd=cwd, timeout_s=request.timeout_s)
             except Cancelled:
                 error = "cancelled before it started"
             except SandboxSetupError as failure:
-                error = f"the sandbox could not start, so nothing ran: {failure}"
+                error = f"{failure.summary}: {failure}"
             except Exception as failure:
                 error = f"the session could not run the command: {type(failure).__name__}: {failure}"
             finally:

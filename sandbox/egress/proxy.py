@@ -117,7 +117,9 @@ class ProxyTimeouts:
     """Every bound on waiting, in seconds."""
 
     decide: float = 120.0
-    """How long a connection waits for ``decide`` (a person may be answering a prompt)."""
+    """How long a connection waits for ``decide`` (a person may be answering a prompt). An embedder that
+    asks a person passes its own deadline here (corral: its prompt timeout plus a short grace), so the
+    connection never gives up before the decision it is waiting for."""
     connect: float = 15.0
     """How long connecting to the destination may take."""
     header: float = 15.0

@@ -9,22 +9,21 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.locations import Locations
+from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.termsafe import copy_filtered
+from corral.termsafe import OutputHold
 from corral.trusting import ProjectTrust
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
-from tui.line import LineAsk
+from tui.line.ask import LineAsk
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -89,10 +88,12 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectTrust, session: Session) -> None:
+    def __init__(self, project: ProjectTrust, session: Session, hold: OutputHold | None = None) -> None:
         self.project = project
         self.session = session
         self.directory = WorkingDirectory(project.workspace)
+        self.hold = hold or OutputHold()
+        """Holds the command's output back while a prompt is on screen (shared with the `ask`)."""
 
     @property
     def cwd(self) -> Path:
@@ -127,7 +128,7 @@ class PlainShell:
                 return 0
             if self._builtin(text):
                 continue
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
             outcome, error = self.run_command(line)
             _print(status_fragments(line, finished_from(outcome, error)))
 
@@ -152,12 +153,8 @@ class PlainShell:
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
 
-        def start_pump(read_end: int) -> threading.Thread:
-            pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-            pump.start()
-            return pump
-
-        return run_typed_line(self.session, text, self.cwd, start_pump, interrupt_on_sigint=True)
+        pump = filtered_pump(sys.stdout.fileno(), self.hold)
+        return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
@@ -183,25 +180,26 @@ class PlainShell:
             )
 
     def _print_stats(self) -> None:
-        from corral.fatigue.stats import compute_stats
+        from corral.fatigue.stats import compute_stats, render_text
         from corral.rules import canonical_project
-        from tui.stats_screen import summary_text
 
         report = compute_stats(
             self.project.locations.ledger_path, project=canonical_project(self.project.workspace)
         )
-        print(summary_text(report.total, []).plain, end="")
+        print(render_text(report, max_sessions=5), end="")
 
 
 def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
-    from tui.trust_dialog import describe_gate
+    from corral.trust_report import report_text
 
     gate = project.gate
     if gate is None:
         return "untrusted"
     print(f"\n━━ corral: project {plain(str(gate.root), one_line=True)} is {gate.state.value} ━━")
-    print(describe_gate(gate).plain)
+    print("Until you trust it, corral reads none of the project's configuration and runs none of its hooks:")
+    print("commands run under your own policy only. Trusting loads what is listed here.\n")
+    print(report_text(gate))
     ask = chooser or LineAsk()
     options = [
         ("untrusted", "continue untrusted (default)"),
@@ -211,17 +209,13 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     return ask.choose_once("Trust this project?", options, "untrusted") or "untrusted"
 
 
-def run_plain(args: argparse.Namespace) -> int:
-    """`corral shell --plain [DIR]`."""
-    from corral.workspace import WorkspaceError, find_workspace
+def run_plain(directory: str | None) -> int:
+    """`corral shell --plain [DIR]`. A directory that cannot be a workspace raises
+    `corral.errors.UsageError` (one line at the CLI edge)."""
+    from corral.workspace import find_workspace
 
     locations = Locations.default()
-    directory = getattr(args, "dir", None)
-    try:
-        workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+    workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
     project = ProjectTrust(workspace, locations)
     project.refresh()
     if project.needs_question:
@@ -234,16 +228,15 @@ def run_plain(args: argparse.Namespace) -> int:
                 print("trusted.")
             except Exception as error:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
-    try:
-        session = open_session(workspace, locations, LineAsk(), "line")
-    except Exception as error:
-        print(f"corral: {plain(str(error), one_line=True)}", file=sys.stderr)
-        return 2
+    # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
+    # exactly as for `corral run`: no fallback policy.
+    hold = OutputHold()  # the command's output waits while a prompt is on screen
+    session = open_session(workspace, locations, hold.around(LineAsk()), "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
     try:
-        return PlainShell(project, session).run()
+        return PlainShell(project, session, hold).run()
     finally:
         session.close()
