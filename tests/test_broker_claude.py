@@ -27,7 +27,7 @@ from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import Session
+from corral.opening import compose_session
 from tests.conftest import SECRET
 
 PREFIX = str(Path(sys.executable).with_name("corral-claude"))
@@ -130,7 +130,7 @@ def test_claude_code_through_a_live_session(isolated_home: Path, task_output: Pa
     claude = ClaudeCode(isolated_home, workspace)
     locations = Locations.default()
     person = Person()
-    session = Session(
+    session = compose_session(
         workspace, locations=locations, ask=person, frontend="test", on_violation=OnViolation.ASK
     )
     server = BrokerServer(workspace, locations.runtime_dir, SessionHost(lambda: session), frontend="test")

@@ -9,11 +9,13 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corral.broker.server import SessionHost
 from corral.locations import Locations
 from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
@@ -24,6 +26,7 @@ from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
 from tui.line.ask import LineAsk
+from tui.line.broker_link import ASK_PENDING, PromptGate, serve_line_shell
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -88,12 +91,20 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectTrust, session: Session, hold: OutputHold | None = None) -> None:
+    def __init__(
+        self,
+        project: ProjectTrust,
+        session: Session,
+        hold: OutputHold | None = None,
+        gate: PromptGate | None = None,
+    ) -> None:
         self.project = project
         self.session = session
         self.directory = WorkingDirectory(project.workspace)
         self.hold = hold or OutputHold()
         """Holds the command's output back while a prompt is on screen (shared with the `ask`)."""
+        self.gate = gate
+        self.host = SessionHost(lambda: self.session)
 
     @property
     def cwd(self) -> Path:
@@ -114,13 +125,19 @@ class PlainShell:
         prompt: PromptSession[str] = PromptSession(
             history=history, completer=_path_completer(self), complete_while_typing=False
         )
+        typed = ""
         while True:
             try:
-                line = prompt.prompt(self.prompt_text())
+                with self.gate.prompting(prompt.app) if self.gate else contextlib.nullcontext():
+                    line = prompt.prompt(self.prompt_text(), default=typed)
+                typed = ""
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 return 0
+            if line is ASK_PENDING:  # an agent's command is waiting for an answer (asked above)
+                typed = prompt.app.current_buffer.text
+                continue
             text = line.strip()
             if not text:
                 continue
@@ -154,7 +171,14 @@ class PlainShell:
         """Run one command; its output goes to stdout through the terminal filter."""
 
         pump = filtered_pump(sys.stdout.fileno(), self.hold)
-        return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
+        if self.gate is not None:
+            self.gate.acquire(self.host.lock)
+        else:
+            self.host.lock.acquire()
+        try:  # one command at a time in the Session, typed or from an agent
+            return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
+        finally:
+            self.host.lock.release()
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
@@ -231,12 +255,28 @@ def run_plain(directory: str | None) -> int:
     # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
     # exactly as for `corral run`: no fallback policy.
     hold = OutputHold()  # the command's output waits while a prompt is on screen
-    session = open_session(workspace, locations, hold.around(LineAsk()), "line")
+    gate = PromptGate(hold.around(LineAsk()))
+    session = open_session(workspace, locations, gate, "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
+    shell = PlainShell(project, session, hold, gate)
+    broker = serve_line_shell(workspace, locations, shell.host)
     try:
-        return PlainShell(project, session, hold).run()
+        with _patched_stdout():
+            return shell.run()
     finally:
-        session.close()
+        if broker is not None:
+            broker.close()
+        with shell.host.lock:
+            session.close()
+
+
+@contextlib.contextmanager
+def _patched_stdout() -> Iterator[None]:
+    """Lines printed by other threads (agent commands) appear above the prompt, not inside it."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    with patch_stdout(raw=True):
+        yield
