@@ -251,12 +251,22 @@ class Session:
             ],
             extra_hidden=self.extra_hidden,
             unhidden=self._allowed_reads(),
+            shown_for_writing=self._allowed_writes(),
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
             extra_readable=[_home_path(p, self.environ) for p in self.extra_readable],
             network=self.network,
             readable=agent_readable(Path(self.environ.get("HOME") or Path.home()), os.getuid()),
         )
+
+    def _allowed_writes(self) -> list[Path]:
+        """Paths this project's fs-write rules allow: an existing home file there is shown with its
+        content (copied into the capture layer) so a later command can change it as the rule allows."""
+        try:
+            rules = self._rules.list(self.workspace)
+        except Exception:
+            return []  # Fail closed: without the rules, the home stays hidden.
+        return [Path(rule.target) for rule in rules if rule.kind is ViolationKind.FS_WRITE]
 
     def _allowed_reads(self) -> list[Path]:
         """Credential paths this project's fs-read rules allow (read when the policy is composed)."""

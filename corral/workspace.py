@@ -49,9 +49,7 @@ def find_workspace(
         )
     if root in home_real.parents:
         raise WorkspaceError(f"refusing to use {root}, which contains your home directory, as the workspace")
-    from sandbox.homeview import homes_of
-
-    for each_home in homes_of(home_real):
+    for each_home in _homes(home_real):
         store = _config_store(root, each_home)
         if store is not None:
             where = "it is" if store == root else f"it is inside {store},"
@@ -61,14 +59,25 @@ def find_workspace(
     return root
 
 
-def _config_store(root: Path, home: Path) -> Path | None:
-    """The credential or configuration directory `root` is, or lies in, if any."""
-    from boundary.table import Kind, rows
+def _homes(home: Path) -> list[Path]:
+    """`$HOME` and the password database's home (both hold credentials when they differ)."""
+    import pwd
 
-    for row in rows(Kind.CREDENTIAL):
-        store = home / row.pattern[2:]
-        if root == store or store in root.parents:
-            return store
+    found = [home]
+    try:
+        other = Path(os.path.realpath(pwd.getpwuid(os.geteuid()).pw_dir))
+    except KeyError:
+        return found
+    if other not in found and other != Path("/"):
+        found.append(other)
+    return found
+
+
+def _config_store(root: Path, home: Path) -> Path | None:
+    """The credential or configuration directory `root` is, or lies in, if any: every credential store
+    of `boundary.table` is a dot-directory (or lies in one) at the top of the home, and so is every
+    tool's config (`~/.config`, `~/.local`, `~/.ssh`, `~/.aws`, ...). Kept free of imports: the thin
+    `corral run` client finds its workspace without loading the sandbox."""
     if home in root.parents:
         top = home / root.relative_to(home).parts[0]
         if top.name.startswith("."):

@@ -30,8 +30,8 @@ from sandbox.capture import CaptureLayer
 from sandbox.homeview import readable_sources
 from sandbox.layerfs import open_root, remove_entry
 from sandbox.mounts import host_mount_points
-from sandbox.policy import Policy, credential_stores
-from sandbox.readwatch import DecoySet, Signature, plant_stand_ins, reuse_or_build_decoys
+from sandbox.policy import Policy
+from sandbox.readwatch import DecoySet, Signature, copy_in, plant_stand_ins, reuse_or_build_decoys
 from sandbox.slots import clear_dir, empty_upper, with_ancestors
 
 
@@ -169,13 +169,13 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     for root in policy.capture_roots:
         capture(root)
     capture(policy.workspace)
-    for source, target in readable_sources(
-        policy.readable, (*credential_stores(policy.homes), *policy.blanked), policy.homes
-    ):
+    bound: list[Path] = []
+    for source, target in readable_sources(policy.readable, (*policy.secrets, *policy.blanked), policy.homes):
         if any(_is_within(target, h) for h in skeletons) and not any(
             _is_within(target, c) for c in policy.private_caches
         ):
             mounts.append(Mount("ro-bind", target, source=source))
+            bound.append(target)
 
     cache_locks: list[int] = []
     clear_dir(run_dir, "cache")  # throwaway cache layers of an earlier run in this slot
@@ -188,6 +188,8 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         if cache.is_symlink():
             continue
         private = cache in policy.private_caches
+        if not cache.is_dir() and any(_is_within(cache, b) and cache != b for b in bound):
+            continue  # inside a read-only allow-listed directory: no mount point can be made there
         if not private and not cache.is_dir():
             if any(_is_within(cache, p) for p in policy.private_caches):
                 continue  # a missing tool cache inside a private cache layer lands in that layer
@@ -217,6 +219,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
     stand_ins: dict[Path, tuple[Path, Signature]] = {}
     for home, entries in in_home.items():
         stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys))
+        copy_in((p for p in policy.copied if _is_within(p, home)), home, home_layers[home].upper)
     for decoy, real in decoys.mounts:
         _check_target(real)
         # A read-write bind: a read-only mount would stop the kernel from updating the access time that

@@ -120,6 +120,9 @@ class Policy:
     not the user's own. Everything else in a home is hidden."""
     private_caches: tuple[Path, ...] = ()
     """Cache layers that start empty: the host's content there is never shown."""
+    copied: tuple[Path, ...] = ()
+    """Existing home files a project rule allows writing (fs-write): copied into the home's capture
+    layer for each command, so the command sees their content and a change is captured whole."""
     secrets: tuple[Path, ...] = ()
     """The part of `hidden` that is secret by name: credential stores, `paths.hidden`, root-only files."""
     blanked: tuple[Path, ...] = ()
@@ -225,6 +228,7 @@ def filter_environment(
 
 
 MAX_LINKED_ENTRIES = 512
+MAX_COPIED_BYTES = 1 << 20
 
 
 def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> list[Path]:
@@ -287,6 +291,7 @@ def build_policy(
     protected_roots: Iterable[Path] = (),
     network: NetworkAccess | None = None,
     readable: Iterable[Path] = (),
+    shown_for_writing: Iterable[Path] = (),
 ) -> Policy:
     # `readable`: the core's read-only carve-outs (absolute), merged into the read allow-list below.
     """The default policy for `workspace`, composed with what the caller adds.
@@ -329,11 +334,20 @@ def build_policy(
     secret_paths = list(hidden)
     caches = tuple(expand_home(p, h) for h in homes for p in defaults.CACHE_DIRS)
     private_caches = tuple(expand_home(p, h) for h in homes for p in defaults.PRIVATE_CACHE_DIRS)
+    copied = tuple(
+        real
+        for p in shown_for_writing
+        if any(_is_within(real := Path(os.path.abspath(p)), h) and real != h for h in homes)
+        and not store_roots.holds(real)
+        and os.path.isfile(real)
+        and not os.path.islink(real)
+        and os.path.getsize(real) <= MAX_COPIED_BYTES
+    )
     # Everything else that exists in a home is hidden behind a stand-in (its reads are reported).
     for each_home in homes:
         if _is_within(each_home, workspace):
             continue  # a home used as the workspace (explicitly allowed): only the stores stay hidden
-        visible = (*shown, *caches, *private_caches, *blanked, workspace)
+        visible = (*shown, *copied, *caches, *private_caches, *blanked, workspace)
         hidden.extend(
             entry for entry in homeview.hidden_home_entries(each_home, visible) if not allowed.holds(entry)
         )
@@ -397,6 +411,7 @@ def build_policy(
         refused_writable=tuple(writable_refused),
         homes=homes,
         readable=tuple(shown),
+        copied=copied,
         private_caches=private_caches,
         protected_roots=tuple(
             dict.fromkeys(

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,3 +277,45 @@ def untouched(planted: dict[Path, tuple[Path, Signature]], path: Path) -> bool:
     """Whether the change the capture reports at host `path` is only a stand-in left as planted."""
     entry = planted.get(path)
     return entry is not None and _signature(entry[0]) == entry[1]
+
+
+def removed(planted: dict[Path, tuple[Path, Signature]], root: Path) -> list[Path]:
+    """Host paths under `root` whose stand-in the command deleted or moved away (`rm ~/.bashrc`,
+    `mv ~/.aws ~/x`): overlayfs leaves no whiteout for them (the skeleton below has no such entry), so
+    the deletion is reported from here, once per removed tree, parents before children."""
+    gone = sorted(
+        real
+        for real, (stand_in, _signature) in planted.items()
+        if (real == root or root in real.parents) and not os.path.lexists(stand_in) and os.path.lexists(real)
+    )
+    result: list[Path] = []
+    for path in gone:
+        if not any(parent in path.parents for parent in result):
+            result.append(path)
+    return result
+
+
+def copy_in(paths: Iterable[Path], home: Path, upper: Path) -> None:
+    """Copy existing home files a rule allows writing into the home layer's upper directory (what
+    overlayfs's copy-up would do, done before the command starts): the command sees their content; an
+    unchanged copy is no change to the capture (same content and mode), a changed one is captured whole."""
+    for real in paths:
+        try:
+            relative = real.relative_to(home)
+        except ValueError:
+            continue
+        target = upper / relative
+        if os.path.lexists(target):
+            continue
+        try:
+            missing: list[tuple[Path, Path]] = []
+            current, real_current = target.parent, real.parent
+            while current != upper and not os.path.lexists(current):
+                missing.append((current, real_current))
+                current, real_current = current.parent, real_current.parent
+            for directory, real_dir in reversed(missing):
+                directory.mkdir(mode=0o700)
+                os.chmod(directory, stat.S_IMODE(os.lstat(real_dir).st_mode) | 0o100)
+            shutil.copy2(real, target, follow_symlinks=False)
+        except OSError:
+            continue

@@ -44,7 +44,7 @@ from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
-from sandbox.readwatch import ReadWatcher, untouched
+from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
@@ -315,6 +315,9 @@ class SandboxRunner:
                 result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
                 continue
             changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
+            # A hidden home entry the command deleted: its stand-in is gone (no whiteout to read).
+            deleted = [Change(path, ChangeOp.DELETE) for path in removed(layout.stand_ins, layer.target)]
+            changes = [*deleted, *changes]
             if not changes:
                 continue
             if policy.in_workspace(layer.target):

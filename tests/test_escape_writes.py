@@ -96,7 +96,7 @@ def test_W01_agent_config_in_home(actor: Actor) -> None:
     # Other tests plant credentials in a shared real home: compare with what was there before.
     before = {
         rel: snapshot(actor.home / rel) if (actor.home / rel).is_dir() else os.path.lexists(actor.home / rel)
-        for rel in (".claude.json", ".codex")
+        for rel in (".claude.json", ".codex", ".config/corral/config.toml")
     }
     result = sandboxed_with_control(
         actor,
@@ -109,7 +109,6 @@ def test_W01_agent_config_in_home(actor: Actor) -> None:
         assert now == was, rel
     if not before[".claude.json"]:
         assert not (actor.home / ".claude.json").exists()
-    assert not (actor.home / ".config/corral/config.toml").exists()
     assert not (actor.state_home / ".config/corral/config.toml").exists()
     assert result.returncode in (1, 77)
 
