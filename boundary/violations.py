@@ -75,6 +75,9 @@ class Violation:
     detail: str = ""
     changes: tuple[Change, ...] = field(default=(), compare=False, hash=False)
     """For fs-write / fs-protected: the captured changes an allow would apply."""
+    config_changes: tuple[str, ...] = ()
+    """For a git config file: its exact key/value changes (`+key=value`, `-key=value`, from
+    `sandbox.gitconfig`). A project rule made from this violation allows these and nothing else."""
 
     def key(self) -> tuple[str, str]:
         """Identity used to avoid asking twice in one session."""

@@ -9,7 +9,8 @@ damaged; 127 when the command does not exist; 1 for other refusals. `main` catch
 
 Everything printed goes through the one escaping function: `main` runs with `sys.stdout`/`sys.stderr`
 wrapped by `corral.termsafe.inert_stdio`, except while `shell` runs (its front ends own the terminal
-and escape what they draw themselves).
+and escape what they draw themselves) and while `mcp` runs (stdout is its JSON-RPC channel; the
+tool results are JSON, never drawn on a terminal by corral).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _dispatch(args_list: list[str]) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return UsageError.exit_status
-    if args.command == "shell":
+    if args.command in ("shell", "mcp"):  # mcp: stdout is its JSON-RPC channel, bytes as they are
         with terminal_owned():
             return int(handler(args))
     return int(handler(args))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.locations import Locations
+from sandbox.limits import MIB, default_limits, detect_mechanism
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.seccomp import SeccompUnavailable, compile_filter
 
@@ -78,7 +79,9 @@ def run_checks(locations: Locations) -> list[Check]:
         compile_filter()
         checks.append(
             Check(
-                "seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"
+                "seccomp",
+                True,
+                "libseccomp compiled the filter (socket families allow-listed; ptrace, io_uring, keyctl refused)",
             )
         )
     except SeccompUnavailable as error:
@@ -87,6 +90,7 @@ def run_checks(locations: Locations) -> list[Check]:
                 "seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"
             )
         )
+    checks.append(_limits_check())
     abi = landlock_abi()
     checks.append(
         Check(
@@ -97,6 +101,17 @@ def run_checks(locations: Locations) -> list[Check]:
         )
     )
     return checks
+
+
+def _limits_check() -> Check:
+    """Which mechanism bounds a command's processes and memory (a cgroup scope, or rlimits alone)."""
+    limits = default_limits()
+    mechanism = detect_mechanism(limits)
+    sizes = (
+        f"; {limits.max_processes} processes, {limits.max_memory_bytes // MIB} MiB memory, "
+        f"each tmpfs {limits.tmpfs_bytes // MIB} MiB"
+    )
+    return Check("resource limits", True, f"{mechanism.name}: {mechanism.detail}{sizes}")
 
 
 def _overlay_check(bwrap: Path) -> Check:

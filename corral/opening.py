@@ -30,6 +30,7 @@ from corral.session_memory import SessionMemory
 from corral.userconfig import load_user_config
 from sandbox.egress.environment import DEFAULT_PROXY_PORT
 from sandbox.egress.hostpolicy import HostPolicy, PolicyError
+from sandbox.limits import MIB, ResourceLimits, default_limits
 from sandbox.policy import NetworkAccess
 from sandbox.runner import SandboxRunner
 
@@ -78,6 +79,11 @@ def open_session(
             record=record,
             burst=burst,
             extra_readable=user.filesystem_readable,
+            limits=default_limits(
+                max_processes=user.limits_processes,
+                memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
+                tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
+            ),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
@@ -106,6 +112,7 @@ def compose_session(
     burst: BurstPolicy | None = None,
     proxy_port: int = DEFAULT_PROXY_PORT,
     extra_readable: Sequence[str] = (),
+    limits: ResourceLimits | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
@@ -139,6 +146,7 @@ def compose_session(
             runtime_dir=locations.runtime_dir,
             cache_dir=locations.cache_dir,
             layers_dir=locations.cache_layers_dir,
+            limits=limits,
         ),
         rules=rules,
         escalator=escalator,

@@ -5,10 +5,13 @@
       2. policy                = defaults + user config + trusted project config
       3. sandbox run           -> RunResult (exit code, captured changes, violations)
       4. violations            -> a decision per violation (rules, session memory, the `ask` callback)
-      5. apply or discard      captured changes; record command and prompts in the ledger
+      5. settle                one apply step for what was allowed (`applied`, `refused`), the rest
+                               discarded; the command and its decisions recorded (`corral.recording`)
 
-The session never talks to a person itself: it calls the `ask` callback it was given (a front end),
-and every failure on that path is a denial.
+The Session is composed in `corral.opening.compose_session`: it receives its runner, rules store,
+escalator, recorder and network gate and builds none of them. It never talks to a person itself: the
+escalator calls the `ask` callback it was given (a front end), and every failure on that path is a
+denial.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
 from corral.carveouts import agent_readable
 from corral.command import Command
@@ -337,6 +341,7 @@ class Session:
             ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
             for v, d in outcome.decisions.items()
         ]
+        outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
         record = CommandRecord(
@@ -409,10 +414,8 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
                 and change.op.value in ("create", "modify")
                 and change.size <= 16 << 20
             ):
-                try:
-                    digest.update(hashlib.sha256(change.source.read_bytes()).digest())
-                except OSError:
-                    digest.update(b"unreadable")
+                captured = read_repo_file(change.source, 16 << 20).content
+                digest.update(hashlib.sha256(captured).digest() if captured is not None else b"unreadable")
         prints[violation] = digest.hexdigest()
     return prints
 

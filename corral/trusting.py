@@ -89,6 +89,17 @@ class ProjectTrust:
         self.refresh()
 
 
+def open_workspace(directory: str | None, locations: Locations) -> ProjectTrust:
+    """The workspace for `directory` (the git root of the current directory by default), its trust
+    evaluated: how both shells open their project. `UsageError` when it cannot be a workspace."""
+    from corral.workspace import find_workspace
+
+    start = Path(directory) if directory else Path.cwd()
+    trust = ProjectTrust(find_workspace(start, explicit=bool(directory)), locations)
+    trust.refresh()
+    return trust
+
+
 @dataclass(frozen=True, slots=True)
 class KnownProject:
     """One project corral knows, for the trust review (front ends) and listings.

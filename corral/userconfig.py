@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from corral.errors import UsageError
 
-SettingKind = Literal["hosts", "names", "seconds", "paths"]
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths"]
 
 
 class UserConfigError(UsageError):
@@ -39,6 +39,7 @@ class UserSetting:
             "names": "list of strings",
             "paths": "list of strings",
             "seconds": "number > 0",
+            "count": "integer > 0",
         }[self.kind]
 
 
@@ -62,7 +63,27 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "prompts.timeout_s",
         "seconds",
         "300",
-        "how long a prompt waits for an answer; no answer in time is a denial",
+        "how long a prompt waits for an answer; no answer in time is a denial. A new host's connection waits"
+        " the same deadline: at it the prompt is dismissed, and a late answer stores no rule",
+    ),
+    UserSetting(
+        "limits.processes",
+        "count",
+        "4096",
+        "processes and threads one sandboxed command may run at once (a cgroup where corral can make "
+        "one, else RLIMIT_NPROC in the sandbox's user namespace); `corral doctor` says which",
+    ),
+    UserSetting(
+        "limits.memory_mib",
+        "count",
+        "half the memory",
+        "memory of one command in MiB: the whole command under a cgroup, each process under rlimits",
+    ),
+    UserSetting(
+        "limits.tmpfs_mib",
+        "count",
+        "a quarter of the memory, at most 8192",
+        "size in MiB of each tmpfs a command can write (/tmp, /var/tmp, /dev/shm); a full one is reported",
     ),
     UserSetting(
         "filesystem.readable",
@@ -86,6 +107,9 @@ class UserConfig:
     filesystem_readable: tuple[str, ...] = ()
     """Home paths a sandboxed command may read besides the built-in allow-list (from this file only,
     never from a repository)."""
+    limits_processes: int | None = None
+    limits_memory_mib: int | None = None
+    limits_tmpfs_mib: int | None = None
     source: str = "(defaults)"
 
 
@@ -95,11 +119,18 @@ _FIELD_OF: dict[str, str] = {
     "network.presets": "network_presets",
     "prompts.timeout_s": "prompt_timeout_s",
     "filesystem.readable": "filesystem_readable",
+    "limits.processes": "limits_processes",
+    "limits.memory_mib": "limits_memory_mib",
+    "limits.tmpfs_mib": "limits_tmpfs_mib",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
 
 def _value(setting: UserSetting, value: Any, where: str) -> object:
+    if setting.kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UserConfigError(f"{where}: expected a whole number > 0")
+        return value
     if setting.kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserConfigError(f"{where}: expected a number of seconds")

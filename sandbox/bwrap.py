@@ -12,6 +12,10 @@ and the seccomp filter of `sandbox.seccomp`. The filesystem is the host's, read-
 - decoys over hidden paths (see `sandbox.readwatch`), blank read-only tmpfs over corral's own state;
 - a private tmpfs on /tmp and /var/tmp, a minimal /dev and a /proc of the sandbox's own processes.
 
+Every tmpfs has a size (`sandbox.limits`): a tmpfs without one grows to half the machine's memory, so a
+sandboxed `head -c 60G /dev/zero > /tmp/x` would take the host's memory. bwrap's /dev cannot be sized,
+so it is remounted read-only after its /dev/shm gets a sized tmpfs of its own.
+
 Mount sources and targets are canonical paths (symlinks resolved before anything is validated or
 mounted); a target that is a symlink at mount time is refused.
 """
@@ -29,6 +33,7 @@ from sandbox.cachelayers import LOCK_NAME, cache_layer_dir, project_layers_dir
 from sandbox.capture import CaptureLayer
 from sandbox.homeview import readable_sources
 from sandbox.layerfs import open_root, remove_entry
+from sandbox.limits import default_limits
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
 from sandbox.readwatch import DecoySet, Signature, copy_in, plant_stand_ins, reuse_or_build_decoys
@@ -42,15 +47,24 @@ class SandboxSetupError(RuntimeError):
     """What a front end prints before the message."""
 
 
+BLANK_TMPFS_BYTES = 64 * 1024
+"""corral's blanked state directories: empty and read-only, the size only so that no tmpfs is unbounded."""
+DEV_SHM = Path("/dev/shm")
+
+
 @dataclass(frozen=True, slots=True)
 class Mount:
     """One mount, in the order bwrap applies them (parents before children)."""
 
-    kind: str  # "ro-bind", "bind", "tmpfs", "overlay"
+    kind: str  # "ro-bind", "ro-bind-try", "bind", "tmpfs", "overlay"
     target: Path
     source: Path | None = None
     upper: Path | None = None
     work: Path | None = None
+    size: int | None = None
+    """For tmpfs: its size in bytes (never None in a layout: an unsized tmpfs is unbounded)."""
+    read_only: bool = False
+    """For tmpfs: remounted read-only once mounted (corral's blanked state)."""
 
 
 @dataclass
@@ -67,6 +81,14 @@ class SandboxLayout:
     cache_locks: list[int] = field(default_factory=list)
     stand_ins: dict[Path, tuple[Path, Signature]] = field(default_factory=dict)
     """Hidden home entries' stand-ins in the home layers' upper directories (see `plant_stand_ins`)."""
+    tmpfs_bytes: int = BLANK_TMPFS_BYTES
+    """The size of each writable tmpfs (/tmp, /var/tmp, /dev/shm)."""
+
+    @property
+    def writable_tmpfs(self) -> tuple[Path, ...]:
+        """Every writable tmpfs inside the sandbox, for `sandbox.limits.ResourceWatch`."""
+        sized = tuple(m.target for m in self.mounts if m.kind == "tmpfs" and not m.read_only)
+        return (*sized, DEV_SHM)
 
     def release(self) -> None:
         for fd in self.cache_locks:
@@ -104,18 +126,23 @@ def _own_real_entry(path: Path) -> bool:
     return info.st_uid == os.geteuid() and (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
 
 
-def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> SandboxLayout:
+def prepare_layout(
+    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
-    slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first."""
+    slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    if tmpfs_bytes is None:
+        tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for root in (policy.workspace, *policy.capture_roots):
         if _is_within(run_dir, root) or _is_within(root, run_dir):
             raise SandboxSetupError(
                 f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
             )
-    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"))]
+    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
     if Path("/var/tmp").is_dir():
-        mounts.append(Mount("tmpfs", Path("/var/tmp")))
+        mounts.append(Mount("tmpfs", Path("/var/tmp"), size=tmpfs_bytes))
     layers: list[CaptureLayer] = []
     ignore: set[Path] = set()
 
@@ -176,6 +203,13 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         ):
             mounts.append(Mount("ro-bind", target, source=source))
             bound.append(target)
+    for ancestor in _private_tmp_ancestors((policy.workspace, *policy.capture_roots)):
+        # A workspace (or home) under /tmp: the directories between /tmp and it would otherwise exist
+        # only in the private tmpfs, where a write (`../out.tar`) vanishes without a word. Captured, such
+        # a write is reported like any write outside the workspace. A directory holding corral's run
+        # directory cannot be an overlay's lower layer (the upper lives in it): its host entries stay
+        # out of sight as before, but writes there are still captured and reported.
+        overlay(ancestor, "", _empty_dir(run_dir) if _is_within(run_dir, ancestor) else None)
 
     cache_locks: list[int] = []
     clear_dir(run_dir, "cache")  # throwaway cache layers of an earlier run in this slot
@@ -193,7 +227,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         if not private and not cache.is_dir():
             if any(_is_within(cache, p) for p in policy.private_caches):
                 continue  # a missing tool cache inside a private cache layer lands in that layer
-            if not _creatable(cache, layers):
+            if not _creatable(cache, mounts):
                 continue  # no overlay where its mount point would be made: writes there stay read-only
         lower = cache if cache.is_dir() and not private else _empty_dir(run_dir)
         upper, work = _cache_layer(persistent[0] if persistent else None, cache, run_dir, index)
@@ -227,12 +261,13 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         mounts.append(Mount("bind", real, source=decoy))
     for state in policy.blanked:
         if state.is_dir() and not state.is_symlink():
-            mounts.append(Mount("tmpfs", state))
-    # Carve-outs outside the homes (Claude Code's task output in the private /tmp): bound as they are,
-    # never a link or another user's entry. Inside a home the read allow-list is bound above.
+            mounts.append(Mount("tmpfs", state, size=BLANK_TMPFS_BYTES, read_only=True))
+    # "-try": a carve-out removed since the check (Claude Code cleaning its /tmp) is skipped, not a
+    # setup failure. Whatever is bound is read-only and read with the user's own permissions.
     mounts.extend(
-        Mount("ro-bind", path, source=path)
+        Mount("ro-bind-try", path, source=path)
         for path in policy.readable
+        # Inside a home the read allow-list is bound above (through the skeleton).
         if not any(_is_within(path, h) for h in skeletons) and _own_real_entry(path)
     )
     mounts.sort(key=lambda m: _depth(m.target))
@@ -248,6 +283,7 @@ def prepare_layout(policy: Policy, run_dir: Path, layers_dir: Path | None) -> Sa
         kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
         stand_ins=stand_ins,
+        tmpfs_bytes=tmpfs_bytes,
     )
 
 
@@ -293,12 +329,33 @@ def _fill_skeleton(skeleton: Path, home: Path, mounts: list[Mount]) -> None:
     marker.write_text(manifest)
 
 
-def _creatable(path: Path, layers: list[CaptureLayer]) -> bool:
-    """Whether bwrap can make `path` as a mount point: its nearest existing ancestor is in a capture layer."""
+PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
+"""Directories the sandbox replaces with a private tmpfs."""
+
+
+def _private_tmp_ancestors(targets: tuple[Path, ...]) -> list[Path]:
+    """Directories strictly between a private tmp root and one of `targets`, outermost first, that are
+    neither targets themselves nor inside another target."""
+    found: list[Path] = []
+    for target in targets:
+        for root in PRIVATE_TMP_ROOTS:
+            if root not in target.parents:
+                continue
+            for ancestor in reversed(target.parents):
+                inside_another = any(_is_within(ancestor, other) for other in targets)
+                if root in ancestor.parents and ancestor not in found and not inside_another:
+                    found.append(ancestor)
+    return sorted(found, key=_depth)
+
+
+def _creatable(path: Path, mounts: list[Mount]) -> bool:
+    """Whether bwrap can make `path` as a mount point: the deepest mount holding its nearest existing
+    ancestor is a capture overlay (not a read-only bind of a directory with mounts below it)."""
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    return any(_is_within(ancestor, layer.target) for layer in layers)
+    holding = [m for m in mounts if m.kind in ("overlay", "ro-bind") and _is_within(ancestor, m.target)]
+    return bool(holding) and max(holding, key=lambda m: _depth(m.target)).kind == "overlay"
 
 
 def _empty_dir(run_dir: Path) -> Path:
@@ -396,15 +453,23 @@ def build_argv(
         "/",
         "--dev",
         "/dev",
+        "--size",
+        str(layout.tmpfs_bytes),
+        "--tmpfs",
+        str(DEV_SHM),
+        "--remount-ro",
+        "/dev",
         "--proc",
         "/proc",
     ]
     for mount in layout.mounts:
         target = str(mount.target)
         if mount.kind == "tmpfs":
-            argv += ["--tmpfs", target]
+            argv += ["--size", str(mount.size or BLANK_TMPFS_BYTES), "--tmpfs", target]
         elif mount.kind == "ro-bind":
             argv += ["--ro-bind", str(mount.source), target]
+        elif mount.kind == "ro-bind-try":
+            argv += ["--ro-bind-try", str(mount.source), target]
         elif mount.kind == "bind":
             argv += ["--bind", str(mount.source), target]
         elif mount.kind == "overlay":
@@ -416,6 +481,10 @@ def build_argv(
                 str(mount.work),
                 target,
             ]
+    # Read-only once every mount is in place (a mount point below one would need a directory there).
+    for mount in layout.mounts:
+        if mount.kind == "tmpfs" and mount.read_only:
+            argv += ["--remount-ro", str(mount.target)]
     argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:
         argv += ["--json-status-fd", str(status_fd)]

@@ -94,8 +94,12 @@ def read_changes(layer: CaptureLayer, ignore_dirs: frozenset[str] = frozenset())
         return []
     try:
         lower_fd: int | None = open_root(layer.lower)
-    except OSError:
-        lower_fd = None
+    except OSError as error:
+        os.close(upper_fd)
+        # Without the host side, deletions and modifications cannot be told apart from creations.
+        raise LayerRefused(
+            error.errno or errno.EIO, f"{layer.lower}: cannot be read: {error.strerror}"
+        ) from error
     try:
         return _Scan(layer, upper_fd, lower_fd, ignore_dirs).run()
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from boundary.matcher import ProtectedMatcher, default_matcher, fold
 from sandbox import defaults, homeview, pulled
+from sandbox.housekeeping import housekeeping_env
 from sandbox.mounts import host_mount_points
 
 
@@ -384,6 +385,7 @@ def build_policy(
             and not any(real in m.parents for m in submounts)
         ):
             capture.append(real)
+    env.update(housekeeping_env(home, hidden, (*private_caches, *caches)))
     writable_ok: list[Path] = []
     writable_refused: list[Path] = []
     for path in extra_writable:

@@ -14,6 +14,7 @@ shaped by the command cannot steer corral outside it either.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
@@ -39,7 +40,17 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.gitconfig import ConfigDiff, diff_captured, is_git_config
 from sandbox.layerfs import LayerRefused
+from sandbox.limits import (
+    Mechanism,
+    ResourceLimits,
+    ResourceWatch,
+    RunCgroup,
+    apply_rlimits,
+    default_limits,
+    detect_mechanism,
+)
 from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.pidns import SandboxInit, SandboxLingered
@@ -76,15 +87,31 @@ class StdioSpec:
 
 class SandboxRunner:
     """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
-    compiled seccomp filter; `layers_dir` the persistent per-project cache layers."""
+    compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
+    bounds of every command (`sandbox.limits`)."""
 
-    def __init__(self, *, runtime_dir: Path, cache_dir: Path, layers_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        runtime_dir: Path,
+        cache_dir: Path,
+        layers_dir: Path | None = None,
+        limits: ResourceLimits | None = None,
+    ) -> None:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
+        self.limits = limits or default_limits()
+        self._mechanism: Mechanism | None = None
         # The sandboxes running now (several when commands of one session run in parallel threads).
         self._children: set[int] = set()
         self._children_lock = threading.Lock()
+
+    def mechanism(self) -> Mechanism:
+        """How this runner bounds its commands (probed once)."""
+        if self._mechanism is None:
+            self._mechanism = detect_mechanism(self.limits)
+        return self._mechanism
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -129,7 +156,9 @@ class SandboxRunner:
         started_ns = time.time_ns()
         try:
             watcher = ReadWatcher(layout.decoys)
-            exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
+            exit_code, notices = self._execute(
+                binary, policy, layout, command, seccomp_path, stdio, network, on_start
+            )
             reads = watcher.reads()
         except BaseException as error:
             layout.release()
@@ -147,6 +176,7 @@ class SandboxRunner:
             duration_ms=duration_ms,
             run_dir=slot.path,
             capture_roots=[layer.target for layer in layout.layers],
+            notices=notices,
             started_ns=started_ns,
         )
         done = layout
@@ -182,7 +212,9 @@ class SandboxRunner:
             except (NoFreeSlot, OSError) as error:
                 raise SandboxSetupError(f"no run directory available: {error}") from error
             try:
-                return slot, prepare_layout(policy, slot.path, self.layers_dir)
+                return slot, prepare_layout(
+                    policy, slot.path, self.layers_dir, tmpfs_bytes=self.limits.tmpfs_bytes
+                )
             except SandboxSetupError:
                 slot.release()
                 raise
@@ -204,13 +236,25 @@ class SandboxRunner:
         stdio: StdioSpec,
         network: NetworkHook | None,
         on_start: Callable[[int], None] | None,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
+        """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
         block_r, block_w = os.pipe()
         pass_fds = [seccomp_fd, status_w, block_r]
-        argv = build_argv(
+        mechanism = self.mechanism()
+        cgroup: RunCgroup | None = None
+        if mechanism.cgroups is not None:
+            try:
+                cgroup = RunCgroup(
+                    mechanism.cgroups, self.limits, f"corral-{os.getpid()}-{secrets.token_hex(4)}"
+                )
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        argv = list(mechanism.scope_argv) + build_argv(
             binary.path,
             policy,
             layout,
@@ -237,6 +281,7 @@ class SandboxRunner:
             os.close(status_w)
             os.close(block_r)
         status = _StatusReader(status_r)
+        watch: ResourceWatch | None = None
         init: SandboxInit | None = None
         try:
             child_pid = status.child_pid()
@@ -247,6 +292,14 @@ class SandboxRunner:
                 init = SandboxInit(child_pid, process.pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
+            try:
+                if cgroup is not None:
+                    cgroup.add(process.pid)
+                    cgroup.add(child_pid)
+                apply_rlimits(child_pid, self.limits)
+            except OSError as error:
+                # Fail closed: an unbounded command does not run.
+                raise SandboxSetupError(f"could not set the sandbox's resource limits: {error}") from error
             with self._children_lock:
                 self._children.add(child_pid)
             if network is not None:
@@ -259,6 +312,7 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
             while True:
@@ -272,8 +326,13 @@ class SandboxRunner:
                 # bwrap reports an exit code only for a command that really ran: anything else is a
                 # setup failure (mounts, seccomp, exec), never the command's own status.
                 raise SandboxSetupError(_setup_failure_hint(returncode))
-            return exit_code
+            notices, watch = watch.stop(), None
+            if cgroup is not None:
+                notices = cgroup.notices(self.limits) + notices
+            return exit_code, notices
         finally:
+            if watch is not None:
+                watch.stop()
             status.close()
             if init is not None:
                 with self._children_lock:
@@ -289,6 +348,10 @@ class SandboxRunner:
                     raise SandboxOutlived(str(error)) from error
                 finally:
                     init.close()
+                    if cgroup is not None:
+                        cgroup.remove()
+            elif cgroup is not None:
+                cgroup.remove()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
@@ -334,11 +397,19 @@ class SandboxRunner:
     ) -> None:
         allowed: list[Change] = []
         protected: list[Change] = []
+        config_diffs: dict[Path, ConfigDiff] = {}
         for change in changes:
             replaces = change.op in (ChangeOp.DELETE, ChangeOp.SYMLINK)
-            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(
-                change
-            )
+            if not policy.is_protected(change.path, replaces_node=replaces):
+                allowed.append(change)
+                continue
+            diff = _git_config_diff(policy, change)
+            if diff is not None and diff.housekeeping_only:
+                allowed.append(change)  # git's own branch tracking: nothing in it runs a program
+                continue
+            if diff is not None:
+                config_diffs[change.path] = diff
+            protected.append(change)
         withdrawn: list[Change] = []
         if allowed:
             # exclusive: the sandbox's pid namespace was proven empty before any layer was read.
@@ -347,7 +418,9 @@ class SandboxRunner:
             result.refused.extend(outcome.refused)
             withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
         result.violations.extend(
-            _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
+            _bind_config_changes(
+                _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"), config_diffs
+            )
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
@@ -458,6 +531,37 @@ def _readlink(path: Path) -> str | None:
         return os.readlink(path)
     except OSError:
         return None
+
+
+def _git_config_diff(policy: Policy, change: Change) -> ConfigDiff | None:
+    """The key/value changes of a write to a git config file in the workspace (None: not one, or it
+    cannot be judged key by key, so it stays a plain protected change)."""
+    if change.op not in (ChangeOp.CREATE, ChangeOp.MODIFY):
+        return None
+    try:
+        relative = PurePosixPath(change.path.relative_to(policy.workspace))
+    except ValueError:
+        return None
+    if not is_git_config(relative):
+        return None
+    return diff_captured(change.path, change.source)
+
+
+def _bind_config_changes(violations: list[Violation], diffs: dict[Path, ConfigDiff]) -> list[Violation]:
+    """Give each git config violation its exact key/value changes, shown and bound into rules."""
+    bound: list[Violation] = []
+    for violation in violations:
+        diff = diffs.get(Path(violation.target)) if len(violation.changes) == 1 else None
+        if diff is None:
+            bound.append(violation)
+            continue
+        keys = ", ".join(sorted(diff.keys)) or "no keys"
+        bound.append(
+            dataclasses.replace(
+                violation, config_changes=diff.lines, detail=f"{violation.detail}; git config keys: {keys}"
+            )
+        )
+    return bound
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:

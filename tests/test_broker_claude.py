@@ -169,3 +169,44 @@ def test_without_a_session_a_crossing_is_denied_and_says_how_to_start_one(isolat
     assert "no live corral session" in ran.stderr
     assert ran.cwd == str(workspace)
     assert not (isolated_home / "x").exists()
+
+
+def test_a_carve_out_removed_before_the_sandbox_starts_is_skipped(isolated_home: Path) -> None:
+    """Claude Code may clean its /tmp directory between corral's check and bwrap's mount: the command
+    still runs (the carve-out is simply absent), never a setup failure."""
+    import dataclasses
+
+    from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
+    from sandbox.locate import find_bwrap
+    from sandbox.seccomp import filter_path
+
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    locations = Locations.default()
+    session = compose_session(workspace, locations=locations)
+    carve = isolated_home / "carve"
+    carve.mkdir()
+    (carve / "f").write_text("visible\n")
+    policy = dataclasses.replace(session.policy(workspace), readable=(carve,))
+    run_dir = locations.runtime_dir / "carve-layout"
+    layout = prepare_layout(policy, run_dir, None)
+    binary = find_bwrap(workspace=workspace, cache_dir=locations.cache_dir)
+
+    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        seccomp = os.open(filter_path(locations.cache_dir), os.O_RDONLY)  # bwrap reads it up
+        try:
+            argv = build_argv(binary.path, policy, layout, command, seccomp_fd=seccomp)
+            return subprocess.run(argv, pass_fds=(seccomp,), capture_output=True, text=True, check=False)
+        finally:
+            os.close(seccomp)
+
+    try:
+        shown = run(["cat", str(carve / "f")])
+        assert shown.stdout == "visible\n", shown.stderr
+        shutil.rmtree(carve)
+        gone = run(["true"])
+        assert gone.returncode == 0, gone.stderr
+    finally:
+        remove_run_dir(run_dir)
+        session.close()

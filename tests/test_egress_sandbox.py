@@ -63,7 +63,12 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def _session(
-    workspace: Path, port: int, allow: list[str], ask: object = None, proxy_port: int = 3128
+    workspace: Path,
+    port: int,
+    allow: list[str],
+    ask: object = None,
+    proxy_port: int = 3128,
+    ask_timeout_s: float = 300.0,
 ) -> Session:
     hosts = HostPolicy.from_config(source="test", allow=allow)
     resolver = static_resolver({"allowed.example": ("127.0.0.1", port), "other.example": ("127.0.0.1", port)})
@@ -75,6 +80,7 @@ def _session(
         ask=ask,  # type: ignore[arg-type]
         on_violation=OnViolation.ASK if ask else OnViolation.DENY,
         proxy_port=proxy_port,
+        ask_timeout_s=ask_timeout_s,
     )
 
 
@@ -183,3 +189,30 @@ def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:
         session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path
     )
     assert "rc=0" not in text
+
+
+def test_a_late_answer_for_a_refused_connection_stores_no_rule(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """Through the real proxy: the connection is refused at the core's deadline, the prompt is
+    dismissed, and the person's late "allow for this project" stores nothing."""
+    from corral.decision import PromptRequest
+    from corral.rules import RuleStore
+
+    port, hits = web
+    dismissed: list[bool] = []
+
+    def late(request: PromptRequest) -> Decision:
+        dismissed.append(request.cancelled.wait(6.0))
+        return Decision(Scope.PROJECT)
+
+    session = _session(workspace, port, ["127.0.0.1"], ask=late, ask_timeout_s=1.0)
+    code, _text, outcome = _run(session, f"curl -sS -f --max-time 20 http://other.example:{port}/x", tmp_path)
+    session.close()
+    assert code != 0
+    assert hits == []
+    assert dismissed == [True]
+    with RuleStore.open(Locations.default().rules_path) as rules:
+        assert rules.list(workspace) == []
+    report = outcome.report()  # type: ignore[attr-defined]
+    assert [(v["kind"], v["decision"]) for v in report["violations"]] == [("net", "deny")]

@@ -4,12 +4,14 @@ and key, exit status 2, nothing run. (The Textual app used to fall back to a def
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cli.commands import shell_cmd
 from cli.main import main
 from corral.errors import UsageError
 from corral.locations import Locations
@@ -33,17 +35,30 @@ def _workspace(tmp_path: Path) -> Path:
 
 
 def _run_corral(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # A new session has no controlling terminal: no prompt can be shown, so nothing waits for a person.
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        start_new_session=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        check=False,
-    )
+    """`corral ARGS` with stdin and stdout on a pseudo-terminal that is not its controlling terminal (a
+    new session has none): it counts as interactive, yet no prompt can reach a person, so nothing waits."""
+    master, slave = pty.openpty()
+    try:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))",
+                *args,
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
 
 
 def test_corral_shell_stops_before_the_app_starts(
@@ -52,6 +67,7 @@ def test_corral_shell_stops_before_the_app_starts(
     config = _broken_user_config()
     started: list[bool] = []
     monkeypatch.setattr(CorralShell, "run", lambda self, *a, **k: started.append(True))
+    monkeypatch.setattr(shell_cmd, "_is_terminal", lambda stream: True)
     status = main(["shell", str(_workspace(tmp_path))])
     error = capsys.readouterr().err
     assert status == 2

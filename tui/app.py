@@ -12,6 +12,7 @@ core never imports this package.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +22,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
-from corral.errors import CorralError, SetupError
+from corral.errors import CorralError, SetupError, Untrusted
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
-from corral.trusting import ProjectTrust
+from corral.trusting import ProjectTrust, open_workspace
 from corral.words import Finished, Status, Tone, finished_from
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
@@ -41,7 +43,7 @@ from tui.output import OutputReader
 from tui.project import header_text
 from tui.session_factory import open_session
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 """`run_shell` status when the person chose quit in the trust dialog."""
 
 
@@ -165,7 +167,7 @@ class CorralShell(App[int]):
         if self.options.serve_agents:
             from tui.broker_link import serve_shell
 
-            self.broker = serve_shell(self, self.host)
+            self.broker = serve_shell(self, self.project, self.host)
         if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
@@ -316,11 +318,21 @@ class CorralShell(App[int]):
         """Clear the command log."""
         self.query_one(CommandLog).clear()
 
+    def _open_view(self, view: Screen[None], callback: Callable[[None], None] | None = None) -> None:
+        """Show one of the F2/F3/F4 views: it replaces a view already open (views never stack); the
+        same key again leaves it as it is. Dialogs (escalation, trust) are never replaced."""
+        current = self.screen
+        if type(current) is type(view):
+            return
+        if getattr(current, "IS_VIEW", False):
+            current.dismiss(None)
+        self.push_screen(view, callback)
+
     def action_trust_review(self) -> None:
         """Open the trust review screen."""
         from tui.review import TrustReviewScreen
 
-        self.push_screen(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
+        self._open_view(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
 
     def _after_review(self) -> None:
         before = self.project.state
@@ -333,30 +345,19 @@ class CorralShell(App[int]):
         """Open the rules screen for this project."""
         from tui.rules_screen import RulesScreen
 
-        self.push_screen(RulesScreen(self.project.locations, self.project.workspace))
+        self._open_view(RulesScreen(self.project.locations, self.project.workspace))
 
     def action_stats(self) -> None:
         """Open the stats screen."""
         from tui.stats_screen import StatsScreen
 
-        self.push_screen(StatsScreen(self.project.locations, self.project.workspace))
+        self._open_view(StatsScreen(self.project.locations, self.project.workspace))
 
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
         if self.running is not None and self.session is not None:
             self.session.interrupt(signal.SIGTERM)
         self.exit(0)
-
-
-def open_project(directory: str | None, locations: Locations) -> ProjectTrust:
-    """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
-    from corral.workspace import find_workspace
-
-    start = Path(directory) if directory else Path.cwd()
-    workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectTrust(workspace, locations)
-    project.refresh()
-    return project
 
 
 def run_shell(directory: str | None, *, plain: bool = False) -> int:
@@ -366,7 +367,7 @@ def run_shell(directory: str | None, *, plain: bool = False) -> int:
         from tui.line.shell import run_plain
 
         return int(run_plain(directory))
-    project = open_project(directory, Locations.default())
+    project = open_workspace(directory, Locations.default())
     app = CorralShell(project)
     app.session = app.make_session()  # a broken config stops here, before the screen is taken over
     try:

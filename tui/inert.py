@@ -79,6 +79,9 @@ def inert(text: str, style: str = "", *, one_line: bool = False, limit: int = MA
     from rich.text import Text
 
     result = Text(style=style, end="")
+    if one_line:  # a path or host cut by its column ends in an ellipsis, never silently mid-name
+        result.no_wrap = True
+        result.overflow = "ellipsis"
     for index, pieces in enumerate(_lines(text, one_line, limit)):
         if index:
             result.append("\n")

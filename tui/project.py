@@ -23,8 +23,9 @@ TRUST_STYLE = {
 
 
 def header_text(project: ProjectTrust, session: Session | None) -> Text:
-    """Two lines: project and trust state; writable roots, allowed hosts and network."""
-    text = Text(end="")
+    """Two lines: project and trust state; writable roots, allowed hosts and network. A line too long
+    for the terminal ends in an ellipsis; it never wraps into the next line or cuts a word silently."""
+    text = Text(end="", no_wrap=True, overflow="ellipsis")
     text.append(" corral ", style="bold black on cyan")
     text.append(" ")
     text.append_text(inert(str(project.workspace), "bold", one_line=True, limit=200))
@@ -44,7 +45,5 @@ def header_text(project: ProjectTrust, session: Session | None) -> Text:
     text.append_text(inert(", ".join(hosts) if hosts else "none", one_line=True, limit=200))
     network = session is not None and session.network is not None
     text.append("  ·  network: ", style="dim")
-    text.append(
-        "through corral's proxy (other hosts ask)" if network else "off", style="bold" if network else ""
-    )
+    text.append("proxied, new hosts ask" if network else "off", style="bold" if network else "")
     return text

@@ -56,6 +56,9 @@ class ConfirmRevokeScreen(ModalScreen[bool]):
 class TrustReviewScreen(Screen[None]):
     """All projects corral knows."""
 
+    IS_VIEW = True
+    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="review.back"),
         Binding("i", "inspect", "Inspect", tooltip="What the project would load now", id="review.inspect"),

@@ -7,7 +7,6 @@ client closes the connection; 2 for usage errors.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -25,11 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     from corral.broker.mcp_server import serve
-    from corral.workspace import WorkspaceError, find_workspace
+    from corral.workspace import find_workspace
 
-    try:
-        workspace = find_workspace(Path(args.dir) if args.dir else Path.cwd(), explicit=bool(args.dir))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+    workspace = find_workspace(Path(args.dir) if args.dir else Path.cwd(), explicit=bool(args.dir))
     return serve(workspace)

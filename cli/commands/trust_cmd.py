@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from corral.locations import Locations
@@ -81,11 +81,11 @@ def _project(args: argparse.Namespace) -> Path:
     return Path(args.directory) if args.directory is not None else default_project_dir()
 
 
-def _fail(message: str) -> int:
-    from boundary.termsafe import visible
+def _fail(message: str) -> NoReturn:
+    """A trust refusal: one line and exit 1, raised to the CLI edge."""
+    from corral.errors import Refused
 
-    print(f"corral trust: {visible(message, one_line=True)}", file=sys.stderr)
-    return 1
+    raise Refused(f"trust: {message}")
 
 
 def _evaluate(args: argparse.Namespace) -> GateResult | None:

@@ -19,14 +19,12 @@ from boundary.termsafe import visible
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.decision import AskCallback
+from corral.errors import Refused
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.session import CommandOutcome
 from corral.workspace import find_workspace
-
-EXIT_USAGE = 2
-EXIT_BUSY = 1
 
 
 class _Announcer:
@@ -77,8 +75,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
         server.start()
     except (AlreadyServed, AddressError, OSError) as error:
         session.close()
-        print(f"corral: {error}", file=sys.stderr)
-        return EXIT_BUSY
+        raise Refused(str(error)) from error  # exit 1: another session serves it, or the socket is unsafe
     stop = threading.Event()
 
     def ending(signum: int, frame: object) -> None:

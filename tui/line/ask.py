@@ -92,7 +92,7 @@ def render_request(request: PromptRequest, *, details: bool = False) -> str:
 
 def render_changes(request: PromptRequest) -> str:
     """The captured change set as plain, inert text."""
-    from tui.changes import change_set, describe, diff_for
+    from tui.changes import change_set, describe, diff_for, shows_target_line
     from tui.inert import plain
 
     pairs = change_set(request.violations)
@@ -100,7 +100,8 @@ def render_changes(request: PromptRequest) -> str:
         return "no captured file changes (reads and connections only)\n"
     lines: list[str] = []
     for violation, changes in pairs:
-        lines.append(plain(violation.target, one_line=True))
+        if shows_target_line(violation, changes):
+            lines.append(plain(violation.target, one_line=True))
         for change in changes:
             row = describe(change)
             note = f"  {plain(row.note, one_line=True)}" if row.note else ""

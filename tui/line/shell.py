@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.broker.server import SessionHost
+from corral.errors import Untrusted
 from corral.locations import Locations
 from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
 from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
 from corral.termsafe import OutputHold
-from corral.trusting import ProjectTrust
+from corral.trusting import ProjectTrust, open_workspace
 from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 else:  # prompt-toolkit is imported only when the line mode runs
     Completer = object
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 _CHIP_STYLE = {
     Status.SANDBOXED: "bg:ansigreen fg:ansiblack bold",
     Status.ALLOWED: "bg:ansiyellow fg:ansiblack bold",
@@ -236,12 +237,9 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
 def run_plain(directory: str | None) -> int:
     """`corral shell --plain [DIR]`. A directory that cannot be a workspace raises
     `corral.errors.UsageError` (one line at the CLI edge)."""
-    from corral.workspace import find_workspace
-
     locations = Locations.default()
-    workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
-    project = ProjectTrust(workspace, locations)
-    project.refresh()
+    project = open_workspace(directory, locations)
+    workspace = project.workspace
     if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
