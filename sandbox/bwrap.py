@@ -201,7 +201,8 @@ def prepare_layout(
         if any(_is_within(target, h) for h in skeletons) and not any(
             _is_within(target, c) for c in policy.private_caches
         ):
-            mounts.append(Mount("ro-bind", target, source=source))
+            # "-try": an allow-listed entry removed since the policy was built is skipped, not a failure.
+            mounts.append(Mount("ro-bind-try", target, source=source))
             bound.append(target)
     for ancestor in _private_tmp_ancestors((policy.workspace, *policy.capture_roots)):
         # A workspace (or home) under /tmp: the directories between /tmp and it would otherwise exist
@@ -354,7 +355,11 @@ def _creatable(path: Path, mounts: list[Mount]) -> bool:
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    holding = [m for m in mounts if m.kind in ("overlay", "ro-bind") and _is_within(ancestor, m.target)]
+    holding = [
+        m
+        for m in mounts
+        if m.kind in ("overlay", "ro-bind", "ro-bind-try") and _is_within(ancestor, m.target)
+    ]
     return bool(holding) and max(holding, key=lambda m: _depth(m.target)).kind == "overlay"
 
 
