@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.locations import Locations
-from sandbox.limits import MIB, default_limits, detect_mechanism
+from corral.userconfig import UserConfig, UserConfigError, load_user_config
+from sandbox.limits import MIB, detect_mechanism
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.seccomp import SeccompUnavailable, compile_filter
 
@@ -90,7 +91,7 @@ def run_checks(locations: Locations) -> list[Check]:
                 "seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"
             )
         )
-    checks.append(_limits_check())
+    checks.append(_limits_check(locations))
     abi = landlock_abi()
     checks.append(
         Check(
@@ -103,9 +104,15 @@ def run_checks(locations: Locations) -> list[Check]:
     return checks
 
 
-def _limits_check() -> Check:
-    """Which mechanism bounds a command's processes and memory (a cgroup scope, or rlimits alone)."""
-    limits = default_limits()
+def _limits_check(locations: Locations) -> Check:
+    """Which mechanism bounds a command's processes and memory (a cgroup scope, or rlimits alone), with
+    the values in force (the user's `[limits]`; defaults when the config cannot be read, which its own
+    check reports)."""
+    try:
+        user = load_user_config(locations.user_config_path)
+    except UserConfigError:
+        user = UserConfig()
+    limits = user.resource_limits()
     mechanism = detect_mechanism(limits)
     sizes = (
         f"; {limits.max_processes} processes, {limits.max_memory_bytes // MIB} MiB memory, "

@@ -30,7 +30,7 @@ from corral.session_memory import SessionMemory
 from corral.userconfig import load_user_config
 from sandbox.egress.environment import DEFAULT_PROXY_PORT
 from sandbox.egress.hostpolicy import HostPolicy, PolicyError
-from sandbox.limits import MIB, ResourceLimits, default_limits
+from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess
 from sandbox.runner import SandboxRunner
 
@@ -79,11 +79,7 @@ def open_session(
             record=record,
             burst=burst,
             extra_readable=user.filesystem_readable,
-            limits=default_limits(
-                max_processes=user.limits_processes,
-                memory_bytes=user.limits_memory_mib * MIB if user.limits_memory_mib else None,
-                tmpfs_bytes=user.limits_tmpfs_mib * MIB if user.limits_tmpfs_mib else None,
-            ),
+            limits=user.resource_limits(),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.

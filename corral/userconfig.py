@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from corral.errors import UsageError
+from sandbox.limits import MIB, ResourceLimits, default_limits
 
 SettingKind = Literal["hosts", "names", "seconds", "count", "paths"]
 
@@ -111,6 +112,14 @@ class UserConfig:
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
     source: str = "(defaults)"
+
+    def resource_limits(self) -> ResourceLimits:
+        """The bounds of every sandboxed command: these settings over `sandbox.limits` defaults."""
+        return default_limits(
+            max_processes=self.limits_processes,
+            memory_bytes=self.limits_memory_mib * MIB if self.limits_memory_mib else None,
+            tmpfs_bytes=self.limits_tmpfs_mib * MIB if self.limits_tmpfs_mib else None,
+        )
 
 
 _FIELD_OF: dict[str, str] = {

@@ -336,6 +336,45 @@ class RunCgroup:
         self._made.clear()
 
 
+CGROUP_PREFIX = "corral-"
+
+
+def cgroup_name(owner_pid: int, token: str) -> str:
+    """The name of a command's cgroup: the pid of the corral process that made it, and a token."""
+    return f"{CGROUP_PREFIX}{owner_pid}-{token}"
+
+
+def sweep_stale_cgroups(parents: CgroupParents) -> int:
+    """Remove empty command cgroups left by corral processes that died before their clean-up (killed
+    mid-run); returns how many. A cgroup whose maker still runs, or that still holds a task, is kept."""
+    removed = 0
+    for parent in dict.fromkeys(p for p in (parents.pids, parents.memory) if p is not None):
+        try:
+            names = [entry.name for entry in os.scandir(parent) if entry.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for name in names:
+            owner = name[len(CGROUP_PREFIX) :].split("-", 1)[0]
+            if not name.startswith(CGROUP_PREFIX) or not owner.isdigit() or _alive(int(owner)):
+                continue
+            try:
+                (parent / name).rmdir()
+                removed += 1
+            except OSError:
+                continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 _PROCESS_LINE = (
     "corral: resource limit: the command reached its process limit "
     "({limit} processes and threads); further forks failed"

@@ -48,8 +48,10 @@ from sandbox.limits import (
     ResourceWatch,
     RunCgroup,
     apply_rlimits,
+    cgroup_name,
     default_limits,
     detect_mechanism,
+    sweep_stale_cgroups,
 )
 from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
@@ -111,6 +113,8 @@ class SandboxRunner:
         """How this runner bounds its commands (probed once)."""
         if self._mechanism is None:
             self._mechanism = detect_mechanism(self.limits)
+            if self._mechanism.cgroups is not None:
+                sweep_stale_cgroups(self._mechanism.cgroups)
         return self._mechanism
 
     def locate(self, workspace: Path) -> BwrapBinary:
@@ -248,7 +252,7 @@ class SandboxRunner:
         if mechanism.cgroups is not None:
             try:
                 cgroup = RunCgroup(
-                    mechanism.cgroups, self.limits, f"corral-{os.getpid()}-{secrets.token_hex(4)}"
+                    mechanism.cgroups, self.limits, cgroup_name(os.getpid(), secrets.token_hex(4))
                 )
             except OSError as error:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):

@@ -22,7 +22,14 @@ from pathlib import Path
 import pytest
 
 from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
-from sandbox.limits import MIB, default_limits, physical_memory
+from sandbox.limits import (
+    MIB,
+    cgroup_name,
+    default_limits,
+    detect_mechanism,
+    physical_memory,
+    sweep_stale_cgroups,
+)
 from sandbox.policy import build_policy
 from tests.conftest import Actor
 
@@ -252,3 +259,25 @@ def test_allowed_socket_families_work(actor: Actor) -> None:
     assert "pair b'x'" in result.stdout, result.stdout + result.stderr
     assert "interfaces ['lo']" in result.stdout
     assert os.path.exists("/sys/class/net/lo")
+
+
+def test_stale_command_cgroups_are_swept() -> None:
+    """A command cgroup left by a corral process that was killed mid-run is removed by the next
+    runner; one whose maker still runs is kept."""
+    mechanism = detect_mechanism(default_limits())
+    if mechanism.cgroups is None:
+        pytest.skip(f"no writable cgroup on this machine: {mechanism.detail}")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = mechanism.cgroups.pids / cgroup_name(dead.pid, "test")
+    live = mechanism.cgroups.pids / cgroup_name(os.getpid(), "test")
+    stale.mkdir()
+    live.mkdir()
+    try:
+        assert sweep_stale_cgroups(mechanism.cgroups) >= 1
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        for path in (stale, live):
+            if path.exists():
+                path.rmdir()

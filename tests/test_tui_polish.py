@@ -124,3 +124,22 @@ def test_grammar_and_chart_axes() -> None:
     chart = bar_chart([0, 3, 1]).plain
     assert chart.startswith("prompts\n") and "3┤" in chart and "3 sessions, oldest → newest" in chart
     assert "█" not in chart and "▁" not in chart  # bars are coloured cells, not glyphs (no stripes)
+
+
+async def test_output_waits_while_a_dialog_is_open() -> None:
+    from tui.app import OutputReceived
+    from tui.commandlog import CommandEntry, CommandLog
+
+    app = next(scene for scene in SCENES if scene.name == "shell").build()
+    async with app.run_test(size=SIZE) as pilot:
+        entry = CommandEntry("flood")
+        app.query_one(CommandLog).add_entry(entry)
+        await pilot.pause()
+        app.push_screen(EscalationScreen(demo.demo_request(), arm_delay_s=0.0))
+        await pilot.pause()
+        app.post_message(OutputReceived(entry, ["FAKE-PROMPT Allow? [o]"], 0))
+        await pilot.pause()
+        assert list(entry.output.lines) == []  # nothing changes under the open dialog
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        assert list(entry.output.lines) == ["FAKE-PROMPT Allow? [o]"]

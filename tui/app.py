@@ -22,7 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -42,6 +42,9 @@ from tui.inert import inert
 from tui.output import OutputReader
 from tui.project import header_text
 from tui.session_factory import open_session
+
+MAX_HELD_BATCHES = 200
+"""Output batches kept while a dialog is open; older ones are counted as dropped lines."""
 
 EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 """`run_shell` status when the person chose quit in the trust dialog."""
@@ -116,6 +119,8 @@ class CorralShell(App[int]):
         self.host = SessionHost(lambda: self.session)
         self.broker: BrokerServer | None = None
         self.failure: CorralError | None = None
+        self._held_output: list[OutputReceived] = []
+        """Output that arrived while a dialog was open: shown after the answer (`_release_output`)."""
         """Why the shell stopped without a Session (a broken config, damaged state), else None."""
 
     def make_session(self) -> Session:
@@ -164,6 +169,7 @@ class CorralShell(App[int]):
                 return
         self._refresh_header()
         self.query_one(CommandInput).focus()
+        self.set_interval(0.2, self._release_output)
         if self.options.serve_agents:
             from tui.broker_link import serve_shell
 
@@ -288,6 +294,26 @@ class CorralShell(App[int]):
 
     @on(OutputReceived)
     def _output(self, message: OutputReceived) -> None:
+        if isinstance(self.screen, ModalScreen):
+            # A prompt is open: its output waits (bounded), so nothing changes under the dialog.
+            self._held_output.append(message)
+            if len(self._held_output) > MAX_HELD_BATCHES:
+                oldest = self._held_output.pop(0)
+                first = self._held_output[0]
+                first.dropped += oldest.dropped + len(oldest.lines)
+            return
+        self._release_output()
+        self._show_output(message)
+
+    def _release_output(self) -> None:
+        """Show the output held while a dialog was open, once none is."""
+        if not self._held_output or isinstance(self.screen, ModalScreen):
+            return
+        held, self._held_output = self._held_output, []
+        for message in held:
+            self._show_output(message)
+
+    def _show_output(self, message: OutputReceived) -> None:
         message.entry.add_output(message.lines, message.dropped)
         log = self.query_one(CommandLog)
         if log.is_vertical_scroll_end or self.running is message.entry:
@@ -295,6 +321,7 @@ class CorralShell(App[int]):
 
     @on(CommandFinished)
     def _finished(self, message: CommandFinished) -> None:
+        self._release_output()
         message.entry.finish(finished_from(message.outcome, message.error))
         if self.running is message.entry:
             self.running = None

@@ -310,6 +310,12 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
 
     # --- actions -------------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`c` (changes) is offered only when the prompt carries captured changes."""
+        if action == "changes":
+            return bool(change_set(self.request.violations))
+        return True
+
     def on_key(self, event: events.Key) -> None:
         """A printable key with no meaning here denies (after the arming delay; before it, nothing):
         an allow takes a deliberate key, never a stray one typed for the command line."""
