@@ -7,6 +7,11 @@ changes what a command did: a write that fails becomes a notice for the person, 
 Reads of hidden paths are recorded as decided by the sandbox (the read already failed inside it; they
 are never asked), and each command row carries whether classic per-command approval would have asked,
 so `corral stats` can show the reduction.
+
+Honest numbers: a hook run (`session_start`, `before_command`, `after_command`) is recorded with its
+event in `hook`, so no total counts it as a command; whether a decision needed a person who was not
+there (no terminal, `--on-violation deny`) is derived by the ledger from the decisions themselves
+(`corral.ledger.DECIDED_WITHOUT_A_PERSON`), never from what the front end says about itself.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class CommandRecord:
     duration_ms: float
     exit_code: int | None
     violation_count: int
+    hook: str | None = None
+    """The hook event this run was (None: a command)."""
 
 
 class CommandRecorder:
@@ -75,6 +82,7 @@ class CommandRecorder:
                 prompted=any(record.asked for record in records),
                 classic_would_prompt=classic_would_prompt(command.command),
                 prompts=list(records),
+                hook=command.hook,
             )
         except Exception as error:  # the ledger must never change what the command did
             return f"could not record the command in the ledger: {error}"

@@ -287,9 +287,11 @@ class Session:
         cwd: Path | None = None,
         stdio: StdioSpec = NO_REDIRECT,
         network_hook: NetworkHook | None = None,
+        hook_event: str | None = None,
     ) -> CommandOutcome:
         """Run `command` sandboxed, decide on what it crossed, apply or discard, record. Raises
-        SandboxSetupError (nothing ran) when the sandbox cannot start."""
+        SandboxSetupError (nothing ran) when the sandbox cannot start. `hook_event` marks a project hook
+        run: recorded as such, never counted as a command."""
         policy = self.policy(cwd)
         text = command.text
         if self._live is not None:
@@ -351,6 +353,7 @@ class Session:
             duration_ms=outcome.duration_ms,
             exit_code=outcome.exit_code,
             violation_count=len(outcome.outcomes),
+            hook=hook_event,
         )
         failure = self._recorder.record(record, records)
         if failure is not None:
@@ -394,7 +397,7 @@ class Session:
             text = self.project.gate.trusted_bytes(hook.script).decode("utf-8", "replace")
             argv = ["/bin/sh", "-c", text, hook.script]
         command = Command(tuple(argv), hook.command)  # shown as the project wrote it
-        return self.run(command, cwd=self.workspace, stdio=stdio)
+        return self.run(command, cwd=self.workspace, stdio=stdio, hook_event=event)
 
 
 def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:

@@ -15,9 +15,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "stats",
         help="prompts per 100 commands, approval rate, and the reduction against classic approval",
         description=(
-            "Read the ledger: commands run, prompts shown, prompts per 100 commands, approval rate, "
-            "median decision latency, prompts by violation kind and the reduction against the classic "
-            "approval baseline — in total, per project and per session."
+            "Read the ledger: commands run (hook runs counted apart), prompts shown, prompts needed "
+            "with nobody to ask (no terminal, --on-violation deny: needed, never saved), prompts per "
+            "100 commands in total and by violation kind, approval rate (one decision per prompt), "
+            "median decision latency and the reduction against the classic approval baseline — in "
+            "total, per project and per session."
         ),
     )
     parser.add_argument("--project", metavar="DIR", help="only this project")

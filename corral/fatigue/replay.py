@@ -194,6 +194,9 @@ class ReplayReport:
             stats.classic_known += 1
             stats.classic_prompts += int(result.classic_prompt)
             stats.prompts += int(result.prompted)
+            stats.approved += int(
+                result.prompted and not any(v["asked"] and v["decision"] == "deny" for v in result.violations)
+            )
             stats.violations += len(result.violations)
             for violation in result.violations:
                 stats.decisions += 1
