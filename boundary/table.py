@@ -66,7 +66,7 @@ _HOOK_MANAGER = "a git-hook manager runs the commands named here at your next co
 _VERSION = "version managers install and run what it names when you enter the directory"
 _SHELL = "runs in a shell started here (a dotfiles checkout or a home used as the workspace)"
 _VENV = "the virtualenv's launcher: your shell runs it when the environment is active"
-_DIRENV = "direnv runs it in your shell when you enter the directory"
+_DIRENV = "runs in your shell when direnv loads this directory"
 _CRED = "holds credentials: whoever reads it can act as you"
 _HISTORY = "shell and REPL histories often hold pasted secrets"
 
