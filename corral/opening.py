@@ -78,6 +78,7 @@ def open_session(
             session_start=session_start,
             record=record,
             burst=burst,
+            extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
@@ -106,6 +107,7 @@ def compose_session(
     session_start: bool = True,
     burst: BurstPolicy | None = None,
     proxy_port: int = DEFAULT_PROXY_PORT,
+    extra_readable: Sequence[str] = (),
     limits: ResourceLimits | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
@@ -160,4 +162,5 @@ def compose_session(
         network=network,
         project=project,
         session_start=session_start,
+        extra_readable=extra_readable,
     )

@@ -107,6 +107,13 @@ class CommandOutcome:
         }
 
 
+def _home_path(text: str, environ: Mapping[str, str]) -> Path:
+    """A `[filesystem] readable` entry as an absolute path (`~/` is the sandbox's home)."""
+    if text.startswith("~/"):
+        return Path(environ.get("HOME") or Path.home()) / text[2:]
+    return Path(text)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """What a front end shows about a session (its header, the status line): read-only values."""
@@ -155,6 +162,7 @@ class Session:
         network: NetworkAccess | None = None,
         project: ProjectContext | None = None,
         session_start: bool = True,
+        extra_readable: Sequence[str] = (),
     ) -> None:
         self.workspace = workspace
         self._session_start_pending = session_start
@@ -171,6 +179,8 @@ class Session:
         self.extra_env = dict(extra_env or {})
         self.extra_writable = tuple(extra_writable)
         self.extra_hidden = tuple(extra_hidden)
+        self.extra_readable = tuple(extra_readable)
+        """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
         self._runner = parts.runner
         self._rules = parts.rules
         self._escalator = parts.escalator
@@ -245,11 +255,22 @@ class Session:
             ],
             extra_hidden=self.extra_hidden,
             unhidden=self._allowed_reads(),
+            shown_for_writing=self._allowed_writes(),
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
+            extra_readable=[_home_path(p, self.environ) for p in self.extra_readable],
             network=self.network,
             readable=agent_readable(Path(self.environ.get("HOME") or Path.home()), os.getuid()),
         )
+
+    def _allowed_writes(self) -> list[Path]:
+        """Paths this project's fs-write rules allow: an existing home file there is shown with its
+        content (copied into the capture layer) so a later command can change it as the rule allows."""
+        try:
+            rules = self._rules.list(self.workspace)
+        except Exception:
+            return []  # Fail closed: without the rules, the home stays hidden.
+        return [Path(rule.target) for rule in rules if rule.kind is ViolationKind.FS_WRITE]
 
     def _allowed_reads(self) -> list[Path]:
         """Credential paths this project's fs-read rules allow (read when the policy is composed)."""

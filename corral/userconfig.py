@@ -16,7 +16,7 @@ from typing import Any, Literal
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
-SettingKind = Literal["hosts", "names", "seconds", "count"]
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths"]
 
 
 class UserConfigError(UsageError):
@@ -38,6 +38,7 @@ class UserSetting:
         return {
             "hosts": "list of strings",
             "names": "list of strings",
+            "paths": "list of strings",
             "seconds": "number > 0",
             "count": "integer > 0",
         }[self.kind]
@@ -85,6 +86,13 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "a quarter of the memory, at most 8192",
         "size in MiB of each tmpfs a command can write (/tmp, /var/tmp, /dev/shm); a full one is reported",
     ),
+    UserSetting(
+        "filesystem.readable",
+        "paths",
+        "[]",
+        "home paths (`~/...` or absolute) sandboxed commands may read, read-only, besides the built-in "
+        "allow-list; everything else in the home stays hidden (credential stores always do)",
+    ),
 )
 """Every key of the user config, in the order the reference lists them."""
 
@@ -97,6 +105,9 @@ class UserConfig:
     network_deny: tuple[str, ...] = ()
     network_presets: tuple[str, ...] = ()
     prompt_timeout_s: float = 300.0
+    filesystem_readable: tuple[str, ...] = ()
+    """Home paths a sandboxed command may read besides the built-in allow-list (from this file only,
+    never from a repository)."""
     limits_processes: int | None = None
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
@@ -116,6 +127,7 @@ _FIELD_OF: dict[str, str] = {
     "network.deny": "network_deny",
     "network.presets": "network_presets",
     "prompts.timeout_s": "prompt_timeout_s",
+    "filesystem.readable": "filesystem_readable",
     "limits.processes": "limits_processes",
     "limits.memory_mib": "limits_memory_mib",
     "limits.tmpfs_mib": "limits_tmpfs_mib",
@@ -136,6 +148,12 @@ def _value(setting: UserSetting, value: Any, where: str) -> object:
         return float(value)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise UserConfigError(f"{where}: expected a list of strings")
+    if setting.kind == "paths":
+        for index, entry in enumerate(value):
+            if not (entry.startswith("~/") or entry.startswith("/")) or "\0" in entry:
+                raise UserConfigError(f"{where}[{index}]: '{entry}' must be absolute or start with ~/")
+            if ".." in entry.split("/"):
+                raise UserConfigError(f"{where}[{index}]: '{entry}' contains '..'")
     return tuple(value)
 
 

@@ -5,6 +5,10 @@ into the user's terminal), every capability dropped, no new privileges, nested u
 and the seccomp filter of `sandbox.seccomp`. The filesystem is the host's, read-only, with:
 - overlays on the workspace and on every capture root, whose upper layers receive every write;
 - a persistent per-project overlay on each tool-chain cache directory;
+- each home (`$HOME`, and the password database's home when it differs) as an overlay whose lower layer
+  is a skeleton of mount points corral builds, so only the read allow-list (bound in read-only), the
+  caches and the workspace show through and anything else in the home, existing or created later, is
+  absent (see `sandbox.homeview`); writes there are still captured and compared against the real home;
 - decoys over hidden paths (see `sandbox.readwatch`), blank read-only tmpfs over corral's own state;
 - a private tmpfs on /tmp and /var/tmp, a minimal /dev and a /proc of the sandbox's own processes.
 
@@ -27,11 +31,12 @@ from pathlib import Path
 
 from sandbox.cachelayers import LOCK_NAME, cache_layer_dir, project_layers_dir
 from sandbox.capture import CaptureLayer
+from sandbox.homeview import readable_sources
 from sandbox.layerfs import open_root, remove_entry
 from sandbox.limits import default_limits
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
-from sandbox.readwatch import DecoySet, reuse_or_build_decoys
+from sandbox.readwatch import DecoySet, Signature, copy_in, plant_stand_ins, reuse_or_build_decoys
 from sandbox.slots import clear_dir, empty_upper, with_ancestors
 
 
@@ -74,6 +79,8 @@ class SandboxLayout:
     kept: frozenset[str]
     """`ignore_dirs` with their ancestors, as strings."""
     cache_locks: list[int] = field(default_factory=list)
+    stand_ins: dict[Path, tuple[Path, Signature]] = field(default_factory=dict)
+    """Hidden home entries' stand-ins in the home layers' upper directories (see `plant_stand_ins`)."""
     tmpfs_bytes: int = BLANK_TMPFS_BYTES
     """The size of each writable tmpfs (/tmp, /var/tmp, /dev/shm)."""
 
@@ -139,17 +146,27 @@ def prepare_layout(
     layers: list[CaptureLayer] = []
     ignore: set[Path] = set()
 
+    homes = tuple(h for h in policy.homes if h in policy.capture_roots)
+    skeletons: dict[Path, Path] = {}
+    home_layers: dict[Path, CaptureLayer] = {}
+
     def overlay(target: Path, _name: str, lower: Path | None = None) -> CaptureLayer:
-        _check_target(target)
+        if not any(_is_within(target, h) and target != h for h in skeletons):
+            _check_target(target)
         key = hashlib.sha256(os.fsencode(target)).hexdigest()[:12]
         upper = run_dir / "layers" / key / "upper"
         work = run_dir / "layers" / key / "work"
         upper.mkdir(parents=True, exist_ok=True)
         work.mkdir(exist_ok=True)
         source = lower or target
+        if target in homes:
+            # The home is shown through a skeleton; the capture still compares with the real home.
+            source = skeletons[target] = _fresh_skeleton(run_dir, key)
         mounts.append(Mount("overlay", target, source=source, upper=upper, work=work))
-        layer = CaptureLayer(target=target, lower=source, upper=upper)
+        layer = CaptureLayer(target=target, lower=lower or target, upper=upper)
         layers.append(layer)
+        if target in homes:
+            home_layers[target] = layer
         return layer
 
     submounts = frozenset(host_mount_points())
@@ -159,7 +176,7 @@ def prepare_layout(
         """Overlay `root`; when other filesystems are mounted below it (the kernel refuses such an overlay
         inside a user namespace), overlay each child directory instead. Mount points and files directly
         in such a directory stay read-only: writes there fail rather than escape."""
-        if not any(root in m.parents for m in submounts):
+        if root in homes or not any(root in m.parents for m in submounts):
             if budget[0] > 0:
                 budget[0] -= 1
                 overlay(root, "")
@@ -179,6 +196,14 @@ def prepare_layout(
     for root in policy.capture_roots:
         capture(root)
     capture(policy.workspace)
+    bound: list[Path] = []
+    for source, target in readable_sources(policy.readable, (*policy.secrets, *policy.blanked), policy.homes):
+        if any(_is_within(target, h) for h in skeletons) and not any(
+            _is_within(target, c) for c in policy.private_caches
+        ):
+            # "-try": an allow-listed entry removed since the policy was built is skipped, not a failure.
+            mounts.append(Mount("ro-bind-try", target, source=source))
+            bound.append(target)
     for ancestor in _private_tmp_ancestors((policy.workspace, *policy.capture_roots)):
         # A workspace (or home) under /tmp: the directories between /tmp and it would otherwise exist
         # only in the private tmpfs, where a write (`../out.tar`) vanishes without a word. Captured, such
@@ -192,14 +217,20 @@ def prepare_layout(
     persistent = _lock_cache_layers(layers_dir, policy.workspace)
     if persistent is not None:
         cache_locks.append(persistent[1])
-    for index, cache in enumerate(policy.cache_dirs):
+    for index, cache in enumerate((*policy.private_caches, *policy.cache_dirs)):
         if not any(_is_within(cache, r) for r in policy.capture_roots) or _is_within(policy.workspace, cache):
             continue
         if cache.is_symlink():
             continue
-        if not cache.is_dir() and not _creatable(cache, mounts):
-            continue  # no overlay where its mount point would be made: writes there stay read-only
-        lower = cache if cache.is_dir() else _empty_dir(run_dir)
+        private = cache in policy.private_caches
+        if not cache.is_dir() and any(_is_within(cache, b) and cache != b for b in bound):
+            continue  # inside a read-only allow-listed directory: no mount point can be made there
+        if not private and not cache.is_dir():
+            if any(_is_within(cache, p) for p in policy.private_caches):
+                continue  # a missing tool cache inside a private cache layer lands in that layer
+            if not _creatable(cache, mounts):
+                continue  # no overlay where its mount point would be made: writes there stay read-only
+        lower = cache if cache.is_dir() and not private else _empty_dir(run_dir)
         upper, work = _cache_layer(persistent[0] if persistent else None, cache, run_dir, index)
         mounts.append(Mount("overlay", cache, source=lower, upper=upper, work=work))
         ignore.add(cache)
@@ -211,7 +242,19 @@ def prepare_layout(
             empty_upper(layer.upper, keep, layer.target)
     else:
         clean_marker.unlink()
-    decoys = reuse_or_build_decoys(policy.hidden, run_dir)
+    in_home: dict[Path, list[Path]] = {home: [] for home in skeletons}
+    elsewhere: list[Path] = []
+    for hidden in policy.hidden:
+        home = next((h for h in skeletons if _is_within(hidden, h) and hidden != h), None)
+        if home is None:
+            elsewhere.append(hidden)
+        elif not any(_is_within(hidden, p) for p in (*policy.private_caches, *policy.blanked)):
+            in_home[home].append(hidden)
+    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir)
+    stand_ins: dict[Path, tuple[Path, Signature]] = {}
+    for home, entries in in_home.items():
+        stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys))
+        copy_in((p for p in policy.copied if _is_within(p, home)), home, home_layers[home].upper)
     for decoy, real in decoys.mounts:
         _check_target(real)
         # A read-write bind: a read-only mount would stop the kernel from updating the access time that
@@ -223,9 +266,14 @@ def prepare_layout(
     # "-try": a carve-out removed since the check (Claude Code cleaning its /tmp) is skipped, not a
     # setup failure. Whatever is bound is read-only and read with the user's own permissions.
     mounts.extend(
-        Mount("ro-bind-try", path, source=path) for path in policy.readable if _own_real_entry(path)
+        Mount("ro-bind-try", path, source=path)
+        for path in policy.readable
+        # Inside a home the read allow-list is bound above (through the skeleton).
+        if not any(_is_within(path, h) for h in skeletons) and _own_real_entry(path)
     )
     mounts.sort(key=lambda m: _depth(m.target))
+    for home, skeleton in skeletons.items():
+        _fill_skeleton(skeleton, home, mounts)
     ignore.update(m.target for m in mounts)
     return SandboxLayout(
         run_dir=run_dir,
@@ -235,8 +283,51 @@ def prepare_layout(
         ignore_dirs=frozenset(ignore),
         kept=with_ancestors(frozenset(ignore)),
         cache_locks=cache_locks,
+        stand_ins=stand_ins,
         tmpfs_bytes=tmpfs_bytes,
     )
+
+
+def _fresh_skeleton(run_dir: Path, key: str) -> Path:
+    """Where a home's skeleton lives in this slot (filled by `_fill_skeleton` once the mounts are known)."""
+    return run_dir / "skeletons" / key
+
+
+def _fill_skeleton(skeleton: Path, home: Path, mounts: list[Mount]) -> None:
+    """One placeholder per mount point inside `home` (directories for directory mounts, empty files
+    for file binds), with the directories on the way: nothing of the home's own content. A slot keeps
+    its skeleton while the set of mount points stays the same."""
+    wanted: list[tuple[str, bool]] = []
+    for mount in mounts:
+        target = mount.target
+        if target == home or not _is_within(target, home):
+            continue
+        source = mount.source
+        is_dir = mount.kind in ("overlay", "tmpfs") or (
+            source is not None and source.is_dir() and not source.is_symlink()
+        )
+        wanted.append((str(target.relative_to(home)), is_dir))
+    manifest = "\n".join(f"{int(d)}{rel}" for rel, d in sorted(wanted))
+    marker = skeleton.with_name(skeleton.name + ".manifest")
+    try:
+        if skeleton.is_dir() and marker.read_text() == manifest:
+            return
+    except OSError:
+        pass
+    if os.path.lexists(skeleton):
+        import shutil
+
+        shutil.rmtree(skeleton)
+    skeleton.mkdir(mode=0o755, parents=True)
+    for relative, is_dir in wanted:
+        placeholder = skeleton / relative
+        if is_dir:
+            placeholder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        else:
+            placeholder.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            if not os.path.lexists(placeholder):
+                placeholder.touch(mode=0o644)
+    marker.write_text(manifest)
 
 
 PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
@@ -264,7 +355,11 @@ def _creatable(path: Path, mounts: list[Mount]) -> bool:
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    holding = [m for m in mounts if m.kind in ("overlay", "ro-bind") and _is_within(ancestor, m.target)]
+    holding = [
+        m
+        for m in mounts
+        if m.kind in ("overlay", "ro-bind", "ro-bind-try") and _is_within(ancestor, m.target)
+    ]
     return bool(holding) and max(holding, key=lambda m: _depth(m.target)).kind == "overlay"
 
 

@@ -15,6 +15,7 @@ shaped by the command cannot steer corral outside it either.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -52,10 +53,11 @@ from sandbox.limits import (
     detect_mechanism,
     sweep_stale_cgroups,
 )
+from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
-from sandbox.readwatch import ReadWatcher
+from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
@@ -379,6 +381,10 @@ class SandboxRunner:
                 reason = error.strerror or str(error)
                 result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
                 continue
+            changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
+            # A hidden home entry the command deleted: its stand-in is gone (no whiteout to read).
+            deleted = [Change(path, ChangeOp.DELETE) for path in removed(layout.stand_ins, layer.target)]
+            changes = [*deleted, *changes]
             if not changes:
                 continue
             if policy.in_workspace(layer.target):
@@ -414,13 +420,20 @@ class SandboxRunner:
             outcome = apply_changes(layer.target, allowed, started_ns=result.started_ns, exclusive=True)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
-            withdrawn = _withdraw_links_into_hidden(policy, result)
+            withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
         result.violations.extend(
             _bind_config_changes(
                 _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"), config_diffs
             )
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
+
+    def _links(self, policy: Policy) -> LinkRegistry:
+        """The per-project record of workspace links corral applied (in corral's own data)."""
+        if self.layers_dir is None:
+            return LinkRegistry(None)
+        key = hashlib.sha256(os.fsencode(policy.workspace)).hexdigest()[:16]
+        return LinkRegistry(self.layers_dir.parent / "links" / f"{key}.json")
 
     def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
         """The one apply step after the decisions: apply the changes of `allowed` violations, discard
@@ -470,18 +483,34 @@ def _discard_quietly(slot: Slot) -> None:
         slot.release()
 
 
-def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Change]:
+def _withdraw_links_into_hidden(
+    policy: Policy, result: RunResult, registry: LinkRegistry | None = None
+) -> list[Change]:
     """Take back off the host every symlink just applied that resolves (through any chain of links)
     into a hidden path: a credential, or corral's own state, such as the persistent cache layers a
     sandboxed command fills at a predictable path. A host program following such a link would read a
     secret or run content written outside the workspace (e.g. `git status` in a linked directory
-    running its `core.fsmonitor`). Returns the withdrawn changes; they become violations."""
+    running its `core.fsmonitor`). With a `registry` (`sandbox.linkwatch`), links applied by earlier
+    commands are checked again too, and a link into a protected location or through another link is
+    withdrawn as well. Returns the withdrawn changes; they become violations."""
+
+    def unsafe(link: Path) -> bool:
+        real = Path(os.path.realpath(link))
+        return policy.is_hidden(real) or (
+            policy.in_workspace(real) and policy.is_protected(real, replaces_node=False)
+        )
+
     withdrawn: list[Change] = []
-    for change in list(result.applied):
-        if change.op is not ChangeOp.SYMLINK:
+    links = [c for c in result.applied if c.op is ChangeOp.SYMLINK]
+    risky: set[Path] = set()
+    if registry is not None:
+        risky.update(registry.recheck((c.path for c in links), policy.workspace, unsafe))
+    else:
+        risky.update(c.path for c in links if policy.is_hidden(Path(os.path.realpath(c.path))))
+    for change in links:
+        if change.path not in risky:
             continue
-        if not policy.is_hidden(Path(os.path.realpath(change.path))):
-            continue
+        risky.discard(change.path)
         try:
             if os.path.islink(change.path):
                 os.unlink(change.path)
@@ -489,7 +518,23 @@ def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Chang
             result.refused.append((change, f"could not withdraw a link into a hidden path: {error.strerror}"))
         result.applied.remove(change)
         withdrawn.append(change)
+    for earlier in sorted(risky):
+        # A link an earlier command left, whose target has become unsafe since.
+        change = Change(earlier, ChangeOp.SYMLINK, link_target=_readlink(earlier))
+        try:
+            os.unlink(earlier)
+        except OSError as error:
+            result.refused.append((change, f"could not withdraw a link: {error.strerror}"))
+            continue
+        withdrawn.append(change)
     return withdrawn
+
+
+def _readlink(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _git_config_diff(policy: Policy, change: Change) -> ConfigDiff | None:

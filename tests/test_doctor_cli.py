@@ -11,8 +11,8 @@ from tests.conftest import Actor
 
 def _state(actor: Actor) -> dict[str, str]:
     return {
-        "config": str(actor.home / ".config/corral/config.toml"),
-        "data": str(actor.home / ".local/share/corral"),
+        "config": str(actor.state_home / ".config/corral/config.toml"),
+        "data": str(actor.state_home / ".local/share/corral"),
     }
 
 
@@ -28,16 +28,16 @@ def test_doctor_passes_on_a_clean_setup(actor: Actor) -> None:
 def test_each_damaged_file_is_one_problem_with_its_fix(actor: Actor) -> None:
     assert actor.sandboxed("true").returncode == 0
     paths = _state(actor)
-    config = actor.home / ".config/corral/config.toml"
+    config = actor.state_home / ".config/corral/config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[network]\nallow = ["*.com"]\n')
-    ledger = actor.home / ".local/share/corral/ledger.sqlite3"
+    ledger = actor.state_home / ".local/share/corral/ledger.sqlite3"
     ledger.write_bytes(b"not a database at all" * 100)
-    trust = actor.home / ".local/share/corral/trust"
+    trust = actor.state_home / ".local/share/corral/trust"
     trust.mkdir(mode=0o700, exist_ok=True)
     record = trust / ("0" * 64 + ".json")
     record.write_text('{"format": "something else"}')
-    rules = actor.home / ".local/share/corral/rules.sqlite3"
+    rules = actor.state_home / ".local/share/corral/rules.sqlite3"
     db = sqlite3.connect(rules)
     db.execute("PRAGMA user_version=99")
     db.commit()
@@ -45,6 +45,7 @@ def test_each_damaged_file_is_one_problem_with_its_fix(actor: Actor) -> None:
     (actor.workspace / ".corral").mkdir()
     (actor.workspace / ".corral" / "config.toml").write_text("[paths]\nwritable = ['/etc']\n")
     actor.chown_tree(actor.base)
+    actor.chown_tree(actor.state_home)
     before = {path: path.read_bytes() for path in (config, ledger, record, rules)}
 
     result = actor.run("doctor")
