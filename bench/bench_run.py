@@ -55,14 +55,16 @@ def main() -> None:
     env["XDG_RUNTIME_DIR"] = str(runtime)
     os.environ.update(env)
 
+    from corral.command import Command
     from corral.locations import Locations
-    from corral.session import Session
+    from corral.opening import compose_session
     from sandbox.bwrap import build_argv, prepare_layout, remove_run_dir
+    from sandbox.locate import find_bwrap
     from sandbox.seccomp import filter_path
 
     locations = Locations.default()
-    session = Session(workspace, locations=locations)
-    binary = session.runner.locate(workspace)
+    session = compose_session(workspace, locations=locations)
+    binary = find_bwrap(workspace=workspace, cache_dir=locations.cache_dir)
     bwrap = str(binary.path)
 
     def bare() -> None:
@@ -88,7 +90,7 @@ def main() -> None:
             os.close(fd)
 
     def live_session() -> None:
-        session.run(["true"])
+        session.run(Command.from_argv(["true"]))
 
     corral_cli = str(Path(sys.executable).with_name("corral"))
 

@@ -255,10 +255,10 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: int | None) -> list[Step]:
+    from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
-    from corral.session import shell_argv
     from sandbox.runner import StdioSpec
 
     meta = json.loads((traces / f"{name}.meta.json").read_text())
@@ -274,9 +274,8 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
     with environment(ours.env()):
         session, _warnings = open_session(
             ours.repo, Locations.default(), ask=person, frontend="replay", on_violation=OnViolation.ASK,
-            environ=ours.env(),
+            environ=ours.env(), burst=BurstPolicy(max_denials=1 << 30),
         )  # fmt: skip
-        session.escalator.burst = BurstPolicy(max_denials=1 << 30)
         try:
             for index, line in enumerate(lines):
                 command: str = line["command"]
@@ -290,12 +289,12 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
                 asked_before = len(person.asked)
                 with tempfile.TemporaryFile() as out:
                     timer = threading.Timer(
-                        2 if step.background else timeout, session.runner.interrupt, (signal.SIGKILL,)
+                        2 if step.background else timeout, session.interrupt, (signal.SIGKILL,)
                     )
                     timer.start()
                     try:
                         outcome = session.run(
-                            shell_argv(ours.map(command)), cwd=cwds["corral"],
+                            Command.from_shell(ours.map(command)), cwd=cwds["corral"],
                             stdio=StdioSpec(None, out.fileno(), out.fileno()),
                         )  # fmt: skip
                     finally:

@@ -29,6 +29,8 @@ import string
 
 import idna
 
+from boundary import termsafe
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_NAME_LENGTH = 253
@@ -51,11 +53,12 @@ class HostError(ValueError):
 
 
 def visible(text: str) -> str:
-    """Return `text` quoted with every non-printable or non-ASCII character escaped.
+    """Return `text` quoted, every control and every non-ASCII character shown as a label.
 
-    Used wherever an untrusted host name is shown to a person, so nothing unusual can hide.
+    Used wherever an untrusted host name is shown to a person, so nothing unusual can hide (a homograph
+    cannot pass for the ASCII name). The escaping is the one escaping function's.
     """
-    return ascii(text)
+    return "'" + termsafe.visible(text, one_line=True, ascii_only=True) + "'"
 
 
 def canonical_host(raw: str) -> str:

@@ -43,6 +43,11 @@ class Change:
 
     `path` is the absolute host path the change applies to; `source` is the captured file in the
     upper directory (None for deletions); `link_target` is set for symlinks.
+
+    What the scan saw, so that applying checks it is still the same thing (see `sandbox.apply`):
+    `source_root` is the upper directory `source` lies in (reached fd-relative, never by path),
+    `source_id` the (st_dev, st_ino) of the captured entry, `host_id` the (st_dev, st_ino, st_ctime_ns)
+    of the host entry it replaces, None when there was none.
     """
 
     path: Path
@@ -51,6 +56,9 @@ class Change:
     size: int = 0
     mode: int = 0
     link_target: str | None = None
+    source_root: Path | None = field(default=None, compare=False)
+    source_id: tuple[int, int] | None = field(default=None, compare=False)
+    host_id: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,9 @@ class Violation:
     detail: str = ""
     changes: tuple[Change, ...] = field(default=(), compare=False, hash=False)
     """For fs-write / fs-protected: the captured changes an allow would apply."""
+    config_changes: tuple[str, ...] = ()
+    """For a git config file: its exact key/value changes (`+key=value`, `-key=value`, from
+    `sandbox.gitconfig`). A project rule made from this violation allows these and nothing else."""
 
     def key(self) -> tuple[str, str]:
         """Identity used to avoid asking twice in one session."""

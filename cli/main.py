@@ -1,7 +1,16 @@
-"""The `corral` command line: discovers sub-commands in `cli.commands` and dispatches.
+"""The `corral` command line: discovers sub-commands in `cli.commands`, dispatches, and is the one
+place where an error becomes a line and an exit status.
 
-Exit statuses: the command's own for `run`; 2 for usage errors; 125 when corral could not set up the
-sandbox; 3 when `--require-trust` refused an untrusted project; 1 for other refusals.
+Every failure below is a `corral.errors.CorralError` carrying its exit status: the command's own for
+`run`; 2 for usage errors; 3 when `--require-trust` refused an untrusted project (or the person quit at
+the trust dialog); 125 when corral could not set up the sandbox or the prompt, or its own state is
+damaged; 127 when the command does not exist; 1 for other refusals. `main` catches it once and prints
+``corral: <message>`` on one line, with control characters made inert.
+
+Everything printed goes through the one escaping function: `main` runs with `sys.stdout`/`sys.stderr`
+wrapped by `corral.termsafe.inert_stdio`, except while `shell` runs (its front ends own the terminal
+and escape what they draw themselves) and while `mcp` runs (stdout is its JSON-RPC channel; the
+tool results are JSON, never drawn on a terminal by corral).
 """
 
 from __future__ import annotations
@@ -10,18 +19,20 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
+from boundary.termsafe import visible
 from cli import commands as commands_package
 from corral import __version__
-
-EXIT_USAGE = 2
+from corral.errors import CorralError, Interrupted, UsageError
+from corral.termsafe import inert_stdio, terminal_owned
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error and exit status 2."""
+    """argparse whose errors are a `UsageError` (one line, exit status 2), caught in `main`."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"corral: {message} (see `corral {self._sub_name()}--help`)\n")
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `corral {self._sub_name()}--help`)")
 
     def _sub_name(self) -> str:
         parts = self.prog.split()[1:]
@@ -60,7 +71,18 @@ def _has_command(parser: argparse.ArgumentParser, name: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run one `corral` command line; returns the exit status. The only `except CorralError` in corral."""
+    with inert_stdio():
+        try:
+            return _dispatch(list(sys.argv[1:] if argv is None else argv))
+        except CorralError as error:
+            print(f"corral: {visible(str(error), one_line=True)}", file=sys.stderr)
+            return error.exit_status
+        except KeyboardInterrupt:
+            return Interrupted.exit_status
+
+
+def _dispatch(args_list: list[str]) -> int:
     first = args_list[0] if args_list else None
     fast = first if first is not None and first.isidentifier() and not first.startswith("-") else None
     parser = build_parser(only=fast)
@@ -70,11 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(handler(args))
-    except KeyboardInterrupt:
-        return 130
+        return UsageError.exit_status
+    if args.command in ("shell", "mcp"):  # mcp: stdout is its JSON-RPC channel, bytes as they are
+        with terminal_owned():
+            return int(handler(args))
+    return int(handler(args))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
+from corral.grouping import deleted_paths, is_deletion
 from corral.sensitivity import is_sensitive
 from corral.words import home_relative
 
@@ -53,11 +54,22 @@ def denial_lines(
             home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
         )
         flag = "sensitive; " if is_sensitive(violation) else ""
+        if violation.config_changes:
+            # A rule for a git config file is bound to its key/value changes, which only an answer to
+            # a prompt carries: a path rule would not allow this change.
+            keys = ", ".join(sorted({line[1:].partition("=")[0] for line in violation.config_changes}))
+            lines.append(
+                f"corral: denied {violation.kind.value} {target} ({flag}git config keys: {keys}; "
+                "to allow: rerun on a TTY and answer the prompt)"
+            )
+            continue
         # A read already failed inside the sandbox: only a rule can make later reads see the file.
         later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
         how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
+        deleted = deleted_paths(violation) if is_deletion(violation) else 0
+        plural = "" if deleted == 1 else "s"
+        what = f"{violation.kind.value} (deletes {deleted} path{plural})" if deleted else violation.kind.value
         lines.append(
-            f"corral: denied {violation.kind.value} {target} "
-            f"({flag}{how}: {allow_command(project, violation, cwd)}{later})"
+            f"corral: denied {what} {target} ({flag}{how}: {allow_command(project, violation, cwd)}{later})"
         )
     return lines

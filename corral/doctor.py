@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.locations import Locations
+from corral.userconfig import UserConfig, UserConfigError, load_user_config
+from sandbox.limits import MIB, detect_mechanism
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.seccomp import SeccompUnavailable, compile_filter
 
@@ -78,7 +80,9 @@ def run_checks(locations: Locations) -> list[Check]:
         compile_filter()
         checks.append(
             Check(
-                "seccomp", True, "libseccomp compiled the filter (AF_UNIX, ptrace, io_uring, keyctl refused)"
+                "seccomp",
+                True,
+                "libseccomp compiled the filter (socket families allow-listed; ptrace, io_uring, keyctl refused)",
             )
         )
     except SeccompUnavailable as error:
@@ -87,6 +91,7 @@ def run_checks(locations: Locations) -> list[Check]:
                 "seccomp", False, str(error), "apt-get install libseccomp2 (or your distribution's package)"
             )
         )
+    checks.append(_limits_check(locations))
     abi = landlock_abi()
     checks.append(
         Check(
@@ -97,6 +102,23 @@ def run_checks(locations: Locations) -> list[Check]:
         )
     )
     return checks
+
+
+def _limits_check(locations: Locations) -> Check:
+    """Which mechanism bounds a command's processes and memory (a cgroup scope, or rlimits alone), with
+    the values in force (the user's `[limits]`; defaults when the config cannot be read, which its own
+    check reports)."""
+    try:
+        user = load_user_config(locations.user_config_path)
+    except UserConfigError:
+        user = UserConfig()
+    limits = user.resource_limits()
+    mechanism = detect_mechanism(limits)
+    sizes = (
+        f"; {limits.max_processes} processes, {limits.max_memory_bytes // MIB} MiB memory, "
+        f"each tmpfs {limits.tmpfs_bytes // MIB} MiB"
+    )
+    return Check("resource limits", True, f"{mechanism.name}: {mechanism.detail}{sizes}")
 
 
 def _overlay_check(bwrap: Path) -> Check:
@@ -135,13 +157,17 @@ def _overlay_check(bwrap: Path) -> Check:
     )
 
 
+def format_check(check: Check) -> list[str]:
+    """One check as its line, plus the fix on the next line when it failed."""
+    mark = "ok  " if check.ok else "FAIL"
+    lines = [f"{mark} {check.name}: {check.detail}"]
+    if not check.ok and check.fix:
+        lines.append(f"     fix: {check.fix}")
+    return lines
+
+
 def format_checks(checks: list[Check]) -> str:
-    lines = []
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        lines.append(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            lines.append(f"     fix: {check.fix}")
+    lines = [line for check in checks for line in format_check(check)]
     backend_ok = all(c.ok for c in checks if c.name != "landlock")
     lines.append("backend: bubblewrap (Linux)" + ("" if backend_ok else " — cannot run commands until fixed"))
     return "\n".join(lines)

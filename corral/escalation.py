@@ -1,32 +1,15 @@
 """Escalation: which violations a person is asked about, and what every failure turns into (deny).
 
-Public API (wire-up for `corral/session.py`)::
+Public API (wired up by `corral.opening.compose_session`; recording is `corral.recording`)::
 
-    from corral.decision import Decision, Scope, PromptRequest, AskCallback
-    from corral.escalation import Escalator, BurstPolicy, OnViolation
-    from corral.session_memory import SessionMemory
-    from corral.denials import denial_lines
-    from corral.rules import RuleStore
-    from corral.ledger import Ledger
-
-    rules = RuleStore.open(locations.rules_path)
-    ledger = Ledger.open(locations.ledger_path)
-    memory = SessionMemory()                      # one per Session object
-    escalator = Escalator(rules, memory, ask,     # ask=None when there is no TTY and no session
-                          timeout_s=300, frontend_name="textual", ledger=ledger,
+    escalator = Escalator(rules, SessionMemory(), ask,   # ask=None when there is nobody to ask
+                          timeout_s=300, frontend_name="textual",
                           on_violation=OnViolation.ASK)   # or OnViolation.DENY (`--on-violation deny`)
-    session_id = ledger.start_session(project, "textual")
-
-    decisions = escalator.decide(command_text, project, run_result.violations)
+    decisions = escalator.decide(command_text, project, run_result.violations, records=records)
     # -> dict[Violation, Decision]; every input violation has an entry; Decision.allows
-    for line in denial_lines(project, decisions):   # for stderr in non-interactive runs
-        print(line, file=sys.stderr)
-    escalator.record_command(session_id=session_id, project=..., command=..., cwd=..., started_at=...,
-                             duration_ms=..., exit_code=..., violation_count=len(violations),
-                             classic_would_prompt=classic.would_prompt(command_text))
-
-    # live, from the egress proxy thread (connection held open meanwhile):
-    allowed = escalator.decide_one(command_text, project, Violation(NET, "host:443", "connect")).allows
+    # live, from the egress proxy thread (connection held open meanwhile, until `deadline`):
+    allowed = escalator.decide_one(command_text, project, violation, deadline=deadline).allows
+    records.extend(escalator.take_records())      # decisions made outside `decide(records=...)`
 
 How a violation is decided, in order:
 
@@ -45,8 +28,8 @@ sensitive target without `confirmed_sensitive=True` is a denial. Nothing is ever
 The command text is only shown and recorded: no decision depends on parsing it (A06), so a long or
 odd command can never turn a denial into a prompt or a prompt into an allowance.
 
-Every decision (asked or not) becomes a `PromptRecord`; `record_command` writes them with the command
-row in one ledger transaction. Prompts may overlap commands (live network decisions): pass
+Every decision (asked or not) becomes a `PromptRecord`; `corral.recording.CommandRecorder` writes them
+with the command row in one ledger transaction. Prompts may overlap commands (live network decisions): pass
 `records=[]` to `decide` to collect one command's records yourself when commands run concurrently.
 """
 
@@ -62,19 +45,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from boundary.violations import Violation
+from corral.command import OnViolation as OnViolation  # lives with the run request; kept here too
 from corral.decision import DENY, AskCallback, Decision, PromptRequest, Scope
 from corral.grouping import group_violations, summarize
-from corral.ledger import Ledger, PromptRecord
+from corral.ledger import PromptRecord
 from corral.rules import RuleError, RuleStore, canonical_project
 from corral.sensitivity import is_sensitive, why_it_matters
 from corral.session_memory import SessionMemory
-
-
-class OnViolation(StrEnum):
-    """`--on-violation`: ask a person (through the callback), or deny without asking."""
-
-    ASK = "ask"
-    DENY = "deny"
 
 
 class DecidedBy(StrEnum):
@@ -124,7 +101,6 @@ class Escalator:
         *,
         timeout_s: float = 300.0,
         frontend_name: str,
-        ledger: Ledger | None = None,
         on_violation: OnViolation = OnViolation.ASK,
         burst: BurstPolicy | None = None,
     ) -> None:
@@ -135,7 +111,6 @@ class Escalator:
         self.ask = ask
         self.timeout_s = timeout_s
         self.frontend_name = frontend_name
-        self.ledger = ledger
         self.on_violation = OnViolation(on_violation)
         self.burst = burst or BurstPolicy()
         self.notices: list[str] = []
@@ -155,12 +130,15 @@ class Escalator:
         fingerprints: Mapping[Violation, str] | None = None,
         records: list[PromptRecord] | None = None,
         description: str | None = None,
+        deadline: float | None = None,
     ) -> dict[Violation, Decision]:
         """A decision for every violation of one command; at most one prompt.
 
         `fingerprints` binds session allowances of sensitive targets to content (e.g. a sha256 of the
         captured file). Decisions are appended as `PromptRecord`s to `records` when given, else kept for
-        `record_command`.
+        `take_records`. `deadline` (a `time.monotonic()` value) bounds the whole decision, waiting for
+        another prompt included: a live connection that is refused at its deadline must not leave a
+        prompt open, nor a rule stored by a late answer.
         """
         unique = list(dict.fromkeys(violations))
         if not unique:
@@ -170,10 +148,18 @@ class Escalator:
         decided: dict[Violation, tuple[Decision, DecidedBy, float | None]] = {}
         # One prompt at a time per session: a second caller (e.g. the proxy) waits, then finds the
         # first prompt's session answers in memory instead of asking again.
-        with self._prompt_lock:
-            undecided = self._recall(project_key, unique, prints, decided)
-            if undecided:
-                self._escalate(command, project_key, undecided, prints, decided, description)
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and (wait <= 0 or not self._prompt_lock.acquire(timeout=wait)):
+            decided.update((v, (DENY, DecidedBy.TIMEOUT, None)) for v in unique)  # Fail closed: too late.
+        else:
+            if wait is None:
+                self._prompt_lock.acquire()
+            try:
+                undecided = self._recall(project_key, unique, prints, decided)
+                if undecided:
+                    self._escalate(command, project_key, undecided, prints, decided, description, deadline)
+            finally:
+                self._prompt_lock.release()
         out = {v: decided[v][0] for v in unique}
         new_records = [self._record(v, *decided[v]) for v in unique]
         if records is not None:
@@ -189,9 +175,13 @@ class Escalator:
         project: str | os.PathLike[str],
         violation: Violation,
         description: str | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Decision:
-        """`decide` for a single violation (live network decisions)."""
-        return self.decide(command, project, [violation], description=description)[violation]
+        """`decide` for a single violation (live network decisions, bounded by the connection's deadline)."""
+        return self.decide(command, project, [violation], description=description, deadline=deadline)[
+            violation
+        ]
 
     def _recall(
         self,
@@ -227,6 +217,7 @@ class Escalator:
         prints: Mapping[Violation, str],
         decided: dict[Violation, tuple[Decision, DecidedBy, float | None]],
         description: str | None = None,
+        deadline: float | None = None,
     ) -> None:
         def deny_all(reason: DecidedBy) -> None:
             for violation in undecided:
@@ -245,6 +236,10 @@ class Escalator:
             deny_all(DecidedBy.BURST)  # A09: stop asking after repeated denials; never auto-accept.
             return
 
+        timeout_s = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
+        if timeout_s <= 0:
+            deny_all(DecidedBy.TIMEOUT)  # Fail closed: the connection's deadline already passed.
+            return
         request = PromptRequest(
             command=command,
             project=Path(project_key),
@@ -253,14 +248,18 @@ class Escalator:
             sensitive=frozenset(v for v in undecided if is_sensitive(v)),
             reasons={v.target: why_it_matters(v) for v in undecided},
             summary=summarize(undecided),
-            timeout_s=self.timeout_s,
+            timeout_s=timeout_s,
             description=description,
         )
         started = time.monotonic()
-        answer = self._ask_in_time(request)
+        answer = self._ask_in_time(request, timeout_s)
         latency_ms = (time.monotonic() - started) * 1000.0
-        if answer is _ANSWER_TIMEOUT:
-            deny_all(DecidedBy.TIMEOUT)  # Fail closed: no answer in time is deny.
+        if answer is _ANSWER_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
+            # Fail closed: no answer in time is deny. For a live connection the deadline is the
+            # connection's own: an answer after it would concern a connection already refused, so it is
+            # never applied and never stored as a rule.
+            request.cancelled.set()
+            deny_all(DecidedBy.TIMEOUT)
             self.memory.note_denial()
             return
         if isinstance(answer, BaseException):
@@ -282,7 +281,7 @@ class Escalator:
         if any_denied:
             self.memory.note_denial()
 
-    def _ask_in_time(self, request: PromptRequest) -> object:
+    def _ask_in_time(self, request: PromptRequest, timeout_s: float) -> object:
         """The callback's answer, the exception it raised, or `_ANSWER_TIMEOUT`."""
         ask = self.ask
         assert ask is not None
@@ -298,7 +297,7 @@ class Escalator:
                 done.set()
 
         threading.Thread(target=run, name="corral-ask", daemon=True).start()
-        if not done.wait(self.timeout_s):
+        if not done.wait(timeout_s):
             request.cancelled.set()  # Tell the front end to dismiss; a late answer is ignored.
             return _ANSWER_TIMEOUT
         return box[0] if box else RuntimeError("the prompt returned nothing")
@@ -342,41 +341,6 @@ class Escalator:
         with self._pending_lock:
             taken, self._pending = self._pending, []
         return taken
-
-    def record_command(
-        self,
-        *,
-        session_id: int | None,
-        project: str | os.PathLike[str],
-        command: str,
-        cwd: str | os.PathLike[str],
-        started_at: float,
-        duration_ms: float,
-        exit_code: int | None,
-        violation_count: int,
-        classic_would_prompt: bool | None,
-        records: Sequence[PromptRecord] | None = None,
-    ) -> int | None:
-        """Write the command and its decisions (the pending ones unless `records` is given).
-
-        Returns the command id, or None without a ledger. Ledger errors propagate.
-        """
-        chosen = list(records) if records is not None else self.take_records()
-        if self.ledger is None:
-            return None
-        return self.ledger.record_command(
-            session_id=session_id,
-            project=canonical_project(project),
-            command=command,
-            cwd=os.fspath(cwd),
-            started_at=started_at,
-            duration_ms=duration_ms,
-            exit_code=exit_code,
-            violation_count=violation_count,
-            prompted=any(record.asked for record in chosen),
-            classic_would_prompt=classic_would_prompt,
-            prompts=chosen,
-        )
 
 
 def _interpret(answer: object, violation: Violation) -> tuple[Decision, DecidedBy]:

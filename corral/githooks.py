@@ -4,7 +4,9 @@ A `core.hooksPath` the user configured (`.githooks` is a common setup) makes tha
 dangerous as `.git/hooks`: whatever a sandboxed command writes there runs at the user's next commit.
 corral reads `core.hooksPath` from the repository's `.git/config` and the user's global git config and
 protects the directory when it lies inside the workspace. This only ever narrows the sandbox: nothing
-read here is executed or loosens anything, so it needs no trust.
+read here is executed or loosens anything, so it needs no trust. Every file is read through
+`boundary.repofiles` (non-blocking, no final symlink, regular files only): a FIFO at `.git` or
+`.git/config` must not hang `corral run`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+
+from boundary.repofiles import read_repo_text
 
 _SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9.-]+)(?:\s+\"[^\"]*\")?\s*\]\s*(.*)$")
 _KEY = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
@@ -40,11 +44,7 @@ def _hooks_paths_in(text: str) -> list[str]:
 
 
 def _read(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(_MAX_CONFIG_BYTES).decode("utf-8", "replace")
-    except OSError:
-        return ""
+    return read_repo_text(path, _MAX_CONFIG_BYTES) or ""
 
 
 def _git_dir(workspace: Path) -> Path | None:

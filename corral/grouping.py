@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from boundary.violations import Violation, ViolationKind
+from boundary.violations import ChangeOp, Violation, ViolationKind
 from corral.sensitivity import host_of, is_sensitive
 
 
@@ -107,12 +107,34 @@ def group_violations(violations: Sequence[Violation], max_groups: int = 8) -> tu
     return tuple(groups)
 
 
+_DELETION_WORDS = {
+    ViolationKind.FS_WRITE: ("deletion outside the workspace", "deletions outside the workspace"),
+    ViolationKind.FS_PROTECTED: ("deletion of a protected path", "deletions of protected paths"),
+}
+
+
+def deleted_paths(violation: Violation) -> int:
+    """How many existing host paths `violation` would delete (a deletion is never called a write)."""
+    return sum(1 for change in violation.changes if change.op is ChangeOp.DELETE)
+
+
+def is_deletion(violation: Violation) -> bool:
+    """Whether `violation` only deletes existing paths (nothing is written)."""
+    return bool(violation.changes) and all(change.op is ChangeOp.DELETE for change in violation.changes)
+
+
 def summarize(violations: Sequence[Violation]) -> str:
-    """One line such as `2 writes outside the workspace, 1 credential read, 50 new hosts`."""
+    """One line such as `2 writes outside the workspace, 3 deletions outside the workspace, 1 credential
+    read, 50 new hosts`. Deletions are counted by deleted path, separately from writes."""
     parts: list[str] = []
     for kind in ViolationKind:
-        count = sum(1 for v in violations if v.kind is kind)
+        of_kind = [v for v in violations if v.kind is kind]
+        deletions = sum(deleted_paths(v) for v in of_kind if is_deletion(v)) if kind in _DELETION_WORDS else 0
+        count = sum(1 for v in of_kind if not (deletions and is_deletion(v)))
         if count:
             singular, plural = _KIND_WORDS[kind]
             parts.append(f"{count} {singular if count == 1 else plural}")
+        if deletions:
+            singular, plural = _DELETION_WORDS[kind]
+            parts.append(f"{deletions} {singular if deletions == 1 else plural}")
     return ", ".join(parts)

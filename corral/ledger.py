@@ -4,8 +4,16 @@ Tables (schema version in `PRAGMA user_version`, migrated forward on open):
 
 - `sessions (id, project, frontend, started_at)`
 - `commands (id, session_id, project, command, cwd, started_at, duration_ms, exit_code,
-  violation_count, prompted, classic_would_prompt)` — `prompted` is 1 when a person was asked;
-  `classic_would_prompt` is what the classic approval model would have done (NULL when unknown).
+  violation_count, prompted, classic_would_prompt, hook, unasked, approved)` — `prompted` is 1 when a
+  person was asked; `classic_would_prompt` is what the classic approval model would have done (NULL
+  when unknown); `hook` is the event name for a project hook run (`session_start`, `before_command`,
+  `after_command`), NULL for a command: hooks are recorded but are not commands in any total;
+  `unasked` is 1 when a person would have had to decide but nobody was asked (no terminal,
+  `--on-violation deny`, a timeout, the burst limit...): a prompt that was needed, never one saved;
+  `approved` is, for a prompted command, 1 when the person allowed everything they were asked in that
+  one prompt (NULL when nobody was asked) — the approval rate counts these decisions, not items.
+  `prompted`, `unasked` and `approved` are derived from the command's prompt rows by the ledger itself
+  (`_DERIVE_COMMAND`), so every writer counts the same way.
 - `prompts (id, command_id, session_id, kind, target, operation, scope, latency_ms, frontend, asked,
   decided_by)` — one row per violation decision; `asked` is 1 when a person answered, 0 when a rule,
   session memory, the `--on-violation` flag, the burst limit or a failure decided. `decided_by` says which
@@ -33,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -53,6 +61,18 @@ class PromptRecord:
     decided_by: str
     frontend: str
     latency_ms: float | None = None
+
+
+DECIDED_WITHOUT_A_PERSON: tuple[str, ...] = ("rule", "session", "sandbox")
+"""`decided_by` values for which no person was needed: a stored rule, the session's memory of an earlier
+answer, or the sandbox itself (a hidden read already failed inside it). Any other decision that was not
+asked (`no-frontend`, `flag`, `timeout`, `burst`, `limit`, `error`, ...) was a prompt needed but not
+answered: counting it as saved would flatter the numbers exactly when nobody was watching."""
+
+_NEEDED_UNASKED = (
+    "p.asked = 0 AND p.decided_by NOT IN (" + ", ".join(f"'{d}'" for d in DECIDED_WITHOUT_A_PERSON) + ")"
+)
+"""SQL over prompts aliased `p`: a decision a person would have had to make, and nobody did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +100,9 @@ class CommandRow:
     violation_count: int
     prompted: bool
     classic_would_prompt: bool | None
+    hook: str | None = None
+    unasked: bool = False
+    approved: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +135,10 @@ class CommandTotals:
     classic_prompted: int
     classic_known: int
     """Commands whose classic baseline is known (non-NULL)."""
+    unasked: int = 0
+    """Commands that needed a person's decision and got nobody (not asked, never a prompt saved)."""
+    hooks: int = 0
+    """Hook runs (not commands: excluded from every other figure here)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +192,44 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1, _migrate_to_2)
+_DERIVE_COMMAND = (
+    "UPDATE commands SET"
+    " prompted = (prompted OR EXISTS (SELECT 1 FROM prompts p WHERE p.command_id = commands.id"
+    " AND p.asked = 1)),"
+    " unasked = (NOT (prompted OR EXISTS (SELECT 1 FROM prompts p WHERE p.command_id = commands.id"
+    f" AND p.asked = 1)) AND EXISTS (SELECT 1 FROM prompts p WHERE p.command_id = commands.id AND"
+    f" {_NEEDED_UNASKED})),"
+    " approved = CASE WHEN EXISTS (SELECT 1 FROM prompts p WHERE p.command_id = commands.id"
+    " AND p.asked = 1) THEN NOT EXISTS (SELECT 1 FROM prompts p WHERE p.command_id = commands.id"
+    " AND p.asked = 1 AND p.scope = 'deny') END"
+)
+"""Derive `prompted`, `unasked` and `approved` of commands from their prompt rows (append a WHERE)."""
+
+
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    # Honest numbers: hooks flagged (not commands), needed-but-unasked prompts, one approval per prompt.
+    db.execute("ALTER TABLE commands ADD COLUMN hook TEXT")
+    db.execute("ALTER TABLE commands ADD COLUMN unasked INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE commands ADD COLUMN approved INTEGER")
+    db.execute(_DERIVE_COMMAND + " WHERE violation_count > 0 OR prompted")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS commands_by_session_honest ON commands (session_id, project, hook,"
+        " prompted, unasked, approved, violation_count, classic_would_prompt, started_at)"
+    )
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+)
 """`_MIGRATIONS[n]` takes a ledger from version n to n + 1. Append; never edit a shipped step."""
 
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _INSERT_COMMAND = (
     "INSERT INTO commands (session_id, project, command, cwd, started_at, duration_ms, exit_code,"
-    " violation_count, prompted, classic_would_prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " violation_count, prompted, classic_would_prompt, hook) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PROMPT = (
     "INSERT INTO prompts (command_id, session_id, kind, target, operation, scope, latency_ms, frontend,"
@@ -182,7 +239,7 @@ _FILTERED_PROMPTS = "commands c CROSS JOIN prompts p ON p.command_id = c.id"
 """Prompts filtered through their command: CROSS JOIN makes SQLite start from the indexed commands."""
 _COMMAND_COLUMNS = (
     "c.id, c.session_id, c.project, c.command, c.cwd, c.started_at, c.duration_ms, c.exit_code,"
-    " c.violation_count, c.prompted, c.classic_would_prompt"
+    " c.violation_count, c.prompted, c.classic_would_prompt, c.hook, c.unasked, c.approved"
 )
 _PROMPT_COLUMNS = (
     "p.id, p.command_id, p.session_id, p.kind, p.target, p.operation, p.scope, p.latency_ms, p.frontend,"
@@ -308,8 +365,10 @@ class Ledger:
         prompted: bool,
         classic_would_prompt: bool | None,
         prompts: Sequence[PromptRecord] = (),
+        hook: str | None = None,
     ) -> int:
-        """Record one command and its decisions in one transaction; returns the command id.
+        """Record one command (or, with `hook`, one hook run) and its decisions in one transaction;
+        returns the command id. `unasked` and `approved` are derived from `prompts` here.
 
         Committed before returning: a kill of anything afterwards cannot lose this row.
         """
@@ -331,11 +390,13 @@ class Ledger:
                         violation_count,
                         int(prompted),
                         classic,
+                        hook,
                     ),
                 )
                 command_id = int(cursor.lastrowid or 0)
                 if prompts:
                     db.executemany(_INSERT_PROMPT, _prompt_params(command_id, session_id, prompts))
+                    db.execute(_DERIVE_COMMAND + " WHERE id = ?", (command_id,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -353,6 +414,7 @@ class Ledger:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(_INSERT_PROMPT, _prompt_params(command_id, session_id, prompts))
+                db.execute(_DERIVE_COMMAND + " WHERE id = ?", (command_id,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -414,16 +476,22 @@ class Ledger:
     def command_totals(
         self, project: str | None = None, since: float | None = None, session_id: int | None = None
     ) -> CommandTotals:
-        """Counts over commands in one indexed pass."""
+        """Counts over commands in one indexed pass (hook runs counted apart, never as commands)."""
         where, params = where_clause(project, since, session_id)
+        command = "c.hook IS NULL"
         sql = (
-            "SELECT count(*), coalesce(sum(c.prompted), 0), coalesce(sum(c.violation_count), 0),"
-            " coalesce(sum(c.classic_would_prompt), 0), count(c.classic_would_prompt)"
+            f"SELECT count(CASE WHEN {command} THEN 1 END),"
+            f" coalesce(sum(CASE WHEN {command} THEN c.prompted END), 0),"
+            f" coalesce(sum(CASE WHEN {command} THEN c.violation_count END), 0),"
+            f" coalesce(sum(CASE WHEN {command} THEN c.classic_would_prompt END), 0),"
+            f" count(CASE WHEN {command} THEN c.classic_would_prompt END),"
+            f" coalesce(sum(CASE WHEN {command} THEN c.unasked END), 0),"
+            " count(c.hook)"
             f" FROM commands c{where}"
         )
         with self._lock:
             row = self._db.execute(sql, params).fetchone()
-        return CommandTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+        return CommandTotals(*(int(value) for value in row))
 
     def totals_by_kind(
         self, project: str | None = None, since: float | None = None, session_id: int | None = None
@@ -498,6 +566,9 @@ def _command_row(r: Sequence[object]) -> CommandRow:
         violation_count=int(str(r[8])),
         prompted=bool(r[9]),
         classic_would_prompt=None if r[10] is None else bool(r[10]),
+        hook=None if r[11] is None else str(r[11]),
+        unasked=bool(r[12]),
+        approved=None if r[13] is None else bool(r[13]),
     )
 
 

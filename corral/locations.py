@@ -6,6 +6,7 @@ Tests point these at a temporary directory through XDG_* variables and HOME, nev
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,10 @@ class Locations:
         if not xdg_runtime or not os.path.isdir(xdg_runtime):
             # No per-user runtime directory (root, containers): a private directory in /tmp, which the
             # sandbox replaces with its own tmpfs. Never under $HOME: overlay upper directories cannot
-            # live inside the directories they capture.
-            runtime = os.path.join("/tmp", f"corral-{os.getuid()}")
+            # live inside the directories they capture. Keyed by uid and home, so that two homes of one
+            # uid (containers, tests, `sudo -H`) never share run slots; the runner checks it is a 0700
+            # directory owned by this uid, not a link, before using it.
+            runtime = os.path.join("/tmp", fallback_runtime_name())
         return cls(
             config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
             data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
@@ -76,3 +79,10 @@ class Locations:
     @property
     def user_config_path(self) -> Path:
         return self.config_dir / "config.toml"
+
+
+def fallback_runtime_name() -> str:
+    """`corral-<uid>-<hash of $HOME>`: the runtime directory's name in /tmp without XDG_RUNTIME_DIR."""
+    home = os.path.abspath(os.path.expanduser("~"))
+    digest = hashlib.sha256(os.fsencode(home)).hexdigest()[:12]
+    return f"corral-{os.getuid()}-{digest}"

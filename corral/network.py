@@ -6,6 +6,11 @@ listener inside the sandbox's empty network namespace and serves it with an `Egr
 project's hosts; deny beats allow), then the session's escalation (project rules, session memory, the
 person). Any error on that path is a denial. Every refused destination becomes a `net` violation of
 the command that made it.
+
+One deadline, set by the core: a new host is decided within `decide_timeout_s` (the user's
+`prompts.timeout_s`). The escalator gets the deadline and gives up at it, dismissing the prompt, so a
+late answer can never store a rule for a connection that was already refused; the proxy itself waits a
+little longer (`PROXY_GRACE_S`), so it always hears the core's answer and never gives up first.
 """
 
 from __future__ import annotations
@@ -14,27 +19,56 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boundary.hosts import format_authority
 from boundary.violations import Violation, ViolationKind
+from corral.command import Command
 from corral.decision import Decision
+from corral.escalation import Escalator
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
 from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
-    from sandbox.egress.proxy import EgressProxy
+    from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
 
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """Name resolution for the proxy (the system's by default; tests map names to local servers)."""
 
-AskHost = Callable[[Violation], Decision]
-"""Asks the session about one `net` violation (rules, memory, the person); anything but an allowing
-`Decision` is a denial."""
+AskHost = Callable[[Violation, float], Decision]
+"""Asks the session about one `net` violation (rules, memory, the person) before the deadline (a
+`time.monotonic()` value); anything but an allowing `Decision` is a denial."""
+
+PROXY_GRACE_S = 5.0
+"""How much longer than the core's deadline the proxy holds a connection waiting for the answer."""
+
+
+class LiveDecisions:
+    """Decides new hosts while a command runs: the session's escalator, shown the running command.
+
+    The Session sets `command` before each run; the proxy's thread calls this with each new host.
+    """
+
+    def __init__(self, escalator: Escalator, workspace: Path) -> None:
+        self._escalator = escalator
+        self._workspace = workspace
+        self.command: Command | None = None
+
+    def __call__(self, violation: Violation, deadline: float) -> Decision:
+        command = self.command
+        return self._escalator.decide_one(
+            command.text if command is not None else "",
+            self._workspace,
+            violation,
+            command.description if command is not None else None,
+            deadline=deadline,
+        )
 
 
 @dataclass
@@ -42,6 +76,8 @@ class NetworkGate:
     hosts: HostPolicy
     ask_host: AskHost
     resolver: Resolver | None = None
+    decide_timeout_s: float = 300.0
+    """The one deadline for a live host decision (the user's `prompts.timeout_s`)."""
     port: int = DEFAULT_PROXY_PORT
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
@@ -77,10 +113,11 @@ class NetworkGate:
             from sandbox.egress.proxy import EgressProxy
 
             proxy = EgressProxy(
-                self._decide,
+                self.decide,
                 self.resolver,
                 on_violation=self._on_refusal,
                 is_address_allowed=self.hosts.allows_address,
+                timeouts=self.proxy_timeouts(),
             )
         except Exception:
             # Fail closed, and promptly: no proxy means the listener goes away (connections are refused
@@ -96,6 +133,12 @@ class NetworkGate:
             self._proxy = proxy
             self._listener = None
         proxy.serve(listener)
+
+    def proxy_timeouts(self) -> ProxyTimeouts:
+        """The proxy waits for a decision a little longer than the core's deadline, never less."""
+        from sandbox.egress.proxy import ProxyTimeouts
+
+        return ProxyTimeouts(decide=self.decide_timeout_s + PROXY_GRACE_S)
 
     def detach(self) -> tuple[list[Violation], list[tuple[Violation, Decision]]]:
         """Close the command's proxy (cutting its connections); return (refused, allowed-by-prompt)."""
@@ -120,7 +163,8 @@ class NetworkGate:
             allowed, self.allowed = self.allowed, []
         return refused, allowed
 
-    def _decide(self, host: str, port: int) -> bool:
+    def decide(self, host: str, port: int) -> bool:
+        """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
             verdict = self.hosts.match(host)
             if verdict is HostDecision.ALLOW:
@@ -128,7 +172,7 @@ class NetworkGate:
             if verdict is HostDecision.DENY:
                 return False
             violation = Violation(ViolationKind.NET, format_authority(host, port), "connect", "new host")
-            decision = self.ask_host(violation)
+            decision = self.ask_host(violation, time.monotonic() + self.decide_timeout_s)
             allowed = isinstance(decision, Decision) and decision.allows
         except Exception:
             return False  # Fail closed: an error while deciding is a denial.

@@ -1,22 +1,38 @@
 """Open a Session for a workspace the one way every front end does it (`corral run`, both shells, the
-coming broker and MCP server): the trust gate first, then the user's config and host policy.
+broker and MCP server): the trust gate first, then the user's config and host policy.
 
-Raises `corral.project.ConfigError`, `corral.userconfig.UserConfigError` or
-`sandbox.egress.hostpolicy.PolicyError` — each one line naming the file and key.
+This is also the one place a Session is composed (`compose_session`): the sandbox runner, the rules
+store, the ledger and its recorder, the escalator and the network gate are built here and handed to
+the Session, which builds none of them. So what a Session runs with is visible in one function, and a
+test or a front end that needs a different part passes it here instead of reaching into a Session.
+
+Raises `corral.errors.UsageError` for a config that cannot be used (one line naming the file and key)
+and `corral.errors.StateError` when corral's own rules or ledger database is damaged.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from corral.decision import AskCallback
-from corral.escalation import OnViolation
+from corral.errors import UsageError, state_error
+from corral.escalation import BurstPolicy, Escalator, OnViolation
+from corral.ledger import Ledger, LedgerError
 from corral.locations import Locations
-from corral.project import ProjectContext, open_project
-from corral.session import Session
+from corral.network import LiveDecisions, NetworkGate, Resolver
+from corral.project import ConfigError, ProjectContext, open_project
+from corral.recording import CommandRecorder
+from corral.rules import RuleError, RuleStore
+from corral.session import Session, SessionParts
+from corral.session_memory import SessionMemory
 from corral.userconfig import load_user_config
-from sandbox.egress.hostpolicy import HostPolicy
+from sandbox.egress.environment import DEFAULT_PROXY_PORT
+from sandbox.egress.hostpolicy import HostPolicy, PolicyError
+from sandbox.limits import ResourceLimits
+from sandbox.policy import NetworkAccess
+from sandbox.runner import SandboxRunner
 
 
 def open_session(
@@ -31,30 +47,120 @@ def open_session(
     environ: Mapping[str, str] | None = None,
     session_start: bool = True,
     record: bool = True,
+    burst: BurstPolicy | None = None,
 ) -> tuple[Session, list[str]]:
     """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
 
     `session_start=False` for a Session that is not a session (one standalone `corral run`): the
     project's `session_start` hook then never runs (see `Session.start`)."""
-    if project is None:
-        project = open_project(workspace, locations)
-    user = load_user_config(locations.user_config_path)
-    hosts = HostPolicy.from_config(
-        source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+    try:
+        if project is None:
+            project = open_project(workspace, locations)
+        user = load_user_config(locations.user_config_path)
+        hosts = HostPolicy.from_config(
+            source=user.source, allow=user.network_allow, deny=user.network_deny, presets=user.network_presets
+        )
+        if allow_hosts:
+            hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
+    except (ConfigError, PolicyError) as error:
+        raise UsageError(str(error)) from error
+    try:
+        session = compose_session(
+            workspace,
+            locations=locations,
+            ask=ask,
+            frontend=frontend,
+            on_violation=on_violation,
+            ask_timeout_s=user.prompt_timeout_s,
+            project=project,
+            hosts=hosts,
+            environ=environ,
+            session_start=session_start,
+            record=record,
+            burst=burst,
+            extra_readable=user.filesystem_readable,
+            limits=user.resource_limits(),
+        )
+    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
+        # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
+        raise state_error(error) from error
+    return session, list(hosts.warnings)
+
+
+def compose_session(
+    workspace: Path,
+    *,
+    locations: Locations,
+    ask: AskCallback | None = None,
+    frontend: str = "cli",
+    on_violation: OnViolation = OnViolation.DENY,
+    ask_timeout_s: float = 300.0,
+    environ: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    extra_writable: Sequence[Path] = (),
+    extra_hidden: Sequence[Path] = (),
+    network: NetworkAccess | None = None,
+    record: bool = True,
+    project: ProjectContext | None = None,
+    hosts: HostPolicy | None = None,
+    resolver: Resolver | None = None,
+    session_start: bool = True,
+    burst: BurstPolicy | None = None,
+    proxy_port: int = DEFAULT_PROXY_PORT,
+    extra_readable: Sequence[str] = (),
+    limits: ResourceLimits | None = None,
+) -> Session:
+    """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
+    trusted project's hosts are added to it); without it the network is `network` (closed by default).
+
+    `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
+    this session already allowed it); `on_violation` DENY denies without asking even with a callback.
+    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included.
+    """
+    locations.ensure(locations.data_dir)
+    rules = RuleStore.open(locations.rules_path)
+    ledger = Ledger.open(locations.ledger_path) if record else None
+    escalator = Escalator(
+        rules,
+        SessionMemory(),
+        ask,
+        timeout_s=ask_timeout_s,
+        frontend_name=frontend,
+        on_violation=on_violation,
+        burst=burst,
     )
-    if allow_hosts:
-        hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
-    session = Session(
+    live: LiveDecisions | None = None
+    gate: NetworkGate | None = None
+    if hosts is not None:
+        config = project.config if project is not None else None
+        if config is not None and config.allowed_hosts:
+            hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
+        live = LiveDecisions(escalator, workspace)
+        gate = NetworkGate(hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port)
+    parts = SessionParts(
+        runner=SandboxRunner(
+            runtime_dir=locations.runtime_dir,
+            cache_dir=locations.cache_dir,
+            layers_dir=locations.cache_layers_dir,
+            limits=limits,
+        ),
+        rules=rules,
+        escalator=escalator,
+        recorder=CommandRecorder(ledger, workspace, frontend),
+        live=live,
+        gate=gate,
+    )
+    return Session(
         workspace,
         locations=locations,
-        ask=ask,
+        parts=parts,
         frontend=frontend,
-        on_violation=on_violation,
-        ask_timeout_s=user.prompt_timeout_s,
-        project=project,
-        hosts=hosts,
         environ=environ,
+        extra_env=extra_env,
+        extra_writable=extra_writable,
+        extra_hidden=extra_hidden,
+        network=network,
+        project=project,
         session_start=session_start,
-        record=record,
+        extra_readable=extra_readable,
     )
-    return session, list(hosts.warnings)

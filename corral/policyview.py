@@ -9,6 +9,7 @@ stable machine names (`EFFECTIVE_KEYS`; `schema` is bumped when they change); th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +90,20 @@ def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object
             "captured": _paths(policy.capture_roots),
             "caches": _paths(policy.cache_dirs),
             "cache_layer": str(sources.cache_layer) if sources.cache_layer is not None else None,
+            "homes": _paths(policy.homes),
+            "readable": [str(p) for p in policy.readable if os.path.lexists(p)],
+            "readable_when_present": [str(p) for p in policy.readable if not os.path.lexists(p)],
+            "private_caches": _paths(policy.private_caches),
             "hidden": _paths(policy.hidden),
             "readable_by_rule": [rule.target for rule in sources.rules if rule.kind.value == "fs-read"],
             "blanked": _paths(policy.blanked),
-            "protected_patterns": ["/".join(p.parts) + ("/" if p.subtree else "") for p in policy.protected],
+            "protected_patterns": [
+                ("/" if row.top else "") + row.pattern + ("/" if row.subtree else "")
+                for row in policy.protected.rows
+            ],
             "protected_paths": _paths(policy.protected_roots),
             "project_writable": _paths(policy.extra_writable),
+            "project_writable_refused": _paths(policy.refused_writable),
             "private": ["/tmp", "/var/tmp"] if policy.private_tmp else [],
         },
         "environment": {
@@ -119,12 +128,17 @@ def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object
 _TITLES = {
     "captured": "captured writes (asked before they are applied)",
     "caches": "tool-chain caches (per-project layer, never written back)",
-    "hidden": "hidden (empty decoys; reads reported)",
+    "homes": "homes (nothing in them is readable but the read allow-list)",
+    "readable": "readable in the home (read allow-list, read-only; widen with [filesystem] readable)",
+    "readable_when_present": "also readable once they exist",
+    "private_caches": "private caches (start empty per project; the host's copy stays hidden)",
+    "hidden": "hidden (empty stand-ins; reads reported)",
     "readable_by_rule": "readable by an fs-read rule",
     "blanked": "corral's own state (blank inside)",
-    "protected_patterns": "protected in the workspace (any depth)",
+    "protected_patterns": "protected in the workspace (any depth; a leading / only at the top)",
     "protected_paths": "protected paths",
     "project_writable": "writable by the project config",
+    "project_writable_refused": "project writable paths refused (a symlink on the way)",
     "private": "private",
 }
 

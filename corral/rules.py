@@ -16,10 +16,18 @@ Every write is one short transaction with a busy timeout, so several corral proc
 and revoke at once. A rule whose target is sensitive (protected path, start-up file, credential store,
 or a directory holding one) is stored with `sensitive=1`, can only be added with an explicit
 confirmation, and is the only kind of rule that can match a sensitive violation.
+
+A rule made from a git config violation (`Violation.config_changes`, see `sandbox.gitconfig`) is bound
+to the key/value changes it allowed (`Rule.config_changes`; a later grant for the same file adds its
+changes): it matches a later change to that file only when every key/value change is among them, so a
+rule granted for one alias never lets `core.fsmonitor` land. A path rule without them (`corral rules
+add --path`) never matches a change that carries key/value changes: the file is not allowed whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sqlite3
 import threading
@@ -32,7 +40,7 @@ from boundary.hosts import HostError, authority_text, split_authority
 from boundary.violations import Violation, ViolationKind
 from corral.sensitivity import is_sensitive, is_sensitive_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_MS = 10_000
 _SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/var", "/opt", "/root")
 
@@ -56,6 +64,8 @@ class Rule:
     sensitive: bool
     created_at: float
     note: str = ""
+    config_changes: tuple[str, ...] = ()
+    """For a git config file: the key/value changes this rule allows (empty: not bound to any)."""
 
     @property
     def is_directory(self) -> bool:
@@ -75,6 +85,13 @@ class Rule:
             except HostError:
                 return False
             return wanted_host == host and port in (None, wanted_port)
+        if violation.config_changes or self.config_changes:
+            # Bound both ways: a key-bound rule never allows a change that is not judged key by key
+            # (a deletion, a file git cannot parse), and a plain path rule never allows key changes.
+            if self.is_directory or not self.config_changes or not violation.config_changes:
+                return False
+            if not set(violation.config_changes) <= set(self.config_changes):
+                return False
         path = canonical_path(violation.target)
         if self.is_directory:
             return path == self.target.rstrip("/") or path.startswith(self.target)
@@ -91,6 +108,7 @@ class Rule:
             "sensitive": self.sensitive,
             "created_at": self.created_at,
             "note": self.note,
+            "config_changes": list(self.config_changes),
         }
 
 
@@ -196,6 +214,10 @@ class RuleStore:
                     " UNIQUE (project, kind, target))"
                 )
                 db.execute("PRAGMA user_version=1")
+                version = 1
+            if version < 2:
+                db.execute("ALTER TABLE rules ADD COLUMN config_changes TEXT NOT NULL DEFAULT ''")
+                db.execute("PRAGMA user_version=2")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -247,7 +269,7 @@ class RuleStore:
                 (project_key, kind.value, stored, int(sensitive), time.time(), note),
             )
             row = self._db.execute(
-                "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
+                "SELECT id, project, kind, target, sensitive, created_at, note, config_changes FROM rules"
                 " WHERE project = ? AND kind = ? AND target = ?",
                 (project_key, kind.value, stored),
             ).fetchone()
@@ -258,12 +280,21 @@ class RuleStore:
         return _rule(row)
 
     def add_for(self, project: str | os.PathLike[str], violation: Violation, *, confirmed: bool) -> Rule:
-        """Store the exact rule for one violation (its path or host, never a wider pattern)."""
-        return self.add(project, violation.kind, violation.target, confirmed_sensitive=confirmed)
+        """Store the exact rule for one violation (its path or host, never a wider pattern); for a git
+        config change, bound to its key/value changes (added to those the rule already allows)."""
+        rule = self.add(project, violation.kind, violation.target, confirmed_sensitive=confirmed)
+        if not violation.config_changes:
+            return rule
+        merged = tuple(sorted({*rule.config_changes, *violation.config_changes}))
+        with self._lock:
+            self._db.execute(
+                "UPDATE rules SET config_changes = ? WHERE id = ?", (json.dumps(merged), rule.id)
+            )
+        return dataclasses.replace(rule, config_changes=merged)
 
     def list(self, project: str | os.PathLike[str] | None = None) -> list[Rule]:
         """Every rule, or the rules of one project, oldest first."""
-        columns = "SELECT id, project, kind, target, sensitive, created_at, note FROM rules"
+        columns = "SELECT id, project, kind, target, sensitive, created_at, note, config_changes FROM rules"
         with self._lock:
             if project is None:
                 rows = self._db.execute(f"{columns} ORDER BY id").fetchall()
@@ -296,7 +327,7 @@ class RuleStore:
 
 
 def _rule(row: Sequence[object]) -> Rule:
-    rule_id, project, kind, target, sensitive, created_at, note = row
+    rule_id, project, kind, target, sensitive, created_at, note, config_changes = row
     return Rule(
         id=int(str(rule_id)),
         project=str(project),
@@ -305,6 +336,7 @@ def _rule(row: Sequence[object]) -> Rule:
         sensitive=bool(sensitive),
         created_at=float(str(created_at)),
         note=str(note),
+        config_changes=_config_changes(str(config_changes)),
     )
 
 
@@ -317,3 +349,17 @@ __all__ = [
     "canonical_project",
     "normalize_host",
 ]
+
+
+def _config_changes(stored: str) -> tuple[str, ...]:
+    """The stored key/value changes (a JSON list); nothing when unreadable (the rule then matches no
+    git config change: fail closed)."""
+    if not stored:
+        return ()
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return ()
+    return tuple(value)

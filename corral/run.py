@@ -3,104 +3,85 @@
 When stdout or stderr is a terminal, the sandbox writes to a pipe and corral copies the bytes through
 `TerminalFilter`, so no raw escape sequence from the sandbox reaches the terminal (colours survive).
 When stdin is a terminal, the sandbox reads a pipe that corral feeds, so the sandbox never holds the
-user's terminal. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
+user's terminal. While a prompt is open the copier holds the output back (`OutputHold`) and the input
+feed is paused, so the prompt stays the last thing on screen and no key meant for it reaches the
+command. Otherwise the descriptors are passed straight through (agents, pipes: zero copies).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import select
-import signal
-import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from corral.command import Command, RunRequest
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
 from corral.denials import denial_lines
-from corral.escalation import OnViolation
-from corral.ledger import LedgerError
+from corral.errors import CommandNotFound, SetupError, Untrusted, UsageError
 from corral.locations import Locations
 from corral.opening import open_session
+from corral.piping import Pump, filtered_pump, sigint_interrupts
 from corral.project import ConfigError, open_project
-from corral.rules import RuleError
-from corral.session import CommandOutcome, Session, command_text, resolve_command, shell_argv
-from corral.termsafe import copy_filtered
-from corral.userconfig import UserConfigError
-from corral.workspace import WorkspaceError, find_workspace
+from corral.session import CommandOutcome, Session, resolve_command
+from corral.termsafe import OutputHold
+from corral.workspace import find_workspace
 from sandbox.bwrap import SandboxSetupError
-from sandbox.egress.hostpolicy import PolicyError
-from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
-
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 127
-EXIT_UNTRUSTED = 3
+from sandbox.runner import StdioSpec
 
 
 def _err(message: str) -> None:
     print(f"corral: {message}", file=sys.stderr)
 
 
-def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
+def run_command(request: RunRequest) -> int:
+    """Run one command sandboxed; returns corral's exit status (the command's own, or 77 when it exited 0
+    but a crossing was denied). Raises `corral.errors.CorralError` when nothing could run."""
     locations = Locations.default()
-    start = Path(args.project) if args.project else Path.cwd()
-    try:
-        workspace = find_workspace(start, explicit=bool(args.project), allow_home=args.allow_home_workspace)
-    except WorkspaceError as error:
-        _err(str(error))
-        return EXIT_USAGE
-    command = shell_argv(args.shell_command) if args.shell_command is not None else argv
+    start = request.project if request.project is not None else Path.cwd()
+    workspace = find_workspace(
+        start, explicit=request.project is not None, allow_home=request.allow_home_workspace
+    )
     try:
         project = open_project(workspace, locations)
     except ConfigError as error:
-        _err(str(error))
-        return EXIT_USAGE
-    if not project.trusted and args.require_trust:
-        print(project.gate.notice(), file=sys.stderr)
-        return EXIT_UNTRUSTED
+        raise UsageError(str(error)) from error
+    if not project.trusted and request.require_trust:
+        raise Untrusted(project.gate.refusal().removeprefix("corral: "))
     notice = project.notice()
     if notice:
         print(notice, file=sys.stderr)
-    interactive = _isatty(sys.stdin) and _isatty(sys.stderr)
-    on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
-    ask = _line_mode_ask() if interactive and on_violation is OnViolation.ASK else None
+    ask = request.ask
     terminal_input = TerminalInput() if _isatty(sys.stdin) else None
+    hold = OutputHold()
     if ask is not None and terminal_input is not None:
         ask = terminal_input.paused_while(ask)
-    try:
-        session, warnings = open_session(
-            workspace,
-            locations,
-            ask=ask,
-            frontend="line" if ask else "cli",
-            on_violation=on_violation,
-            allow_hosts=args.allow_host,
-            project=project,
-            session_start=False,  # one standalone command is not a session (README: Hooks)
-        )
-    except (UserConfigError, PolicyError) as error:
-        _err(str(error))
-        return EXIT_USAGE
-    except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
-        # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
-        _err(f"cannot use corral's state: {error} (move the file aside to start afresh)")
-        return EXIT_SETUP_FAILED
+    if ask is not None:
+        ask = hold.around(ask)  # the command's output waits while the prompt is on screen
+    session, warnings = open_session(
+        workspace,
+        locations,
+        ask=ask,
+        frontend="line" if ask else "cli",
+        on_violation=request.on_violation,
+        allow_hosts=request.allow_hosts,
+        project=project,
+        session_start=False,  # one standalone command is not a session (README: Hooks)
+    )
     for warning in warnings:
         _err(f"warning: {warning}")
     cwd = Path.cwd()
-    if resolve_command(command, session.policy(cwd).env, cwd) is None:
-        _err(f"{command[0]}: command not found")
-        return EXIT_NOT_FOUND
     try:
-        outcome = _run_with_stdio(session, command, cwd, terminal_input, args.description)
-    except SandboxSetupError as error:
-        _err(f"the sandbox could not start, so nothing ran: {error}")
-        return EXIT_SETUP_FAILED
+        if resolve_command(request.command.argv, session.policy(cwd).env, cwd) is None:
+            raise CommandNotFound(f"{request.command.argv[0]}: command not found")
+        try:
+            outcome = _run_with_stdio(session, request.command, cwd, terminal_input, hold)
+        except SandboxSetupError as error:
+            raise SetupError(f"{error.summary}: {error}") from error
     finally:
         session.close()
     for part in (*outcome.hook_outcomes, outcome):
@@ -110,24 +91,9 @@ def run_from_cli(args: argparse.Namespace, argv: list[str]) -> int:
         print(notice if notice.startswith("corral:") else f"corral: {notice}", file=sys.stderr)
     for change, reason in outcome.refused:
         _err(f"not applied: {change.path}: {reason}")
-    if args.report:
-        _write_report(Path(args.report), outcome)
+    if request.report is not None:
+        _write_report(request.report, outcome)
     return outcome.status
-
-
-def _line_mode_ask() -> AskCallback | None:
-    """The prompt-toolkit line-mode prompt, found through the `corral.frontends` entry point (the core
-    never imports a front end). None when no front end is installed: then nothing is asked."""
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="corral.frontends", name="line-ask"):
-        try:
-            factory = entry.load()
-            ask: AskCallback = factory()
-            return ask
-        except Exception:
-            return None
-    return None
 
 
 def _write_report(path: Path, outcome: CommandOutcome) -> None:
@@ -139,12 +105,12 @@ def _write_report(path: Path, outcome: CommandOutcome) -> None:
 
 def _run_with_stdio(
     session: Session,
-    command: Sequence[str],
+    command: Command,
     cwd: Path,
     terminal_input: TerminalInput | None,
-    description: str | None = None,
+    hold: OutputHold | None = None,
 ) -> CommandOutcome:
-    pumps: list[threading.Thread] = []
+    pumps: list[Pump] = []
     close_after: list[int] = []
     stdin_fd: int | None = None
     stdout_fd: int | None = None
@@ -156,27 +122,22 @@ def _run_with_stdio(
         if _isatty(stream):
             read_end, write_end = os.pipe()
             close_after.append(write_end)
-            thread = threading.Thread(target=copy_filtered, args=(read_end, stream.fileno()), daemon=True)
-            pumps.append(thread)
+            pumps.append(filtered_pump(stream.fileno(), hold)(read_end))
             if assign == "out":
                 stdout_fd = write_end
             else:
                 stderr_fd = write_end
-    for thread in pumps:
-        thread.start()
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: session.runner.interrupt(signal.SIGINT))
     stdio = StdioSpec(stdin_fd, stdout_fd, stderr_fd)
     try:
-        outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio, description=description)
+        with sigint_interrupts(session):
+            outcome = session.run_with_hooks(command, cwd=cwd, stdio=stdio)
     finally:
-        signal.signal(signal.SIGINT, previous)
         if terminal_input is not None:
             terminal_input.stop()
         for fd in close_after:
             os.close(fd)
-        for thread in pumps:
-            thread.join(timeout=5)
+        for pump in pumps:
+            pump.join(5.0)
     return outcome
 
 
@@ -248,4 +209,4 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-__all__ = ["command_text", "run_from_cli"]
+__all__ = ["RunRequest", "TerminalInput", "run_command"]

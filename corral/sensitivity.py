@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 from pathlib import PurePosixPath
 
+from boundary.matcher import default_matcher
+from boundary.table import credential_why
 from boundary.violations import Violation, ViolationKind
 
 _HOOK_MOMENT = {
@@ -44,57 +46,18 @@ _SHELL_RC = {
 # Names matched as the last components of a path, anywhere (workspace or home).
 # Value: why it matters. A path with a specific reason is sensitive.
 _SUFFIX_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
-    ((".git", "config"), "can set hooksPath, fsmonitor, aliases or a pager run by your next git command"),
-    ((".gitmodules",), "submodule URLs and update commands run at your next submodule update"),
     ((".gitattributes",), "can route files through filter drivers at your next checkout or add"),
-    ((".envrc",), "runs in your shell when direnv loads this directory"),
     ((".env",), "tools load it: it can change their endpoints, config home or credentials"),
-    ((".mcp.json",), "MCP servers listed here start outside any sandbox when an agent opens the project"),
-    (
-        (".pre-commit-config.yaml",),
-        "pre-commit runs the hooks listed here outside the sandbox at your next commit",
-    ),
-    ((".npmrc",), "package-manager config: can change registries, tokens or run scripts"),
-    ((".yarnrc.yml",), "yarn runs `yarnPath` and plugins named here at every yarn command"),
-    ((".pypirc",), "holds package-index credentials"),
-    ((".netrc",), "holds login passwords for hosts"),
-    ((".git-credentials",), "holds git passwords and tokens"),
     ((".gitconfig",), "can set hooks, aliases and pagers that run at every git command"),
     (("git", "config"), "can set hooks, aliases and pagers that run at every git command"),
-    ((".tool-versions",), "version managers install and run what it names when you enter the directory"),
-    (("mise.toml",), "mise runs tasks and hooks from it when you enter the directory"),
     ((".nvmrc",), "version managers switch the node binary you run from it"),
-    ((".claude.json",), "Claude Code's settings and credentials"),
-    ((".kube", "config"), "holds Kubernetes cluster credentials"),
-    ((".docker", "config.json"), "holds container-registry credentials"),
-    ((".config", "gh", "hosts.yml"), "holds your GitHub token"),
-    ((".cargo", "credentials"), "holds your crates.io token"),
-    ((".cargo", "credentials.toml"), "holds your crates.io token"),
     ((".vimrc",), "your editor runs this at startup"),
     ((".emacs",), "your editor runs this at startup"),
 )
 
 # Directories: anything under a directory with these last components.
 _DIR_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
-    ((".git", "hooks"), "git runs hooks outside the sandbox"),
-    ((".husky",), "husky hooks run outside the sandbox at your next commit"),
     ((".github", "workflows"), "runs in CI with the repository's secrets at the next push"),
-    ((".vscode",), "your editor can run tasks and tools from here when you open the folder"),
-    ((".idea",), "your IDE can run tools and run configurations from here"),
-    ((".claude",), "agent config: hooks and MCP servers here run outside any sandbox when an agent starts"),
-    ((".cursor",), "agent config: hooks and MCP servers here run outside any sandbox when an agent starts"),
-    ((".codex",), "agent config: hooks and MCP servers here run outside any sandbox when an agent starts"),
-    ((".gemini",), "agent config: hooks and MCP servers here run outside any sandbox when an agent starts"),
-    ((".corral",), "corral's project config: it decides what this project's commands may do"),
-    ((".ssh",), "ssh trusts what is here: keys, authorized logins, ProxyCommand"),
-    ((".aws",), "holds AWS credentials"),
-    ((".azure",), "holds Azure credentials"),
-    ((".config", "gcloud"), "holds Google Cloud credentials"),
-    ((".gnupg",), "holds your GPG private keys"),
-    ((".password-store",), "holds your passwords"),
-    ((".mozilla",), "browser profile: cookies and saved logins"),
-    ((".config", "google-chrome"), "browser profile: cookies and saved logins"),
-    ((".config", "chromium"), "browser profile: cookies and saved logins"),
     ((".config", "autostart"), "runs when you log in to the desktop"),
     ((".config", "systemd", "user"), "systemd starts user services from here outside any sandbox"),
     ((".config", "fish"), "runs in every new fish shell"),
@@ -157,6 +120,13 @@ def _path_reason(target: str) -> str | None:
             return "private SSH key: whoever reads it can log in as you"
     if name in _SHELL_RC and len(parts) >= 1:
         return _SHELL_RC[name]
+    # The one table the sandbox enforces says why its protected and credential paths matter.
+    row = default_matcher().row_for("/".join(parts))
+    if row is not None:
+        return row.why
+    credential = credential_why("/" + "/".join(parts))
+    if credential is not None:
+        return credential
     for suffix, reason in _SUFFIX_RULES:
         if _ends_with(parts, suffix):
             return reason

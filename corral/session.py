@@ -5,10 +5,13 @@
       2. policy                = defaults + user config + trusted project config
       3. sandbox run           -> RunResult (exit code, captured changes, violations)
       4. violations            -> a decision per violation (rules, session memory, the `ask` callback)
-      5. apply or discard      captured changes; record command and prompts in the ledger
+      5. settle                one apply step for what was allowed (`applied`, `refused`), the rest
+                               discarded; the command and its decisions recorded (`corral.recording`)
 
-The session never talks to a person itself: it calls the `ask` callback it was given (a front end),
-and every failure on that path is a denial.
+The Session is composed in `corral.opening.compose_session`: it receives its runner, rules store,
+escalator, recorder and network gate and builds none of them. It never talks to a person itself: the
+escalator calls the `ask` callback it was given (a front end), and every failure on that path is a
+denial.
 """
 
 from __future__ import annotations
@@ -20,26 +23,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
-from corral.decision import DENY, AskCallback, Decision
-from corral.escalation import Escalator, OnViolation
+from corral.carveouts import agent_readable
+from corral.command import Command
+from corral.decision import DENY, Decision
+from corral.errors import EXIT_DENIED
+from corral.escalation import Escalator
 from corral.githooks import configured_hooks_dirs
-from corral.ledger import Ledger, PromptRecord
+from corral.ledger import PromptRecord
 from corral.locations import Locations
-from corral.network import NetworkGate, Resolver
+from corral.network import LiveDecisions, NetworkGate
 from corral.project import ProjectContext
-from corral.rules import RuleStore
-from corral.session_memory import SessionMemory
-from sandbox.egress.hostpolicy import HostPolicy
+from corral.recording import CommandRecord, CommandRecorder, reported_read
+from corral.rules import Rule, RuleStore
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
-
-EXIT_DENIED = 77
-"""corral's exit status when the command exited 0 but a violation was denied (EX_NOPERM)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,25 +107,45 @@ class CommandOutcome:
         }
 
 
-def shell_argv(text: str) -> list[str]:
-    """The argv that runs one shell string (the way CLAUDE_CODE_SHELL_PREFIX hands a command over)."""
-    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-    return [shell, "-c", text]
+def _home_path(text: str, environ: Mapping[str, str]) -> Path:
+    """A `[filesystem] readable` entry as an absolute path (`~/` is the sandbox's home)."""
+    if text.startswith("~/"):
+        return Path(environ.get("HOME") or Path.home()) / text[2:]
+    return Path(text)
 
 
-def command_text(argv: Sequence[str]) -> str:
-    import shlex
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """What a front end shows about a session (its header, the status line): read-only values."""
 
-    if len(argv) == 3 and argv[1] == "-c" and argv[0] in ("/bin/bash", "/bin/sh"):
-        return argv[2]
-    return shlex.join(argv)
+    workspace: Path
+    frontend: str
+    trusted: bool
+    allowed_hosts: tuple[str, ...]
+    """The host patterns the network gate allows without asking; empty when the network is closed."""
+    network: bool
+    """Whether commands can reach the network at all (through corral's proxy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParts:
+    """The collaborators a Session runs with, built in one place (`corral.opening.compose_session`)."""
+
+    runner: SandboxRunner
+    rules: RuleStore
+    escalator: Escalator
+    recorder: CommandRecorder
+    live: LiveDecisions | None = None
+    """Answers the proxy about new hosts while a command runs; None when the network is closed."""
+    gate: NetworkGate | None = None
 
 
 class Session:
-    """Runs commands for one project. Construct it once per shell (or once per `corral run`).
+    """Runs commands for one project. Construct it with `corral.opening.compose_session` (or
+    `open_session`, which reads the configs first); it receives its collaborators and never builds them.
 
-    `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
-    this session already allowed it); `on_violation` DENY denies without asking even with a callback.
+    Callers talk to the Session only: `run`, `run_with_hooks`, `policy`, `interrupt`, `new_turn`,
+    `summary`, `describe`, `project_rules`, `close` — never to its runner, escalator or gate.
     """
 
     def __init__(
@@ -130,20 +153,16 @@ class Session:
         workspace: Path,
         *,
         locations: Locations,
-        ask: AskCallback | None = None,
+        parts: SessionParts,
         frontend: str = "cli",
-        on_violation: OnViolation = OnViolation.DENY,
-        ask_timeout_s: float = 300.0,
         environ: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         extra_writable: Sequence[Path] = (),
         extra_hidden: Sequence[Path] = (),
         network: NetworkAccess | None = None,
-        record: bool = True,
         project: ProjectContext | None = None,
-        hosts: HostPolicy | None = None,
-        resolver: Resolver | None = None,
         session_start: bool = True,
+        extra_readable: Sequence[str] = (),
     ) -> None:
         self.workspace = workspace
         self._session_start_pending = session_start
@@ -160,45 +179,52 @@ class Session:
         self.extra_env = dict(extra_env or {})
         self.extra_writable = tuple(extra_writable)
         self.extra_hidden = tuple(extra_hidden)
-        self.gate: NetworkGate | None = None
-        self._current_command = ""
-        self._current_description: str | None = None
-        if hosts is not None:
-            if config is not None and config.allowed_hosts:
-                hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
-            self.gate = NetworkGate(hosts, self._ask_host, resolver)
-            network = self.gate.access()
-        self.network = network
-        self.runner = SandboxRunner(
-            runtime_dir=locations.runtime_dir,
-            cache_dir=locations.cache_dir,
-            layers_dir=locations.cache_layers_dir,
-        )
-        locations.ensure(locations.data_dir)
-        self.rules = RuleStore.open(locations.rules_path)
-        self.ledger: Ledger | None = Ledger.open(locations.ledger_path) if record else None
-        self.escalator = Escalator(
-            self.rules,
-            SessionMemory(),
-            ask,
-            timeout_s=ask_timeout_s,
-            frontend_name=frontend,
-            ledger=self.ledger,
-            on_violation=on_violation,
-        )
-        self._session_id: int | None = None
+        self.extra_readable = tuple(extra_readable)
+        """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
+        self._runner = parts.runner
+        self._rules = parts.rules
+        self._escalator = parts.escalator
+        self._recorder = parts.recorder
+        self._live = parts.live
+        self._gate = parts.gate
+        self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
 
     @property
     def session_id(self) -> int | None:
-        if self._session_id is None and self.ledger is not None:
-            self._session_id = self.ledger.start_session(str(self.workspace), self.frontend)
-        return self._session_id
+        """The ledger's id for this session (None when it does not record)."""
+        return self._recorder.session_id
 
     def close(self) -> None:
-        if self.ledger is not None:
-            self.ledger.close()
-            self.ledger = None
+        """Close the ledger and the rules store."""
+        self._recorder.close()
+
+    def interrupt(self, signal_number: int) -> None:
+        """Send `signal_number` to the command running now (Ctrl-C, a cancelled client, a timeout)."""
+        self._runner.interrupt(signal_number)
+
+    def new_turn(self) -> None:
+        """The person started a new turn: prompts stopped by the burst limit may be asked again."""
+        self._escalator.memory.reset_burst()
+
+    def summary(self) -> SessionSummary:
+        """Values a front end shows about this session."""
+        hosts = tuple(str(pattern) for pattern in self._gate.hosts.allow) if self._gate is not None else ()
+        return SessionSummary(
+            workspace=self.workspace,
+            frontend=self.frontend,
+            trusted=self.project is not None and self.project.trusted,
+            allowed_hosts=hosts,
+            network=self.network is not None,
+        )
+
+    def describe(self, argv: Sequence[str], cwd: Path | None = None) -> list[str]:
+        """The exact backend argv that would run `argv` (`corral policy --backend-args`)."""
+        return self._runner.describe(self.policy(cwd), list(argv))
+
+    def project_rules(self) -> list[Rule]:
+        """This project's stored rules, oldest first."""
+        return self._rules.list(self.workspace)
 
     def policy(self, cwd: Path | None = None) -> Policy:
         """The effective policy for a command run from `cwd` (the workspace when outside it)."""
@@ -229,40 +255,53 @@ class Session:
             ],
             extra_hidden=self.extra_hidden,
             unhidden=self._allowed_reads(),
+            shown_for_writing=self._allowed_writes(),
             extra_env=self.extra_env,
             extra_writable=self.extra_writable,
+            extra_readable=[_home_path(p, self.environ) for p in self.extra_readable],
             network=self.network,
+            readable=agent_readable(Path(self.environ.get("HOME") or Path.home()), os.getuid()),
         )
+
+    def _allowed_writes(self) -> list[Path]:
+        """Paths this project's fs-write rules allow: an existing home file there is shown with its
+        content (copied into the capture layer) so a later command can change it as the rule allows."""
+        try:
+            rules = self._rules.list(self.workspace)
+        except Exception:
+            return []  # Fail closed: without the rules, the home stays hidden.
+        return [Path(rule.target) for rule in rules if rule.kind is ViolationKind.FS_WRITE]
 
     def _allowed_reads(self) -> list[Path]:
         """Credential paths this project's fs-read rules allow (read when the policy is composed)."""
         try:
-            rules = self.rules.list(self.workspace)
+            rules = self._rules.list(self.workspace)
         except Exception:
             return []  # Fail closed: without the rules, everything stays hidden.
         return [Path(rule.target.rstrip("/")) for rule in rules if rule.kind is ViolationKind.FS_READ]
 
     def run(
         self,
-        argv: Sequence[str],
+        command: Command,
         *,
         cwd: Path | None = None,
         stdio: StdioSpec = NO_REDIRECT,
         network_hook: NetworkHook | None = None,
-        description: str | None = None,
+        hook_event: str | None = None,
     ) -> CommandOutcome:
-        """Run `argv` sandboxed, decide on what it crossed, apply or discard, record. Raises
-        SandboxSetupError (nothing ran) when the sandbox cannot start."""
+        """Run `command` sandboxed, decide on what it crossed, apply or discard, record. Raises
+        SandboxSetupError (nothing ran) when the sandbox cannot start. `hook_event` marks a project hook
+        run: recorded as such, never counted as a command."""
         policy = self.policy(cwd)
-        text = command_text(argv)
-        self._current_command = text
-        self._current_description = description
+        text = command.text
+        if self._live is not None:
+            self._live.command = command  # what a live host prompt shows while this command runs
         started_at = time.time()
-        hook = network_hook if network_hook is not None else self.gate
+        hook = network_hook if network_hook is not None else self._gate
         try:
-            result: RunResult = self.runner.run(list(argv), policy, stdio=stdio, network=hook)
+            result: RunResult = self._runner.run(list(command.argv), policy, stdio=stdio, network=hook)
         finally:
-            refused_net, allowed_net = self.gate.detach() if self.gate is not None else ([], [])
+            refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
@@ -274,24 +313,26 @@ class Session:
         reads = [v for v in result.violations if v.kind is ViolationKind.FS_READ]
         crossings = [v for v in result.violations if v.kind is not ViolationKind.FS_READ]
         decisions.update((v, DENY) for v in reads)
-        records.extend(_reported(v, self.frontend) for v in reads)
+        records.extend(reported_read(v, self.frontend) for v in reads)
         try:
             decisions.update(
-                self.escalator.decide(
+                self._escalator.decide(
                     text,
                     self.workspace,
                     crossings,
                     records=records,
                     fingerprints=_fingerprints(crossings),
-                    description=description,
+                    description=command.description,
                 )
             )
         except Exception:
             decisions = {}  # Fail closed: an error while deciding denies everything below.
         finally:
             allowed = [v for v in result.violations if (d := decisions.get(v)) is not None and d.allows]
-            outcome.refused.extend(self.runner.finish(result, allowed))
-        records.extend(self.escalator.take_records())  # live network decisions made while it ran
+            settled = self._runner.settle(result, allowed)
+            outcome.applied.extend(settled.applied)  # what an allow applied outside the workspace
+            outcome.refused.extend(settled.refused)
+        records.extend(self._escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
         for violation, decision in allowed_net:
@@ -302,25 +343,32 @@ class Session:
             ViolationOutcome(v, d.scope.value, asked=(v.kind.value, v.target) in asked)
             for v, d in outcome.decisions.items()
         ]
-        outcome.notices.extend(self.escalator.notices)
-        self.escalator.notices.clear()
-        self._record(outcome, policy.cwd, started_at, records)
+        outcome.notices.extend(result.notices)
+        outcome.notices.extend(self._escalator.notices)
+        self._escalator.notices.clear()
+        record = CommandRecord(
+            command=text,
+            cwd=policy.cwd,
+            started_at=started_at,
+            duration_ms=outcome.duration_ms,
+            exit_code=outcome.exit_code,
+            violation_count=len(outcome.outcomes),
+            hook=hook_event,
+        )
+        failure = self._recorder.record(record, records)
+        if failure is not None:
+            outcome.notices.append(failure)
         return outcome
 
     def run_with_hooks(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        stdio: StdioSpec = NO_REDIRECT,
-        description: str | None = None,
+        self, command: Command, *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT
     ) -> CommandOutcome:
         """`run`, with the trusted project's hooks around it: `session_start` before the session's first
         command (see `start`), then before_command, the command, after_command — each sandboxed and
         decided like any command; their outcomes are in `hook_outcomes`, in the order they ran."""
         started = self.start(stdio=stdio)
         before = self.run_hook("before_command", stdio=stdio)
-        outcome = self.run(argv, cwd=cwd, stdio=stdio, description=description)
+        outcome = self.run(command, cwd=cwd, stdio=stdio)
         after = self.run_hook("after_command", stdio=stdio)
         outcome.hook_outcomes.extend(hook for hook in (started, before, after) if hook is not None)
         return outcome
@@ -336,12 +384,6 @@ class Session:
         self._session_start_pending = False
         return self.run_hook("session_start", stdio=stdio)
 
-    def _ask_host(self, violation: Violation) -> Decision:
-        """Live decision for a new host while the command waits (from the proxy's thread)."""
-        return self.escalator.decide_one(
-            self._current_command, self.workspace, violation, self._current_description
-        )
-
     def run_hook(self, event: str, *, stdio: StdioSpec = NO_REDIRECT) -> CommandOutcome | None:
         """Run the trusted project's hook for `event` inside the sandbox, like any command (its writes
         outside the workspace are captured and decided the same way). None when there is no hook."""
@@ -354,40 +396,8 @@ class Session:
             # Run the exact bytes that were trusted, not whatever is on disk by now (TT1).
             text = self.project.gate.trusted_bytes(hook.script).decode("utf-8", "replace")
             argv = ["/bin/sh", "-c", text, hook.script]
-        return self.run(argv, cwd=self.workspace, stdio=stdio)
-
-    def _record(
-        self, outcome: CommandOutcome, cwd: Path, started_at: float, records: list[PromptRecord]
-    ) -> None:
-        if self.ledger is None:
-            return
-        try:
-            self.escalator.record_command(
-                session_id=self.session_id,
-                project=self.workspace,
-                command=outcome.command,
-                cwd=cwd,
-                started_at=started_at,
-                duration_ms=outcome.duration_ms,
-                exit_code=outcome.exit_code,
-                violation_count=len(outcome.outcomes),
-                classic_would_prompt=_classic(outcome.command),
-                records=records,
-            )
-        except Exception as error:  # the ledger must never change what the command did
-            outcome.notices.append(f"could not record the command in the ledger: {error}")
-
-
-def _reported(violation: Violation, frontend: str) -> PromptRecord:
-    return PromptRecord(
-        kind=violation.kind.value,
-        target=violation.target,
-        operation=violation.operation,
-        scope="deny",
-        asked=False,
-        decided_by="sandbox",
-        frontend=frontend,
-    )
+        command = Command(tuple(argv), hook.command)  # shown as the project wrote it
+        return self.run(command, cwd=self.workspace, stdio=stdio, hook_event=event)
 
 
 def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
@@ -407,23 +417,10 @@ def _fingerprints(violations: Sequence[Violation]) -> dict[Violation, str]:
                 and change.op.value in ("create", "modify")
                 and change.size <= 16 << 20
             ):
-                try:
-                    digest.update(hashlib.sha256(change.source.read_bytes()).digest())
-                except OSError:
-                    digest.update(b"unreadable")
+                captured = read_repo_file(change.source, 16 << 20).content
+                digest.update(hashlib.sha256(captured).digest() if captured is not None else b"unreadable")
         prints[violation] = digest.hexdigest()
     return prints
-
-
-def _classic(command: str) -> bool | None:
-    try:
-        from corral.fatigue.classic import would_prompt
-    except ImportError:
-        return None
-    try:
-        return would_prompt(command)
-    except Exception:
-        return None
 
 
 def _own_installation() -> list[Path]:
@@ -431,12 +428,17 @@ def _own_installation() -> list[Path]:
     installed in the project's virtualenv) a sandboxed command must not change what runs corral next."""
     import sys
 
+    import boundary
     import corral
     import sandbox
     import trust
 
     paths = [Path(sys.prefix), Path(sys.executable)]
-    paths.extend(Path(m.__file__).parent for m in (corral, sandbox, trust) if m.__file__)
+    paths.extend(Path(m.__file__).parent for m in (boundary, corral, sandbox, trust) if m.__file__)
+    if corral.__file__:
+        # The command line and the front ends sit beside the core (the core never imports them).
+        beside = Path(corral.__file__).parent.parent
+        paths.extend(beside / name for name in ("cli", "tui") if (beside / name / "__init__.py").exists())
     return paths
 
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-SettingKind = Literal["hosts", "names", "seconds"]
+from corral.errors import UsageError
+from sandbox.limits import MIB, ResourceLimits, default_limits
+
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths"]
 
 
-class UserConfigError(ValueError):
+class UserConfigError(UsageError):
     """One line: the file, the key, what is wrong."""
 
 
@@ -32,7 +35,13 @@ class UserSetting:
     @property
     def type_text(self) -> str:
         """The TOML type, in words."""
-        return {"hosts": "list of strings", "names": "list of strings", "seconds": "number > 0"}[self.kind]
+        return {
+            "hosts": "list of strings",
+            "names": "list of strings",
+            "paths": "list of strings",
+            "seconds": "number > 0",
+            "count": "integer > 0",
+        }[self.kind]
 
 
 USER_SETTINGS: tuple[UserSetting, ...] = (
@@ -55,7 +64,34 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "prompts.timeout_s",
         "seconds",
         "300",
-        "how long a prompt waits for an answer; no answer in time is a denial",
+        "how long a prompt waits for an answer; no answer in time is a denial. A new host's connection waits"
+        " the same deadline: at it the prompt is dismissed, and a late answer stores no rule",
+    ),
+    UserSetting(
+        "limits.processes",
+        "count",
+        "4096",
+        "processes and threads one sandboxed command may run at once (a cgroup where corral can make "
+        "one, else RLIMIT_NPROC in the sandbox's user namespace); `corral doctor` says which",
+    ),
+    UserSetting(
+        "limits.memory_mib",
+        "count",
+        "half the memory",
+        "memory of one command in MiB: the whole command under a cgroup, each process under rlimits",
+    ),
+    UserSetting(
+        "limits.tmpfs_mib",
+        "count",
+        "a quarter of the memory, at most 8192",
+        "size in MiB of each tmpfs a command can write (/tmp, /var/tmp, /dev/shm); a full one is reported",
+    ),
+    UserSetting(
+        "filesystem.readable",
+        "paths",
+        "[]",
+        "home paths (`~/...` or absolute) sandboxed commands may read, read-only, besides the built-in "
+        "allow-list; everything else in the home stays hidden (credential stores always do)",
     ),
 )
 """Every key of the user config, in the order the reference lists them."""
@@ -69,7 +105,21 @@ class UserConfig:
     network_deny: tuple[str, ...] = ()
     network_presets: tuple[str, ...] = ()
     prompt_timeout_s: float = 300.0
+    filesystem_readable: tuple[str, ...] = ()
+    """Home paths a sandboxed command may read besides the built-in allow-list (from this file only,
+    never from a repository)."""
+    limits_processes: int | None = None
+    limits_memory_mib: int | None = None
+    limits_tmpfs_mib: int | None = None
     source: str = "(defaults)"
+
+    def resource_limits(self) -> ResourceLimits:
+        """The bounds of every sandboxed command: these settings over `sandbox.limits` defaults."""
+        return default_limits(
+            max_processes=self.limits_processes,
+            memory_bytes=self.limits_memory_mib * MIB if self.limits_memory_mib else None,
+            tmpfs_bytes=self.limits_tmpfs_mib * MIB if self.limits_tmpfs_mib else None,
+        )
 
 
 _FIELD_OF: dict[str, str] = {
@@ -77,11 +127,19 @@ _FIELD_OF: dict[str, str] = {
     "network.deny": "network_deny",
     "network.presets": "network_presets",
     "prompts.timeout_s": "prompt_timeout_s",
+    "filesystem.readable": "filesystem_readable",
+    "limits.processes": "limits_processes",
+    "limits.memory_mib": "limits_memory_mib",
+    "limits.tmpfs_mib": "limits_tmpfs_mib",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
 
 def _value(setting: UserSetting, value: Any, where: str) -> object:
+    if setting.kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UserConfigError(f"{where}: expected a whole number > 0")
+        return value
     if setting.kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserConfigError(f"{where}: expected a number of seconds")
@@ -90,6 +148,12 @@ def _value(setting: UserSetting, value: Any, where: str) -> object:
         return float(value)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise UserConfigError(f"{where}: expected a list of strings")
+    if setting.kind == "paths":
+        for index, entry in enumerate(value):
+            if not (entry.startswith("~/") or entry.startswith("/")) or "\0" in entry:
+                raise UserConfigError(f"{where}[{index}]: '{entry}' must be absolute or start with ~/")
+            if ".." in entry.split("/"):
+                raise UserConfigError(f"{where}[{index}]: '{entry}' contains '..'")
     return tuple(value)
 
 

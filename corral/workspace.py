@@ -2,7 +2,9 @@
 
 The workspace is the git root of the directory (found by looking for a `.git` entry while walking up;
 git is never run), else the directory itself. `/` and `$HOME` are refused unless the caller allows the
-home explicitly.
+home explicitly. A credential or configuration directory (`~/.ssh`, `~/.config`, `~/.aws`, any
+directory at the top of the home whose name starts with a dot, and anything inside one) is refused
+outright: the workspace is writable and readable in full, which would undo the home's read allow-list.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from corral.errors import UsageError
 
-class WorkspaceError(ValueError):
+
+class WorkspaceError(UsageError):
     """A directory cannot be a workspace; the message is one line for the user."""
 
 
@@ -45,7 +49,40 @@ def find_workspace(
         )
     if root in home_real.parents:
         raise WorkspaceError(f"refusing to use {root}, which contains your home directory, as the workspace")
+    for each_home in _homes(home_real):
+        store = _config_store(root, each_home)
+        if store is not None:
+            where = "it is" if store == root else f"it is inside {store},"
+            raise WorkspaceError(
+                f"refusing to use {root} as the workspace: {where} a credential or configuration directory"
+            )
     return root
+
+
+def _homes(home: Path) -> list[Path]:
+    """`$HOME` and the password database's home (both hold credentials when they differ)."""
+    import pwd
+
+    found = [home]
+    try:
+        other = Path(os.path.realpath(pwd.getpwuid(os.geteuid()).pw_dir))
+    except KeyError:
+        return found
+    if other not in found and other != Path("/"):
+        found.append(other)
+    return found
+
+
+def _config_store(root: Path, home: Path) -> Path | None:
+    """The credential or configuration directory `root` is, or lies in, if any: every credential store
+    of `boundary.table` is a dot-directory (or lies in one) at the top of the home, and so is every
+    tool's config (`~/.config`, `~/.local`, `~/.ssh`, `~/.aws`, ...). Kept free of imports: the thin
+    `corral run` client finds its workspace without loading the sandbox."""
+    if home in root.parents:
+        top = home / root.relative_to(home).parts[0]
+        if top.name.startswith("."):
+            return top
+    return None
 
 
 def _git_root(start: Path) -> Path | None:

@@ -22,12 +22,13 @@ import fnmatch
 import functools
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from sandbox import defaults
+from boundary.matcher import ProtectedMatcher, default_matcher, fold
+from sandbox import defaults, homeview, pulled
+from sandbox.housekeeping import housekeeping_env
 from sandbox.mounts import host_mount_points
 
 
@@ -73,12 +74,12 @@ class ProtectedPattern:
         return False
 
 
-def fold(name: str) -> str:
-    """Case-fold and NFC-normalise one path component for protected-path matching."""
-    return unicodedata.normalize("NFC", name).casefold()
+__all__ = ["default_matcher", "fold"]
 
 
 def default_protected() -> tuple[ProtectedPattern, ...]:
+    """The table's any-depth protected rows as patterns (the slow, one-pattern-at-a-time view; the
+    policy itself matches with `default_matcher()`)."""
     subtrees = (ProtectedPattern.parse(p, subtree=True) for p in defaults.PROTECTED_SUBTREES)
     files = (ProtectedPattern.parse(p, subtree=False) for p in defaults.PROTECTED_FILES)
     return (*subtrees, *files)
@@ -99,44 +100,112 @@ class Policy:
     cwd: Path
     home: Path
     hidden: tuple[Path, ...]
-    protected: tuple[ProtectedPattern, ...]
+    protected: ProtectedMatcher
     capture_roots: tuple[Path, ...]
     cache_dirs: tuple[Path, ...]
     env: Mapping[str, str]
     network: NetworkAccess | None = None
     private_tmp: bool = True
     extra_writable: tuple[Path, ...] = ()
-    """Paths inside the workspace that a trusted project made writable despite a protected pattern."""
+    """Paths inside the workspace a trusted project named writable (`paths.writable`). They never win
+    over a protected pattern, and one that is or passes through a symlink is refused when the policy
+    is built (`refused_writable`)."""
+    refused_writable: tuple[Path, ...] = ()
+    homes: tuple[Path, ...] = ()
+    """`$HOME` and the password database's home: each is shown through a skeleton (`sandbox.homeview`)."""
+    readable: tuple[Path, ...] = ()
+    """Paths bound in read-only when they exist: the homes' read allow-list, the person's own
+    `[filesystem] readable`, fs-read rules, and the core's carve-outs (Claude Code's shell snapshots
+    and task output, on top of a hidden directory or the private /tmp). Never one that would uncover a
+    credential store or corral's own state; outside a home the backend also drops any that is a link or
+    not the user's own. Everything else in a home is hidden."""
+    private_caches: tuple[Path, ...] = ()
+    """Cache layers that start empty: the host's content there is never shown."""
+    copied: tuple[Path, ...] = ()
+    """Existing home files a project rule allows writing (fs-write): copied into the home's capture
+    layer for each command, so the command sees their content and a change is captured whole."""
+    secrets: tuple[Path, ...] = ()
+    """The part of `hidden` that is secret by name: credential stores, `paths.hidden`, root-only files."""
     blanked: tuple[Path, ...] = ()
     """corral's own state: replaced by an empty tmpfs (not reported: nothing there is the user's secret)."""
     protected_roots: tuple[Path, ...] = ()
     """Absolute paths inside the workspace protected with everything below them (e.g. corral's own
     installation when it lives in the project's virtualenv)."""
 
-    def is_protected(self, path: Path, *, replaces_node: bool) -> bool:
-        """Whether a change at absolute `path` inside the workspace touches a protected location."""
-        try:
-            relative = PurePosixPath(path.relative_to(self.workspace))
-        except ValueError:
+    def is_protected(self, path: Path | str, *, replaces_node: bool) -> bool:
+        """Whether a change at absolute `path` inside the workspace touches a protected location.
+
+        The hot path of every captured write: string operations and one compiled match, no `Path`
+        objects. A trusted project's `paths.writable` never makes a protected path writable."""
+        text = str(path)
+        workspace = _workspace_prefix(self.workspace)
+        if not text.startswith(workspace):
             return False
-        if any(
-            _is_within(path, root) or (replaces_node and path in root.parents)
-            for root in self.protected_roots
-        ):
-            return True
-        if any(_is_within(path, allowed) for allowed in self.extra_writable):
+        relative = text[len(workspace) :]
+        if not relative:
             return False
-        return any(p.matches(relative, replaces_node=replaces_node) for p in self.protected)
+        for root in self.protected_roots:
+            root_text = str(root)
+            if text == root_text or text.startswith(root_text + "/"):
+                return True
+            if replaces_node and root_text.startswith(text + "/"):
+                return True
+        return self.protected.matches(relative, replaces_node=replaces_node)
+
+    def protected_patterns(self) -> tuple[ProtectedPattern, ...]:
+        """The protected rows matched at any depth, one pattern each (for backends that compile the
+        table into their own language, such as the seatbelt profile). Rows that hold only at the top of
+        the workspace are left to `is_protected`, which every backend applies at capture time."""
+        return tuple(
+            ProtectedPattern.parse(row.pattern, subtree=row.subtree)
+            for row in self.protected.rows
+            if not row.top
+        )
 
     def is_hidden(self, path: Path) -> bool:
-        return any(_is_within(path, hidden) for hidden in (*self.hidden, *self.blanked))
+        """Whether `path` is a credential store, a path the project or person hid, a root-only secret,
+        or corral's own state (the home's other entries are hidden too, but a link to them reveals no
+        secret: they are ordinary files of the person's)."""
+        return any(_is_within(path, hidden) for hidden in (*self.secrets, *self.blanked))
 
     def in_workspace(self, path: Path) -> bool:
         return _is_within(path, self.workspace)
 
 
 def _is_within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    p, r = str(path), str(root)
+    return p == r or p.startswith(r if r.endswith("/") else r + "/")
+
+
+class _Roots:
+    """A set of directories for fast "is this path at or below one of them" checks (one C call)."""
+
+    __slots__ = ("_exact", "_prefixes")
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        texts = [str(r) for r in roots]
+        self._exact = frozenset(texts)
+        self._prefixes = tuple(t if t.endswith("/") else t + "/" for t in texts)
+
+    def holds(self, path: Path) -> bool:
+        text = str(path)
+        return text in self._exact or text.startswith(self._prefixes)
+
+
+@functools.lru_cache(maxsize=64)
+def _workspace_prefix(workspace: Path) -> str:
+    text = str(workspace)
+    return text if text.endswith("/") else text + "/"
+
+
+def _passes_through_link(path: Path, root: Path) -> bool:
+    """Whether `path` (lexically inside `root`) is, or has an ancestor below `root` that is, a symlink."""
+    current = path
+    while current != root and root in current.parents:
+        if os.path.islink(current):
+            return True
+        current = current.parent
+    return False
 
 
 def expand_home(text: str, home: Path) -> Path:
@@ -160,6 +229,7 @@ def filter_environment(
 
 
 MAX_LINKED_ENTRIES = 512
+MAX_COPIED_BYTES = 1 << 20
 
 
 def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> list[Path]:
@@ -202,6 +272,11 @@ def resolve_hidden(paths: Iterable[Path], keep_visible: Iterable[Path] = ()) -> 
     return list(dict.fromkeys(result))
 
 
+def credential_stores(homes: Iterable[Path]) -> list[Path]:
+    """The table's credential rows, for every home."""
+    return [expand_home(p, h) for h in homes for p in defaults.CREDENTIAL_PATHS]
+
+
 def build_policy(
     *,
     workspace: Path,
@@ -213,24 +288,78 @@ def build_policy(
     unhidden: Iterable[Path] = (),
     extra_env: Mapping[str, str] | None = None,
     extra_writable: Iterable[Path] = (),
+    extra_readable: Iterable[Path] = (),
     protected_roots: Iterable[Path] = (),
     network: NetworkAccess | None = None,
+    readable: Iterable[Path] = (),
+    shown_for_writing: Iterable[Path] = (),
 ) -> Policy:
+    # `readable`: the core's read-only carve-outs (absolute), merged into the read allow-list below.
     """The default policy for `workspace`, composed with what the caller adds.
 
     `own_state` are corral's directories (blank inside). `unhidden` are credential paths the person
-    allowed this project to read (fs-read rules). `extra_env` comes from a trusted project and still
+    allowed this project to read (fs-read rules). `extra_readable` widens the home's read allow-list
+    (the person's own config, never a repository). `extra_env` comes from a trusted project and still
     passes through the deny list.
     """
     workspace = Path(os.path.realpath(workspace))
     home = Path(os.path.realpath(home))
-    hidden = [expand_home(p, home) for p in defaults.CREDENTIAL_PATHS]
-    hidden.extend(Path(os.path.abspath(p)) for p in extra_hidden)
-    hidden = resolve_hidden(hidden, keep_visible=(home, workspace))
+    homes = homeview.homes_of(home)
+    blanked = tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in own_state))
     # Paths the person allowed reading for this project (an fs-read rule): visible again, and nothing
     # else with them (a rule for ~/.netrc leaves ~/.ssh hidden).
-    allowed_reads = tuple(Path(os.path.realpath(p)) for p in unhidden)
-    hidden = [h for h in hidden if not any(_is_within(h, allowed) for allowed in allowed_reads)]
+    allowed_reads = tuple(Path(os.path.abspath(p)) for p in unhidden)
+    carve_outs = [Path(p) for p in readable if Path(p).is_absolute()]
+    shown: list[Path] = [expand_home(p, h) for h in homes for p in defaults.HOME_READABLE]
+    shown.extend(Path(os.path.abspath(os.path.expanduser(str(p)))) for p in extra_readable)
+    shown.extend(p for p in allowed_reads if any(_is_within(p, h) for h in homes))
+    shown.extend(carve_outs)
+    shown = list(dict.fromkeys(shown))
+    stores = credential_stores(homes)
+    allowed = _Roots(allowed_reads)
+    # A store that holds an allow-listed path (`~/.claude` holds the shell snapshots agents source) is
+    # hidden entry by entry instead, like any other directory on the way to something readable.
+    readable_text = [str(r) for r in shown]
+    stores = [
+        s
+        for s in stores
+        if not allowed.holds(s) and not any(r.startswith(str(s) + "/") for r in readable_text)
+    ]
+    store_roots = _Roots(stores)
+    shown = [r for r in shown if not store_roots.holds(r)]
+    # A readable path holding a credential store or corral's own state would uncover it: dropped.
+    shown = [r for r in shown if not any(_is_within(inner, r) for inner in (*stores, *blanked))]
+    hidden = [*stores, *(Path(os.path.abspath(p)) for p in extra_hidden)]
+    hidden = resolve_hidden(hidden, keep_visible=(*homes, workspace))
+    hidden = [h for h in hidden if not allowed.holds(h)]
+    secret_paths = list(hidden)
+    caches = tuple(expand_home(p, h) for h in homes for p in defaults.CACHE_DIRS)
+    private_caches = tuple(expand_home(p, h) for h in homes for p in defaults.PRIVATE_CACHE_DIRS)
+    copied = tuple(
+        real
+        for p in shown_for_writing
+        if any(_is_within(real := Path(os.path.abspath(p)), h) and real != h for h in homes)
+        and not store_roots.holds(real)
+        and os.path.isfile(real)
+        and not os.path.islink(real)
+        and os.path.getsize(real) <= MAX_COPIED_BYTES
+    )
+    # Everything else that exists in a home is hidden behind a stand-in (its reads are reported).
+    for each_home in homes:
+        if _is_within(each_home, workspace):
+            continue  # a home used as the workspace (explicitly allowed): only the stores stay hidden
+        visible = (*shown, *copied, *caches, *private_caches, *blanked, workspace)
+        hidden.extend(
+            entry for entry in homeview.hidden_home_entries(each_home, visible) if not allowed.holds(entry)
+        )
+    # A root caller owns root's files inside the sandbox too: hide what only the owner may read.
+    root_only = [
+        secret
+        for secret in homeview.root_only_secrets(keep=(*homes, workspace, *blanked))
+        if not allowed.holds(secret)
+    ]
+    hidden.extend(root_only)
+    secret_paths.extend(root_only)
     env = filter_environment(environ, defaults.ENV_ALLOW)
     if extra_env:
         env.update(filter_environment(extra_env, ("*",)))
@@ -240,7 +369,7 @@ def build_policy(
     env["CORRAL_SANDBOX"] = "1"
     if network is not None:
         env.update(network.proxy_env)
-    capture = [home]
+    capture = list(homes)
     submounts = host_mount_points()
     for root in defaults.EXTRA_CAPTURE_ROOTS:
         real = Path(os.path.realpath(root))
@@ -251,25 +380,46 @@ def build_policy(
         writable = real.is_dir() and os.access(real, os.W_OK)
         if (
             writable
-            and real != home
             and real not in capture
+            and not any(_is_within(h, real) for h in homes)
             and not any(real in m.parents for m in submounts)
         ):
             capture.append(real)
-    caches = tuple(expand_home(p, home) for p in defaults.CACHE_DIRS)
+    env.update(housekeeping_env(home, hidden, (*private_caches, *caches)))
+    writable_ok: list[Path] = []
+    writable_refused: list[Path] = []
+    for path in extra_writable:
+        lexical = Path(os.path.abspath(path))
+        real = Path(os.path.realpath(lexical))
+        # A writable path that is, or passes through, a symlink is refused: a sandboxed
+        # `ln -s .git/hooks build` must never turn `paths.writable = ["build"]` into the hooks.
+        if not _is_within(lexical, workspace) or _passes_through_link(lexical, workspace) or real != lexical:
+            writable_refused.append(lexical)
+        else:
+            writable_ok.append(real)
     return Policy(
         workspace=workspace,
         cwd=Path(os.path.realpath(cwd)),
         home=home,
         hidden=tuple(dict.fromkeys(hidden)),
-        blanked=tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in own_state)),
-        protected=default_protected(),
+        secrets=tuple(dict.fromkeys(secret_paths)),
+        blanked=blanked,
+        protected=default_matcher(),
         capture_roots=tuple(capture),
         cache_dirs=caches,
         env=env,
         network=network,
-        extra_writable=tuple(Path(os.path.realpath(p)) for p in extra_writable),
+        extra_writable=tuple(writable_ok),
+        refused_writable=tuple(writable_refused),
+        homes=homes,
+        readable=tuple(shown),
+        copied=copied,
+        private_caches=private_caches,
         protected_roots=tuple(
-            real for p in protected_roots if _is_within(real := Path(os.path.realpath(p)), workspace)
+            dict.fromkeys(
+                real
+                for p in (*protected_roots, *pulled.pulled_in(workspace, home, environ, homes))
+                if _is_within(real := Path(os.path.realpath(p)), workspace) and real != workspace
+            )
         ),
     )

@@ -14,11 +14,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_DECOY_ENTRIES = 256
 MAX_DECOY_DEPTH = 3
+MAX_STAND_INS = 4096
+"""Names mirrored in a home's stand-ins per run, over all hidden entries (each has its own share of
+`MAX_DECOY_ENTRIES`)."""
 
 
 @dataclass
@@ -156,3 +161,161 @@ class ReadWatcher:
 
     def close(self) -> None:
         self._baseline.clear()
+
+
+Signature = tuple[int, int, int, int]
+"""(inode, mode, size, mtime_ns) of a stand-in as planted: unchanged after the run means untouched."""
+
+
+def _signature(path: Path) -> Signature | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
+
+
+def plant_stand_ins(
+    hidden: list[Path], home: Path, upper: Path, decoys: DecoySet
+) -> dict[Path, tuple[Path, Signature]]:
+    """Stand-ins for the hidden entries of a home shown through a skeleton (`sandbox.homeview`),
+    planted in the home overlay's *upper* layer: overlayfs records reads of upper files in their
+    access time (it does not for lower ones), so a read is reported like a decoy's, and a new file
+    written inside a hidden directory is captured like any other write in the home. Stand-in files
+    are empty and read-only (0444: a write to an existing hidden file fails, so nothing is replaced
+    by content the command never saw); stand-in directories keep the real mode and list the real
+    names (bounded). Returns host path -> (stand-in, signature as planted), so the capture can tell
+    an untouched stand-in from a change."""
+    planted: dict[Path, tuple[Path, Signature]] = {}
+    budget = [MAX_STAND_INS]
+    shares: dict[Path, int] = {}
+    modes: list[tuple[Path, int]] = []
+
+    def parents(stand_in: Path, real: Path) -> None:
+        missing: list[tuple[Path, Path]] = []
+        current, real_current = stand_in.parent, real.parent
+        while current != upper and not os.path.lexists(current):
+            missing.append((current, real_current))
+            current, real_current = current.parent, real_current.parent
+        for directory, real_dir in reversed(missing):
+            try:
+                mode = stat.S_IMODE(os.lstat(real_dir).st_mode)
+            except OSError:
+                mode = 0o755
+            directory.mkdir(mode=0o700)
+            modes.append((directory, mode))
+
+    def plant(real: Path, stand_in: Path, depth: int, entry: Path, counted: bool = True) -> None:
+        if counted:
+            # Each hidden entry gets its own share of names, so one big directory (300 keys in
+            # ~/.ssh/keys) never leaves the next credential without a stand-in.
+            if budget[0] <= 0 or shares.get(entry, 0) >= MAX_DECOY_ENTRIES:
+                return
+            budget[0] -= 1
+            shares[entry] = shares.get(entry, 0) + 1
+        try:
+            st = os.lstat(real)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            stand_in.mkdir(mode=0o700)
+        else:
+            fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+            os.close(fd)
+            os.chmod(stand_in, 0o444)
+            decoys.files[stand_in] = real
+        directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode), entry))
+
+    directories: list[tuple[Path, Path, int, int, Path]] = []
+    # Every hidden entry first (their number is bounded by the policy), so a big directory's names
+    # never use up the budget that the next credential's stand-in needs; then their contents.
+    for real in hidden:
+        try:
+            relative = real.relative_to(home)
+        except ValueError:
+            continue
+        stand_in = upper / relative
+        if os.path.lexists(stand_in) or not os.path.lexists(real):
+            continue
+        try:
+            parents(stand_in, real)
+            plant(real, stand_in, 1, real, counted=False)
+        except OSError:
+            continue
+    index = 0
+    while index < len(directories):
+        real, stand_in, depth, mode, entry = directories[index]
+        index += 1
+        if stand_in.is_dir() and depth < MAX_DECOY_DEPTH:
+            try:
+                entries = sorted(os.scandir(real), key=lambda e: e.name)
+            except OSError:
+                entries = []
+            for child in entries:
+                try:
+                    plant(Path(child.path), stand_in / child.name, depth + 1, entry)
+                except OSError:
+                    continue
+    for real, stand_in, _depth, mode, _entry in reversed(directories):
+        try:
+            if stand_in.is_dir() and not stand_in.is_symlink():
+                os.chmod(stand_in, mode | 0o100)
+            signature = _signature(stand_in)
+        except OSError:
+            continue
+        if signature is not None:
+            planted[real] = (stand_in, signature)
+    for directory, mode in reversed(modes):
+        try:
+            os.chmod(directory, mode | 0o100)
+        except OSError:
+            continue
+    return planted
+
+
+def untouched(planted: dict[Path, tuple[Path, Signature]], path: Path) -> bool:
+    """Whether the change the capture reports at host `path` is only a stand-in left as planted."""
+    entry = planted.get(path)
+    return entry is not None and _signature(entry[0]) == entry[1]
+
+
+def removed(planted: dict[Path, tuple[Path, Signature]], root: Path) -> list[Path]:
+    """Host paths under `root` whose stand-in the command deleted or moved away (`rm ~/.bashrc`,
+    `mv ~/.aws ~/x`): overlayfs leaves no whiteout for them (the skeleton below has no such entry), so
+    the deletion is reported from here, once per removed tree, parents before children."""
+    gone = sorted(
+        real
+        for real, (stand_in, _signature) in planted.items()
+        if (real == root or root in real.parents) and not os.path.lexists(stand_in) and os.path.lexists(real)
+    )
+    result: list[Path] = []
+    for path in gone:
+        if not any(parent in path.parents for parent in result):
+            result.append(path)
+    return result
+
+
+def copy_in(paths: Iterable[Path], home: Path, upper: Path) -> None:
+    """Copy existing home files a rule allows writing into the home layer's upper directory (what
+    overlayfs's copy-up would do, done before the command starts): the command sees their content; an
+    unchanged copy is no change to the capture (same content and mode), a changed one is captured whole."""
+    for real in paths:
+        try:
+            relative = real.relative_to(home)
+        except ValueError:
+            continue
+        target = upper / relative
+        if os.path.lexists(target):
+            continue
+        try:
+            missing: list[tuple[Path, Path]] = []
+            current, real_current = target.parent, real.parent
+            while current != upper and not os.path.lexists(current):
+                missing.append((current, real_current))
+                current, real_current = current.parent, real_current.parent
+            for directory, real_dir in reversed(missing):
+                directory.mkdir(mode=0o700)
+                os.chmod(directory, stat.S_IMODE(os.lstat(real_dir).st_mode) | 0o100)
+            shutil.copy2(real, target, follow_symlinks=False)
+        except OSError:
+            continue

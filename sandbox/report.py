@@ -31,7 +31,11 @@ class RunResult:
     """Workspace changes the safe apply step refused (symlinked parents, devices, setuid...)."""
     capture_roots: list[Path] = field(default_factory=list)
     """Where each captured change would apply (the mount points of the capture layers)."""
+    started_ns: int = 0
+    """When the command started (`time.time_ns()`): a host entry changed after it is a conflict."""
     run_dir: Path | None = None
     """Holds the captured content of pending changes until they are applied or discarded."""
+    notices: list[str] = field(default_factory=list)
+    """One line per resource bound the command ran into (`sandbox.limits`), for the person."""
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Frees the run directory once pending changes are applied or discarded (set by the runner)."""

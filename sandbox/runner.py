@@ -5,23 +5,32 @@ workspace changes that touch no protected path are applied to the host at once (
 writable); everything else becomes a `Violation` whose captured changes wait in the run directory
 until the caller decides: `finish(result, allowed)` applies the allowed ones and discards the rest.
 Nothing is ever re-run.
+
+Nothing sandboxed runs while corral touches a layer: before a layer is read, the sandbox's whole pid
+namespace is killed and proven empty (`sandbox.pidns`); if it cannot be, no layer is read or applied and
+the slot is discarded. Every read of a layer is fd-relative besides (`sandbox.layerfs`), so a layer
+shaped by the command cannot steer corral outside it either.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import secrets
 import signal
+import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
-from sandbox.apply import apply_changes
+from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
     SandboxSetupError,
@@ -31,14 +40,36 @@ from sandbox.bwrap import (
     reset_layout,
 )
 from sandbox.capture import CaptureLayer, read_changes
+from sandbox.gitconfig import ConfigDiff, diff_captured, is_git_config
+from sandbox.layerfs import LayerRefused
+from sandbox.limits import (
+    Mechanism,
+    ResourceLimits,
+    ResourceWatch,
+    RunCgroup,
+    apply_rlimits,
+    cgroup_name,
+    default_limits,
+    detect_mechanism,
+    sweep_stale_cgroups,
+)
+from sandbox.linkwatch import LinkRegistry
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
+from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
-from sandbox.readwatch import ReadWatcher
+from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
-from sandbox.slots import NoFreeSlot, acquire_slot
+from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
 
 EXIT_SETUP_FAILED = 125
+_SLOT_ATTEMPTS = 4
+
+
+class SandboxOutlived(SandboxSetupError):
+    """The command ran, but its processes could not be proven gone: nothing of it was applied."""
+
+    summary = "the command ran, but its sandbox could not be proven empty, so nothing it wrote was applied"
 
 
 class NetworkHook(Protocol):
@@ -58,13 +89,33 @@ class StdioSpec:
 
 class SandboxRunner:
     """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
-    compiled seccomp filter; `layers_dir` the persistent per-project cache layers."""
+    compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
+    bounds of every command (`sandbox.limits`)."""
 
-    def __init__(self, *, runtime_dir: Path, cache_dir: Path, layers_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        runtime_dir: Path,
+        cache_dir: Path,
+        layers_dir: Path | None = None,
+        limits: ResourceLimits | None = None,
+    ) -> None:
         self.runtime_dir = runtime_dir
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
-        self._current_child: int | None = None
+        self.limits = limits or default_limits()
+        self._mechanism: Mechanism | None = None
+        # The sandboxes running now (several when commands of one session run in parallel threads).
+        self._children: set[int] = set()
+        self._children_lock = threading.Lock()
+
+    def mechanism(self) -> Mechanism:
+        """How this runner bounds its commands (probed once)."""
+        if self._mechanism is None:
+            self._mechanism = detect_mechanism(self.limits)
+            if self._mechanism.cgroups is not None:
+                sweep_stale_cgroups(self._mechanism.cgroups)
+        return self._mechanism
 
     def locate(self, workspace: Path) -> BwrapBinary:
         return find_bwrap(workspace=workspace, cache_dir=self.cache_dir)
@@ -104,24 +155,21 @@ class SandboxRunner:
     ) -> RunResult:
         """Run `command`; raise SandboxSetupError (and run nothing) if the sandbox cannot start."""
         binary, seccomp_path = self.preflight(policy)
-        try:
-            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private_dir(self.runtime_dir)
-            slot = acquire_slot(self.runtime_dir)
-        except (NoFreeSlot, OSError) as error:
-            raise SandboxSetupError(f"no run directory available: {error}") from error
+        slot, layout = self._prepare(policy)
         started = time.perf_counter()
-        layout: SandboxLayout | None = None
+        started_ns = time.time_ns()
         try:
-            layout = prepare_layout(policy, slot.path, self.layers_dir)
             watcher = ReadWatcher(layout.decoys)
-            exit_code = self._execute(binary, policy, layout, command, seccomp_path, stdio, network, on_start)
+            exit_code, notices = self._execute(
+                binary, policy, layout, command, seccomp_path, stdio, network, on_start
+            )
             reads = watcher.reads()
         except BaseException as error:
-            if layout is not None:
-                layout.release()
-                _reset_quietly(layout)
-            slot.release()
+            layout.release()
+            if isinstance(error, SandboxOutlived):
+                slot.discard()  # processes may still be writing there: never reused, never read
+                raise
+            _reset_or_discard(layout, slot)
             if isinstance(error, OSError):
                 raise SandboxSetupError(f"could not start the sandbox: {error}") from error
             raise
@@ -132,14 +180,13 @@ class SandboxRunner:
             duration_ms=duration_ms,
             run_dir=slot.path,
             capture_roots=[layer.target for layer in layout.layers],
+            notices=notices,
+            started_ns=started_ns,
         )
         done = layout
 
         def release() -> None:
-            try:
-                reset_layout(done)
-            finally:
-                slot.release()
+            _reset_or_discard(done, slot)
 
         result.release = release
         try:
@@ -153,6 +200,36 @@ class SandboxRunner:
             result.run_dir = None
         return result
 
+    def _prepare(self, policy: Policy) -> tuple[Slot, SandboxLayout]:
+        """A locked slot with its layout prepared; a slot that cannot be emptied is discarded and the
+        next one tried."""
+        try:
+            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private_dir(self.runtime_dir)
+            sweep_discarded(self.runtime_dir)
+        except OSError as error:
+            raise SandboxSetupError(f"no run directory available: {error}") from error
+        last: BaseException | None = None
+        for _attempt in range(_SLOT_ATTEMPTS):
+            try:
+                slot = acquire_slot(self.runtime_dir)
+            except (NoFreeSlot, OSError) as error:
+                raise SandboxSetupError(f"no run directory available: {error}") from error
+            try:
+                return slot, prepare_layout(
+                    policy, slot.path, self.layers_dir, tmpfs_bytes=self.limits.tmpfs_bytes
+                )
+            except SandboxSetupError:
+                slot.release()
+                raise
+            except OSError as error:
+                last = error
+                _discard_quietly(slot)
+            except BaseException:
+                slot.release()
+                raise
+        raise SandboxSetupError(f"no run directory could be emptied for this run: {last}")
+
     def _execute(
         self,
         binary: BwrapBinary,
@@ -163,12 +240,25 @@ class SandboxRunner:
         stdio: StdioSpec,
         network: NetworkHook | None,
         on_start: Callable[[int], None] | None,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
+        """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
-        block_r, block_w = os.pipe() if network is not None else (None, None)
-        pass_fds = [seccomp_fd, status_w] + ([block_r] if block_r is not None else [])
-        argv = build_argv(
+        # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
+        block_r, block_w = os.pipe()
+        pass_fds = [seccomp_fd, status_w, block_r]
+        mechanism = self.mechanism()
+        cgroup: RunCgroup | None = None
+        if mechanism.cgroups is not None:
+            try:
+                cgroup = RunCgroup(
+                    mechanism.cgroups, self.limits, cgroup_name(os.getpid(), secrets.token_hex(4))
+                )
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        argv = list(mechanism.scope_argv) + build_argv(
             binary.path,
             policy,
             layout,
@@ -193,16 +283,30 @@ class SandboxRunner:
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
-            if block_r is not None:
-                os.close(block_r)
+            os.close(block_r)
         status = _StatusReader(status_r)
+        watch: ResourceWatch | None = None
+        init: SandboxInit | None = None
         try:
             child_pid = status.child_pid()
-            self._current_child = child_pid
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
-            if network is not None and block_w is not None:
+            try:
+                init = SandboxInit(child_pid, process.pid)
+            except OSError as error:
+                raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
+            try:
+                if cgroup is not None:
+                    cgroup.add(process.pid)
+                    cgroup.add(child_pid)
+                apply_rlimits(child_pid, self.limits)
+            except OSError as error:
+                # Fail closed: an unbounded command does not run.
+                raise SandboxSetupError(f"could not set the sandbox's resource limits: {error}") from error
+            with self._children_lock:
+                self._children.add(child_pid)
+            if network is not None:
                 try:
                     network.attach(child_pid)
                 except Exception as error:
@@ -211,7 +315,8 @@ class SandboxRunner:
                     raise SandboxSetupError(
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
-                os.write(block_w, b"1")
+            os.write(block_w, b"1")
+            watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
             while True:
@@ -225,33 +330,61 @@ class SandboxRunner:
                 # bwrap reports an exit code only for a command that really ran: anything else is a
                 # setup failure (mounts, seccomp, exec), never the command's own status.
                 raise SandboxSetupError(_setup_failure_hint(returncode))
-            return exit_code
+            notices, watch = watch.stop(), None
+            if cgroup is not None:
+                notices = cgroup.notices(self.limits) + notices
+            return exit_code, notices
         finally:
+            if watch is not None:
+                watch.stop()
             status.close()
-            self._current_child = None
-            if block_w is not None:
-                os.close(block_w)
+            if init is not None:
+                with self._children_lock:
+                    self._children.discard(init.pid)
+            os.close(block_w)
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if init is not None:
+                try:
+                    init.end()
+                except SandboxLingered as error:
+                    raise SandboxOutlived(str(error)) from error
+                finally:
+                    init.close()
+                    if cgroup is not None:
+                        cgroup.remove()
+            elif cgroup is not None:
+                cgroup.remove()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
-        """Forward a signal (Ctrl-C) to the sandboxed command's process group."""
-        child = self._current_child
-        if child is None:
-            return
-        for pid in _children(child):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
+        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
+        with self._children_lock:
+            running = list(self._children)
+        for child in running:
+            for pid in _children(child):
                 try:
-                    os.kill(pid, sig)
+                    os.killpg(pid, sig)
                 except OSError:
-                    pass
+                    try:
+                        os.kill(pid, sig)
+                    except OSError:
+                        pass
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
-            changes = read_changes(layer, layout.kept)
+            try:
+                changes = read_changes(layer, layout.kept)
+            except (LayerRefused, OSError) as error:
+                # One clear refusal for the whole layer (a 5,000-deep tree, an entry swapped while read):
+                # nothing of it reaches the host, and the slot is emptied or discarded afterwards.
+                reason = error.strerror or str(error)
+                result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
+                continue
+            changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
+            # A hidden home entry the command deleted: its stand-in is gone (no whiteout to read).
+            deleted = [Change(path, ChangeOp.DELETE) for path in removed(layout.stand_ins, layer.target)]
+            changes = [*deleted, *changes]
             if not changes:
                 continue
             if policy.in_workspace(layer.target):
@@ -268,25 +401,45 @@ class SandboxRunner:
     ) -> None:
         allowed: list[Change] = []
         protected: list[Change] = []
+        config_diffs: dict[Path, ConfigDiff] = {}
         for change in changes:
             replaces = change.op in (ChangeOp.DELETE, ChangeOp.SYMLINK)
-            (protected if policy.is_protected(change.path, replaces_node=replaces) else allowed).append(
-                change
-            )
+            if not policy.is_protected(change.path, replaces_node=replaces):
+                allowed.append(change)
+                continue
+            diff = _git_config_diff(policy, change)
+            if diff is not None and diff.housekeeping_only:
+                allowed.append(change)  # git's own branch tracking: nothing in it runs a program
+                continue
+            if diff is not None:
+                config_diffs[change.path] = diff
+            protected.append(change)
         withdrawn: list[Change] = []
         if allowed:
-            outcome = apply_changes(layer.target, allowed)
+            # exclusive: the sandbox's pid namespace was proven empty before any layer was read.
+            outcome = apply_changes(layer.target, allowed, started_ns=result.started_ns, exclusive=True)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
-            withdrawn = _withdraw_links_into_hidden(policy, result)
+            withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
         result.violations.extend(
-            _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace")
+            _bind_config_changes(
+                _group(protected, ViolationKind.FS_PROTECTED, "protected path in the workspace"), config_diffs
+            )
         )
         result.violations.extend(_group(withdrawn, ViolationKind.FS_PROTECTED, "symlink into a hidden path"))
 
-    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
-        """Apply the changes of `allowed` violations, discard the rest, remove the run directory.
-        Returns the changes the safe apply step refused."""
+    def _links(self, policy: Policy) -> LinkRegistry:
+        """The per-project record of workspace links corral applied (in corral's own data)."""
+        if self.layers_dir is None:
+            return LinkRegistry(None)
+        key = hashlib.sha256(os.fsencode(policy.workspace)).hexdigest()[:16]
+        return LinkRegistry(self.layers_dir.parent / "links" / f"{key}.json")
+
+    def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
+        """The one apply step after the decisions: apply the changes of `allowed` violations, discard
+        the rest, remove the run directory. Returns what was applied (outside the workspace: the
+        workspace's own changes are in `result.applied` already) and what the safe apply step refused."""
+        applied: list[Change] = []
         refused: list[tuple[Change, str]] = []
         try:
             by_root: dict[Path, list[Change]] = {}
@@ -298,34 +451,66 @@ class SandboxRunner:
                     else:
                         refused.append((change, "no capture root for this path"))
             for root, changes in by_root.items():
-                refused.extend(apply_changes(root, changes).refused)
+                outcome = apply_changes(root, changes, started_ns=result.started_ns, exclusive=True)
+                applied.extend(outcome.applied)
+                refused.extend(outcome.refused)
         finally:
             if result.release is not None:
                 result.release()
                 result.release = None
             result.run_dir = None
-        return refused
+        return ApplyOutcome(tuple(applied), tuple(refused))
+
+    def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
+        """`settle`, returning only the changes the safe apply step refused."""
+        return list(self.settle(result, allowed).refused)
 
 
-def _reset_quietly(layout: SandboxLayout) -> None:
+def _reset_or_discard(layout: SandboxLayout, slot: Slot) -> None:
+    """Empty the slot for the next command, or discard it when that fails (never reused dirty)."""
     try:
         reset_layout(layout)
     except OSError:
-        pass
+        _discard_quietly(slot)
+        return
+    slot.release()
 
 
-def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Change]:
+def _discard_quietly(slot: Slot) -> None:
+    try:
+        slot.discard()
+    except OSError:
+        slot.release()
+
+
+def _withdraw_links_into_hidden(
+    policy: Policy, result: RunResult, registry: LinkRegistry | None = None
+) -> list[Change]:
     """Take back off the host every symlink just applied that resolves (through any chain of links)
     into a hidden path: a credential, or corral's own state, such as the persistent cache layers a
     sandboxed command fills at a predictable path. A host program following such a link would read a
     secret or run content written outside the workspace (e.g. `git status` in a linked directory
-    running its `core.fsmonitor`). Returns the withdrawn changes; they become violations."""
+    running its `core.fsmonitor`). With a `registry` (`sandbox.linkwatch`), links applied by earlier
+    commands are checked again too, and a link into a protected location or through another link is
+    withdrawn as well. Returns the withdrawn changes; they become violations."""
+
+    def unsafe(link: Path) -> bool:
+        real = Path(os.path.realpath(link))
+        return policy.is_hidden(real) or (
+            policy.in_workspace(real) and policy.is_protected(real, replaces_node=False)
+        )
+
     withdrawn: list[Change] = []
-    for change in list(result.applied):
-        if change.op is not ChangeOp.SYMLINK:
+    links = [c for c in result.applied if c.op is ChangeOp.SYMLINK]
+    risky: set[Path] = set()
+    if registry is not None:
+        risky.update(registry.recheck((c.path for c in links), policy.workspace, unsafe))
+    else:
+        risky.update(c.path for c in links if policy.is_hidden(Path(os.path.realpath(c.path))))
+    for change in links:
+        if change.path not in risky:
             continue
-        if not policy.is_hidden(Path(os.path.realpath(change.path))):
-            continue
+        risky.discard(change.path)
         try:
             if os.path.islink(change.path):
                 os.unlink(change.path)
@@ -333,7 +518,54 @@ def _withdraw_links_into_hidden(policy: Policy, result: RunResult) -> list[Chang
             result.refused.append((change, f"could not withdraw a link into a hidden path: {error.strerror}"))
         result.applied.remove(change)
         withdrawn.append(change)
+    for earlier in sorted(risky):
+        # A link an earlier command left, whose target has become unsafe since.
+        change = Change(earlier, ChangeOp.SYMLINK, link_target=_readlink(earlier))
+        try:
+            os.unlink(earlier)
+        except OSError as error:
+            result.refused.append((change, f"could not withdraw a link: {error.strerror}"))
+            continue
+        withdrawn.append(change)
     return withdrawn
+
+
+def _readlink(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _git_config_diff(policy: Policy, change: Change) -> ConfigDiff | None:
+    """The key/value changes of a write to a git config file in the workspace (None: not one, or it
+    cannot be judged key by key, so it stays a plain protected change)."""
+    if change.op not in (ChangeOp.CREATE, ChangeOp.MODIFY):
+        return None
+    try:
+        relative = PurePosixPath(change.path.relative_to(policy.workspace))
+    except ValueError:
+        return None
+    if not is_git_config(relative):
+        return None
+    return diff_captured(change.path, change.source)
+
+
+def _bind_config_changes(violations: list[Violation], diffs: dict[Path, ConfigDiff]) -> list[Violation]:
+    """Give each git config violation its exact key/value changes, shown and bound into rules."""
+    bound: list[Violation] = []
+    for violation in violations:
+        diff = diffs.get(Path(violation.target)) if len(violation.changes) == 1 else None
+        if diff is None:
+            bound.append(violation)
+            continue
+        keys = ", ".join(sorted(diff.keys)) or "no keys"
+        bound.append(
+            dataclasses.replace(
+                violation, config_changes=diff.lines, detail=f"{violation.detail}; git config keys: {keys}"
+            )
+        )
+    return bound
 
 
 def _apply_root(path: Path, roots: Sequence[Path]) -> Path | None:
@@ -414,7 +646,7 @@ def _children(pid: int) -> list[int]:
 
 def _check_private_dir(path: Path) -> None:
     st = os.lstat(path)
-    if os.path.islink(path) or st.st_uid != os.getuid():
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         raise SandboxSetupError(f"corral's runtime directory {path} is not a directory owned by you")
     if st.st_mode & 0o077:
         os.chmod(path, 0o700)

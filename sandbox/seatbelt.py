@@ -85,7 +85,7 @@ def params_from_policy(policy: Policy, *, tag: str, temp_dir: Path, proxy_port: 
         workspace=policy.workspace,
         temp_dir=temp_dir,
         hidden=tuple(dict.fromkeys((*policy.hidden, *policy.blanked))),
-        protected=tuple(ProtectedLocation(p.parts, p.subtree) for p in policy.protected),
+        protected=tuple(ProtectedLocation(p.parts, p.subtree) for p in policy.protected_patterns()),
         protected_roots=policy.protected_roots,
         proxy_port=proxy_port if policy.network is not None else None,
     )

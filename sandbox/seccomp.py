@@ -1,8 +1,19 @@
 """The seccomp filter every sandboxed command runs under, compiled once to BPF and cached.
 
 Refused (EPERM unless noted):
-- `socket(AF_UNIX, ...)`: no Unix-socket client or server, so docker.sock, ssh-agent, D-Bus and every other
-  local daemon are unreachable. `socketpair` stays allowed (it reaches nothing outside the process tree).
+- `socket()` of every address family except an allow-list (a deny-list trails new families: AF_VSOCK
+  reaches the hypervisor, AF_PACKET / AF_ALG / AF_BLUETOOTH / AF_TIPC are kernel attack surface):
+  - AF_INET, AF_INET6: the network namespace holds only a loopback, where corral's egress proxy listens;
+  - AF_NETLINK with NETLINK_ROUTE only: `getifaddrs` (Node's `os.networkInterfaces()`, which dev servers
+    call to print their addresses, and glibc's `AI_ADDRCONFIG`) reads interfaces through it. It shows
+    only the sandbox's own network namespace (a loopback) and changes nothing without CAP_NET_ADMIN,
+    which no sandboxed process has. Every other netlink protocol (audit, netfilter, xfrm, generic
+    netlink families, uevents, sock_diag) is refused.
+  AF_UNIX is refused, so docker.sock, ssh-agent, D-Bus and every other local daemon are unreachable.
+- `socketpair()` of every family except AF_UNIX: many tools need an AF_UNIX socketpair (Node's and
+  libuv's child-process pipes, Python's multiprocessing), and it reaches nothing outside the process
+  tree — both ends are made by the caller.
+  Families are compared on the low 32 bits the kernel reads, so high garbage bits dodge nothing.
 - `ptrace`, `process_vm_readv/writev`: no debugging of other processes.
 - `io_uring_*` (ENOSYS, so programs fall back): a second syscall path that filters cannot see.
 - `keyctl`, `add_key`, `request_key`: the kernel keyring is shared with the host user.
@@ -22,6 +33,15 @@ import tempfile
 from pathlib import Path
 
 AF_UNIX = 1
+AF_INET = 2
+AF_INET6 = 10
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
+SOCKET_FAMILIES = frozenset({AF_INET, AF_INET6, AF_NETLINK})
+"""Families `socket()` may create (AF_NETLINK only with NETLINK_ROUTE)."""
+SOCKETPAIR_FAMILIES = frozenset({AF_UNIX})
+_FAMILY_SPAN = 64
+"""Families below this are refused one by one unless allowed; any bit above it refuses the call."""
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 
@@ -50,7 +70,7 @@ _DENIED = (
     "syslog",
 )
 _NOSYS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
-FILTER_VERSION = "1"
+FILTER_VERSION = "2"
 
 
 class SeccompUnavailable(RuntimeError):
@@ -58,7 +78,17 @@ class SeccompUnavailable(RuntimeError):
 
 
 def _spec() -> str:
-    return "|".join((FILTER_VERSION, platform.machine(), *_DENIED, *_NOSYS, str(AF_UNIX), str(TIOCSTI)))
+    return "|".join(
+        (
+            FILTER_VERSION,
+            platform.machine(),
+            *_DENIED,
+            *_NOSYS,
+            ",".join(map(str, sorted(SOCKET_FAMILIES))),
+            ",".join(map(str, sorted(SOCKETPAIR_FAMILIES))),
+            str(TIOCSTI),
+        )
+    )
 
 
 def compile_filter() -> bytes:
@@ -72,7 +102,18 @@ def compile_filter() -> bytes:
     eperm = seccomp.ERRNO(errno.EPERM)
     flt = seccomp.SyscallFilter(seccomp.ALLOW)
     flt.set_attr(seccomp.Attr.ACT_BADARCH, eperm)
-    flt.add_rule(eperm, "socket", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
+    for syscall, allowed in (("socket", SOCKET_FAMILIES), ("socketpair", SOCKETPAIR_FAMILIES)):
+        for family in range(_FAMILY_SPAN):
+            if family not in allowed:
+                flt.add_rule(eperm, syscall, seccomp.Arg(0, seccomp.MASKED_EQ, 0xFFFFFFFF, family))
+        for bit in range(_FAMILY_SPAN.bit_length() - 1, 32):
+            flt.add_rule(eperm, syscall, seccomp.Arg(0, seccomp.MASKED_EQ, 1 << bit, 1 << bit))
+    flt.add_rule(
+        eperm,
+        "socket",
+        seccomp.Arg(0, seccomp.MASKED_EQ, 0xFFFFFFFF, AF_NETLINK),
+        seccomp.Arg(2, seccomp.NE, NETLINK_ROUTE),
+    )
     flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
     flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCLINUX))
     for name in _DENIED:

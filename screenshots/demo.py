@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from corral.decision import PromptRequest
 from corral.grouping import group_violations, summarize
 from corral.locations import Locations
 from corral.sensitivity import is_sensitive, why_it_matters
-from tui.commandlog import CommandEntry, Finished, Status
+from corral.words import Finished, Status, Tone
+from tui.commandlog import CommandEntry
 
 DEMO_ROOT = Path("/tmp/corral-demo")
 PROJECT = DEMO_ROOT / "project"
@@ -59,33 +61,53 @@ def _open_private(path: Path) -> int:
     return fd
 
 
-def _ours_or_absent(root: Path) -> bool:
-    """True when `root` is a real directory of ours; False when absent; DemoRootError otherwise."""
+def _owner(root: Path) -> str:
+    """`absent`, `ours` (a real directory of this user) or `foreign` (anything else: never followed)."""
     try:
         info = os.lstat(root)
     except FileNotFoundError:
-        return False
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise DemoRootError(f"{root} exists and is not a directory of this user: remove it to use the demo")
-    return True
+        return "absent"
+    if stat.S_ISDIR(info.st_mode) and not stat.S_ISLNK(info.st_mode) and info.st_uid == os.getuid():
+        return "ours"
+    return "foreign"
+
+
+def _claim(root: Path, wait_s: float) -> None:
+    """Create `root` (0o700) for this process. The directory itself is the lock between users: another
+    user's run removes it when done, so wait for that; never write into a tree someone else controls."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            root.mkdir(mode=0o700)
+            return
+        except FileExistsError:
+            pass
+        owner = _owner(root)
+        if owner == "ours":
+            shutil.rmtree(root)  # we hold this user's lock: a crashed run's left-over
+            continue
+        if owner == "foreign" and time.monotonic() >= deadline:
+            raise DemoRootError(f"{root} is not a directory of this user (another user's run?): remove it")
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager
-def exclusive(root: Path = DEMO_ROOT) -> Iterator[None]:
+def exclusive(root: Path = DEMO_ROOT, *, wait_s: float = 600.0) -> Iterator[None]:
     """Hold the demo directory for this process, and remove it afterwards.
 
-    The path is fixed (so pictures are reproducible), so test runs or screenshot runs in parallel
-    processes take turns on a per-user lock; removing the directory afterwards lets another user's run
-    create its own. A directory or lock that is not this user's raises `DemoRootError` instead of being
-    used: nothing is written into a tree someone else controls.
+    The path is fixed (so pictures are reproducible). Processes of one user take turns on a per-user
+    lock file (0o600); between users the directory itself is the lock (created 0o700, removed after
+    use), so nobody can hold, plant or redirect it for another user. A lock file or directory that is
+    not this user's raises `DemoRootError` (after `wait_s` for another user's run to finish).
     """
     fd = _open_private(_lock_path(root))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _claim(root, wait_s)
         try:
             yield
         finally:
-            if _ours_or_absent(root):
+            if _owner(root) == "ours":
                 shutil.rmtree(root)
     finally:
         os.close(fd)
@@ -93,9 +115,16 @@ def exclusive(root: Path = DEMO_ROOT) -> Iterator[None]:
 
 def prepare(root: Path = DEMO_ROOT) -> Path:
     """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch."""
-    if _ours_or_absent(root):
-        shutil.rmtree(root)
-    root.mkdir(mode=0o700)  # fails if someone created it meanwhile: never reuse a planted tree
+    owner = _owner(root)
+    if owner == "foreign":
+        raise DemoRootError(f"{root} exists and is not a directory of this user: remove it to use the demo")
+    if owner == "absent":
+        root.mkdir(mode=0o700)  # fails if someone created it meanwhile: never reuse a planted tree
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     project = root / "project"
     (project / ".corral" / "hooks").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
@@ -177,12 +206,12 @@ def demo_entries() -> list[tuple[CommandEntry, list[str], Finished]]:
         (
             CommandEntry("touch ~/x"),
             [],
-            Finished(Status.ALLOWED, 0, 85.0, [("green", f"allowed (once, asked) fs-write {HOME}/x")]),
+            Finished(Status.ALLOWED, 0, 85.0, [(Tone.ALLOWED, f"allowed (once, asked) fs-write {HOME}/x")]),
         ),
         (
             CommandEntry("echo 'export EVIL=1' >> ~/.bashrc"),
             [],
-            Finished(Status.DENIED, 0, 92.0, [("bold red", f"denied (asked) fs-write {HOME}/.bashrc")]),
+            Finished(Status.DENIED, 0, 92.0, [(Tone.DENIED, f"denied (asked) fs-write {HOME}/.bashrc")]),
         ),
         (
             CommandEntry("make lint"),

@@ -17,11 +17,11 @@ from textual.pilot import Pilot
 
 from corral import __version__
 from corral.locations import Locations
+from corral.trusting import ProjectTrust
 from screenshots import demo
 from tui.app import CorralShell, ShellOptions
 from tui.commandlog import CommandLog
 from tui.escalation import EscalationScreen
-from tui.project import ProjectView
 from tui.trust_dialog import TrustScreen
 
 Steps = Callable[[Pilot[object]], Awaitable[None]]
@@ -43,12 +43,21 @@ def _shell(seed: bool = False) -> CorralShell:
     locations = Locations.default()
     if seed:
         demo.seed_state(locations)
-    project = ProjectView(demo.PROJECT, locations)
+    project = ProjectTrust(demo.PROJECT, locations)
     project.refresh(with_history=False)
     return CorralShell(project, options=ShellOptions(arm_delay_s=0.0, show_trust_dialog=False))
 
 
+def _steady_cursor(pilot: Pilot[object]) -> None:
+    """No blinking cursor: a snapshot must not depend on when in the blink it was taken."""
+    from textual.widgets import Input
+
+    for field in pilot.app.query(Input):
+        field.cursor_blink = False
+
+
 async def _with_log(pilot: Pilot[object]) -> None:
+    _steady_cursor(pilot)
     app = pilot.app
     assert isinstance(app, CorralShell)
     log = app.query_one(CommandLog)
@@ -78,6 +87,7 @@ def _dialog(request_factory: Callable[[], object], *keys: str) -> Steps:
 
 def _trust(changed: bool) -> Steps:
     async def steps(pilot: Pilot[object]) -> None:
+        _steady_cursor(pilot)
         app = pilot.app
         assert isinstance(app, CorralShell)
         project = app.project
@@ -105,6 +115,7 @@ def _trust(changed: bool) -> Steps:
 
 def _key(*keys: str) -> Steps:
     async def steps(pilot: Pilot[object]) -> None:
+        _steady_cursor(pilot)
         for key in keys:
             await pilot.press(key)
             await pilot.pause()

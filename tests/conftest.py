@@ -1,8 +1,12 @@
 """Shared fixtures: every test runs with HOME and XDG_* pointed at a temporary directory, never at the
 developer's real home or real corral state.
 
-`actor` runs the real `corral` CLI as root and as an unprivileged user the tests create, each with its
-own home, workspace and corral state, so escape tests prove the boundary holds for both.
+`actor` runs the real `corral` CLI as root and as an unprivileged user the tests create, so escape
+tests prove the boundary holds for both. Root gets a fresh home per test (and its password-database
+home, /root, differs from it: both must be protected). The unprivileged user's HOME is its real home
+(the password database's), where the credentials are planted idempotently and never removed, since
+several test runs may share it at once; each test gets its own workspace and corral state (XDG_*) in a
+directory of its own, and its own `outside` directory under `~/.corral-tests/`.
 """
 
 from __future__ import annotations
@@ -61,9 +65,13 @@ def _ensure_test_user() -> pwd.struct_passwd | None:
         return None
 
 
+TEST_DIRS = ".corral-tests"
+"""Per-test directories inside a shared real home (snapshots of the home skip it)."""
+
+
 @dataclass
 class Actor:
-    """Someone who runs corral: root, or the unprivileged test user. Owns a home with planted
+    """Someone who runs corral: root, or the unprivileged test user. Has a home with planted
     credentials, a git workspace, and corral state of their own."""
 
     name: str
@@ -71,20 +79,34 @@ class Actor:
     uid: int
     gid: int
     env: dict[str, str] = field(default_factory=dict)
+    real_home: Path | None = None
+    """The unprivileged user's real home (shared by every test), or None for a per-test home."""
 
     @property
     def home(self) -> Path:
-        return self.base / "home"
+        return self.real_home if self.real_home is not None else self.base / "home"
 
     @property
     def workspace(self) -> Path:
         return self.base / "ws"
 
     @property
+    def own_dir(self) -> Path:
+        """This test's own directory inside the home."""
+        if self.real_home is None:
+            return self.home
+        return self.real_home / TEST_DIRS / self.base.name
+
+    @property
+    def state_home(self) -> Path:
+        """Where this actor's corral state lives: XDG_* point at `.config`, `.local/share`, ... here."""
+        return self.own_dir
+
+    @property
     def outside(self) -> Path:
         """A directory outside the workspace that the actor can write on the host (in the home: the
         actor's base lives in /tmp, which the sandbox replaces with a private tmpfs)."""
-        return self.home / "outside"
+        return self.own_dir / "outside"
 
     def run(
         self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
@@ -115,41 +137,85 @@ class Actor:
         """`corral run [extra] -c SCRIPT` in the workspace, denying every violation."""
         return self.run("run", "--on-violation", "deny", *extra, "-c", script)
 
+    def chown_path(self, path: Path) -> None:
+        """Give `path` and its directories up to the home (or the base) to the actor: for files planted
+        in a shared real home, where walking the whole home would take minutes."""
+        if self.uid == os.geteuid():
+            return
+        stops = (self.home, self.base, Path("/"))
+        current = path
+        while current not in stops:
+            try:
+                os.lchown(current, self.uid, self.gid)
+            except FileNotFoundError:
+                pass
+            current = current.parent
+
     def chown_tree(self, path: Path) -> None:
+        """Give `path` and everything below it to the actor (tolerates entries other test runs remove
+        meanwhile from a shared home)."""
         if self.uid == os.geteuid():
             return
         for root, dirs, files in os.walk(path):
             for name in (*dirs, *files):
-                os.lchown(os.path.join(root, name), self.uid, self.gid)
+                try:
+                    os.lchown(os.path.join(root, name), self.uid, self.gid)
+                except FileNotFoundError:
+                    continue
         os.lchown(path, self.uid, self.gid)
 
 
-def make_actor(name: str, uid: int, gid: int, user_name: str) -> Actor:
+PLANTED: tuple[tuple[str, str], ...] = (
+    (".ssh/id_rsa", f"-----BEGIN KEY-----\n{SECRET}\n"),
+    (".aws/credentials", f"[default]\naws_secret_access_key={SECRET}\n"),
+    (".netrc", f"machine example.com password {SECRET}\n"),
+    (".bashrc", "# user's bashrc\n"),
+)
+
+
+def _plant_home(home: Path) -> None:
+    """The credentials every actor's home holds; rewritten only when missing or changed (idempotent, so
+    test runs sharing one real home never see them vanish)."""
+    for relative, content in PLANTED:
+        path = home / relative
+        if os.path.islink(path.parent):
+            continue  # a test replaced the directory with a link for a moment; it restores it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.read_text() == content:
+                continue
+        except OSError:
+            pass
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        temp.write_text(content)
+        os.replace(temp, path)
+
+
+def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | None = None) -> Actor:
     base = Path("/tmp") / f"corral-test-{name}-{secrets.token_hex(4)}"
     base.mkdir(mode=0o755)
-    actor = Actor(name=name, base=base, uid=uid, gid=gid)
+    actor = Actor(name=name, base=base, uid=uid, gid=gid, real_home=real_home)
     home = actor.home
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_rsa").write_text(f"-----BEGIN KEY-----\n{SECRET}\n")
-    (home / ".aws").mkdir()
-    (home / ".aws" / "credentials").write_text(f"[default]\naws_secret_access_key={SECRET}\n")
-    (home / ".netrc").write_text(f"machine example.com password {SECRET}\n")
-    (home / ".bashrc").write_text("# user's bashrc\n")
-    actor.outside.mkdir()
+    home.mkdir(exist_ok=True)
+    _plant_home(home)
+    actor.outside.mkdir(parents=True)
     ws = actor.workspace
     ws.mkdir()
     subprocess.run(["git", "init", "-q", str(ws)], check=True)
     (ws / "README.md").write_text("sample project\n")
     runtime = base / "run"
     runtime.mkdir(mode=0o700)
+    # corral's state per test: in the home for a per-test home, in the test's own directory otherwise.
+    state = actor.state_home
     actor.env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "USER": user_name,
         "LANG": "C.UTF-8",
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(state / ".config"),
+        "XDG_DATA_HOME": str(state / ".local/share"),
+        "XDG_CACHE_HOME": str(state / ".cache"),
+        "XDG_STATE_HOME": str(state / ".local/state"),
         "XDG_RUNTIME_DIR": str(runtime),
         "GITHUB_TOKEN": SECRET,
         "AWS_SECRET_ACCESS_KEY": SECRET,
@@ -157,6 +223,13 @@ def make_actor(name: str, uid: int, gid: int, user_name: str) -> Actor:
         "MY_PASSWORD": SECRET,
     }
     actor.chown_tree(base)
+    if real_home is not None:
+        for relative, _content in PLANTED:
+            path = home / relative
+            if path.exists():
+                os.lchown(path, uid, gid)
+                os.lchown(path.parent, uid, gid)
+        actor.chown_tree(actor.own_dir.parent)
     return actor
 
 
@@ -174,10 +247,17 @@ def actor(request: pytest.FixtureRequest) -> Iterator[Actor]:
                 pytest.skip(f"cannot create the unprivileged user {TEST_USER!r} (no useradd)")
             if shutil.which("setpriv") is None:
                 pytest.skip("setpriv (util-linux) is needed to run as the unprivileged user")
-            made = make_actor("user", user.pw_uid, user.pw_gid, TEST_USER)
+            home = Path(user.pw_dir)
+            if not home.is_dir():
+                home.mkdir(parents=True)
+                os.chown(home, user.pw_uid, user.pw_gid)
+            made = make_actor("user", user.pw_uid, user.pw_gid, TEST_USER, real_home=home)
         else:
-            made = make_actor("user", os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name)
+            pw = pwd.getpwuid(os.getuid())
+            made = make_actor("user", os.getuid(), os.getgid(), pw.pw_name, real_home=Path(pw.pw_dir))
     try:
         yield made
     finally:
         shutil.rmtree(made.base, ignore_errors=True)
+        if made.real_home is not None:
+            shutil.rmtree(made.own_dir, ignore_errors=True)

@@ -29,7 +29,7 @@ from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.decision import DENY, Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
-from corral.session import Session
+from corral.opening import compose_session
 from tests.conftest import CORRAL, TEST_USER
 
 
@@ -59,7 +59,7 @@ class Served:
     def __init__(self, workspace: Path, person: Person) -> None:
         self.locations = Locations.default()
         self.person = person
-        self.session = Session(
+        self.session = compose_session(
             workspace, locations=self.locations, ask=person, frontend="test", on_violation=OnViolation.ASK
         )
         self.host = SessionHost(lambda: self.session)
@@ -314,6 +314,8 @@ def test_the_client_path_imports_no_ui_no_git_and_no_sandbox(served: Served) -> 
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('textual', 'rich', 'prompt_toolkit', 'git', 'sandbox', 'trust', 'tui', 'boundary')"
         " or m in ('corral.session', 'corral.run', 'corral.opening', 'corral.escalation'))\n"
+        # the one escaping function (stdlib only) is on every print path, the client's included
+        "bad = [m for m in bad if m not in ('boundary', 'boundary.termsafe')]\n"
         "print(status, bad)\n"
     )
     done = subprocess.run(

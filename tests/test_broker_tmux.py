@@ -109,3 +109,34 @@ def test_headless_session_asks_on_its_own_terminal(
         term.wait_for("EXITED=0")
     finally:
         term.close()
+
+
+def test_agent_command_prompts_inline_in_the_line_shell(
+    workspace: Path, terminal_env: dict[str, str], isolated_home: Path, tmux_socket: str
+) -> None:
+    term = Terminal(tmux_socket, terminal_env, workspace, [CORRAL, "shell", "--plain"])
+    try:
+        term.wait_for("Trust this project?")
+        term.send("u")
+        term.wait_for("corral . $")
+        _wait_for_socket(Path(terminal_env["XDG_RUNTIME_DIR"]))
+        term._tmux("send-keys", "-t", "t", "-l", "echo half-typed")  # typed, not yet entered
+        agent = _agent(terminal_env, workspace, "touch ~/x && echo agent-wrote-x")
+        term.wait_for("Allow?")
+        assert "touch ~/x" in term.screen()
+        term.send("s")
+        out, err = agent.communicate(timeout=60)
+        assert agent.returncode == 0, err
+        assert out == "agent-wrote-x\n"
+        assert (isolated_home / "x").exists()
+        second = _agent(terminal_env, workspace, "echo again >> ~/x")
+        _out, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+        assert (isolated_home / "x").read_text() == "again\n"
+        assert term.screen().count("Allow?") == 1
+        term.send("Enter")  # the half-typed line survived the agent's prompt
+        term.wait_for("half-typed", count=2)
+        term.type("exit")
+        term.wait_for("EXITED=0")
+    finally:
+        term.close()

@@ -19,7 +19,7 @@ def test_a_log_written_in_the_sandbox_is_found_on_the_host(actor: Actor) -> None
     layer = actor.run("cache", "path")
     assert layer.returncode == 0, layer.stderr
     layer_dir = Path(layer.stdout.strip())
-    assert layer_dir.is_dir() and str(layer_dir).startswith(str(actor.home / ".local/share/corral"))
+    assert layer_dir.is_dir() and str(layer_dir).startswith(str(actor.state_home / ".local/share/corral"))
 
     found = actor.run("cache", "path", "~/.npm/_logs/debug-0.log")
     assert found.returncode == 0, found.stderr

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from corral.command import Command
 from corral.decision import Decision, Scope
 from corral.escalation import OnViolation
 from corral.locations import Locations
+from corral.opening import compose_session
 from corral.session import Session
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.egress.proxy import static_resolver
@@ -60,16 +62,25 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def _session(workspace: Path, port: int, allow: list[str], ask: object = None) -> Session:
+def _session(
+    workspace: Path,
+    port: int,
+    allow: list[str],
+    ask: object = None,
+    proxy_port: int = 3128,
+    ask_timeout_s: float = 300.0,
+) -> Session:
     hosts = HostPolicy.from_config(source="test", allow=allow)
     resolver = static_resolver({"allowed.example": ("127.0.0.1", port), "other.example": ("127.0.0.1", port)})
-    return Session(
+    return compose_session(
         workspace,
         locations=Locations.default(),
         hosts=hosts,
         resolver=resolver,
         ask=ask,  # type: ignore[arg-type]
         on_violation=OnViolation.ASK if ask else OnViolation.DENY,
+        proxy_port=proxy_port,
+        ask_timeout_s=ask_timeout_s,
     )
 
 
@@ -77,7 +88,8 @@ def _run(session: Session, script: str, tmp_path: Path) -> tuple[int, str, objec
     out = tmp_path / "out.txt"
     with out.open("wb") as handle:
         outcome = session.run(
-            ["/bin/sh", "-c", script], stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno())
+            Command.from_argv(["/bin/sh", "-c", script]),
+            stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()),
         )
     return outcome.exit_code, out.read_text(), outcome
 
@@ -171,10 +183,36 @@ def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()
-    session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
-    assert session.gate is not None
-    session.gate.port = 3129  # nothing listens there inside the sandbox
+    session = _session(workspace, port, ["allowed.example", "127.0.0.1"], proxy_port=3129)
+    # the proxy listens on 3129 inside the sandbox: nothing listens on 3128
     _code, text, _ = _run(
         session, "curl -sS -f -x http://127.0.0.1:3128 http://allowed.example/ ; echo rc=$?", tmp_path
     )
     assert "rc=0" not in text
+
+
+def test_a_late_answer_for_a_refused_connection_stores_no_rule(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """Through the real proxy: the connection is refused at the core's deadline, the prompt is
+    dismissed, and the person's late "allow for this project" stores nothing."""
+    from corral.decision import PromptRequest
+    from corral.rules import RuleStore
+
+    port, hits = web
+    dismissed: list[bool] = []
+
+    def late(request: PromptRequest) -> Decision:
+        dismissed.append(request.cancelled.wait(6.0))
+        return Decision(Scope.PROJECT)
+
+    session = _session(workspace, port, ["127.0.0.1"], ask=late, ask_timeout_s=1.0)
+    code, _text, outcome = _run(session, f"curl -sS -f --max-time 20 http://other.example:{port}/x", tmp_path)
+    session.close()
+    assert code != 0
+    assert hits == []
+    assert dismissed == [True]
+    with RuleStore.open(Locations.default().rules_path) as rules:
+        assert rules.list(workspace) == []
+    report = outcome.report()  # type: ignore[attr-defined]
+    assert [(v["kind"], v["decision"]) for v in report["violations"]] == [("net", "deny")]

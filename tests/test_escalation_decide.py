@@ -13,6 +13,7 @@ from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.denials import denial_lines
 from corral.escalation import BurstPolicy, DecidedBy, Escalator, OnViolation
 from corral.ledger import Ledger
+from corral.recording import CommandRecord, CommandRecorder
 from corral.rules import RuleStore
 from corral.session_memory import SessionMemory
 
@@ -408,26 +409,27 @@ def test_denial_lines_name_target_and_rule_command(
     assert lines[2].startswith("corral: denied fs-protected ~/proj/.git/hooks/pre-commit (sensitive; ")
 
 
-def test_record_command_writes_decisions_in_one_row_set(tmp_path: Path, project: Path, home: Path) -> None:
+def test_recorder_writes_the_decisions_with_the_command(tmp_path: Path, project: Path, home: Path) -> None:
+    """Deciding and recording are two jobs: the escalator's records go to the ledger via the recorder."""
     ledger = Ledger.open(tmp_path / "data" / "ledger.sqlite3")
-    escalator = make(None, Recorder(ONCE), ledger=ledger)
-    session_id = ledger.start_session(str(project), "test")
+    escalator = make(None, Recorder(ONCE))
+    recorder = CommandRecorder(ledger, project, "test")
     escalator.decide("touch ~/x", project, [write(home / "x")])
-    command_id = escalator.record_command(
-        session_id=session_id,
-        project=project,
-        command="touch ~/x",
-        cwd=project,
-        started_at=1.0,
-        duration_ms=5.0,
-        exit_code=0,
-        violation_count=1,
-        classic_would_prompt=True,
-    )
+    record = CommandRecord("touch ~/x", project, 1.0, 5.0, 0, 1)
+    assert recorder.record(record, escalator.take_records()) is None
     [row] = ledger.commands()
-    assert row.id == command_id and row.prompted and row.classic_would_prompt
+    assert row.session_id == recorder.session_id and row.prompted and row.classic_would_prompt
     [prompt] = ledger.prompts()
     assert (prompt.kind, prompt.scope, prompt.asked, prompt.frontend) == ("fs-write", "once", True, "test")
     assert prompt.latency_ms is not None
     assert escalator.take_records() == []
-    ledger.close()
+    recorder.close()
+
+
+def test_a_ledger_that_fails_is_a_notice_not_an_error(tmp_path: Path, project: Path) -> None:
+    ledger = Ledger.open(tmp_path / "data" / "ledger.sqlite3")
+    recorder = CommandRecorder(ledger, project, "test")
+    assert recorder.session_id is not None
+    ledger.close()  # every later write fails
+    notice = recorder.record(CommandRecord("true", project, 1.0, 1.0, 0, 0), [])
+    assert notice is not None and notice.startswith("could not record the command in the ledger")

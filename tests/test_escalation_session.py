@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from boundary.violations import ViolationKind
+from corral.command import Command
 from corral.decision import Decision, PromptRequest, Scope
 from corral.escalation import OnViolation
 from corral.ledger import Ledger
 from corral.locations import Locations
+from corral.opening import compose_session
 from corral.session import Session
 
 
@@ -37,7 +39,7 @@ class Person:
 
 
 def _session(workspace: Path, person: Person) -> Session:
-    return Session(
+    return compose_session(
         workspace, locations=Locations.default(), ask=person, frontend="test", on_violation=OnViolation.ASK
     )
 
@@ -45,7 +47,7 @@ def _session(workspace: Path, person: Person) -> Session:
 def test_workspace_only_command_gets_no_prompt(workspace: Path) -> None:
     person = Person(Decision(Scope.ONCE))
     outcome = _session(workspace, person).run(
-        ["sh", "-c", "mkdir -p src && echo x > src/a.py && rm -f README"]
+        Command.from_argv(["sh", "-c", "mkdir -p src && echo x > src/a.py && rm -f README"])
     )
     assert outcome.exit_code == 0
     assert person.requests == []
@@ -56,7 +58,7 @@ def test_touch_home_yields_exactly_one_fs_write_and_deny_discards(
     workspace: Path, isolated_home: Path
 ) -> None:
     person = Person(Decision(Scope.DENY))
-    outcome = _session(workspace, person).run(["touch", str(isolated_home / "x")])
+    outcome = _session(workspace, person).run(Command.from_argv(["touch", str(isolated_home / "x")]))
     assert len(person.requests) == 1
     [violation] = person.requests[0].violations
     assert (violation.kind, violation.target, violation.operation) == (
@@ -71,7 +73,13 @@ def test_touch_home_yields_exactly_one_fs_write_and_deny_discards(
 def test_allow_once_applies_without_running_again(workspace: Path, isolated_home: Path) -> None:
     person = Person(Decision(Scope.ONCE))
     outcome = _session(workspace, person).run(
-        ["sh", "-c", f"echo ran >> runs.log; printf 'data' > {isolated_home}/x; chmod 640 {isolated_home}/x"]
+        Command.from_argv(
+            [
+                "sh",
+                "-c",
+                f"echo ran >> runs.log; printf 'data' > {isolated_home}/x; chmod 640 {isolated_home}/x",
+            ]
+        )
     )
     assert outcome.status == 0
     assert (isolated_home / "x").read_text() == "data"
@@ -84,7 +92,9 @@ def test_protected_and_read_violations_are_exact(workspace: Path, isolated_home:
     (isolated_home / ".ssh/id_rsa").write_text("KEY")
     person = Person(Decision(Scope.DENY))
     outcome = _session(workspace, person).run(
-        ["sh", "-c", "echo x > .git/hooks/pre-commit; echo y > .envrc; cat ~/.ssh/id_rsa; true"]
+        Command.from_argv(
+            ["sh", "-c", "echo x > .git/hooks/pre-commit; echo y > .envrc; cat ~/.ssh/id_rsa; true"]
+        )
     )
     [request] = person.requests
     seen = {(v.kind, v.target) for v in request.violations}
@@ -103,26 +113,31 @@ def test_project_rule_stops_the_prompt_for_that_path_only(
     workspace: Path, isolated_home: Path, tmp_path: Path
 ) -> None:
     person = Person(Decision(Scope.PROJECT))
-    _session(workspace, person).run(["touch", str(isolated_home / "allowed")])
+    _session(workspace, person).run(Command.from_argv(["touch", str(isolated_home / "allowed")]))
     assert len(person.requests) == 1
     later = Person(Decision(Scope.DENY))
-    _session(workspace, later).run(["sh", "-c", f"echo again > {isolated_home}/allowed"])
+    _session(workspace, later).run(Command.from_argv(["sh", "-c", f"echo again > {isolated_home}/allowed"]))
     assert later.requests == []  # the rule answered: no prompt in the next command
     assert (isolated_home / "allowed").read_text() == "again\n"
-    _session(workspace, later).run(["touch", str(isolated_home / "other")])
+    _session(workspace, later).run(Command.from_argv(["touch", str(isolated_home / "other")]))
     assert len(later.requests) == 1  # another path still asks
     other_project = tmp_path / "other-project"
     other_project.mkdir()
     elsewhere = Person(Decision(Scope.DENY))
-    _session(other_project, elsewhere).run(["sh", "-c", f"echo third > {isolated_home}/allowed"])
-    assert len(elsewhere.requests) == 1  # another project still asks
+    _session(other_project, elsewhere).run(
+        Command.from_argv(["sh", "-c", f"echo third > {isolated_home}/allowed"])
+    )
+    # Another project has no rule: there the existing file is hidden behind a read-only stand-in (the
+    # home's read allow-list), so the write fails inside and nothing reaches the host.
+    assert elsewhere.requests == []
+    assert (isolated_home / "allowed").read_text() == "again\n"
 
 
 def test_every_command_and_prompt_is_recorded(workspace: Path, isolated_home: Path) -> None:
     person = Person(Decision(Scope.DENY))
     session = _session(workspace, person)
-    session.run(["true"])
-    session.run(["touch", str(isolated_home / "x")])
+    session.run(Command.from_argv(["true"]))
+    session.run(Command.from_argv(["touch", str(isolated_home / "x")]))
     session.close()
     with Ledger.open(Locations.default().ledger_path) as ledger:
         commands = ledger.commands()
@@ -141,15 +156,19 @@ def test_read_rule_makes_a_credential_readable_for_later_commands(
     (isolated_home / ".ssh/id_rsa").write_text("SSH-SECRET")
     out = workspace / "out.txt"
     person = Person(Decision(Scope.DENY))
-    _session(workspace, person).run(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    _session(workspace, person).run(
+        Command.from_argv(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    )
     assert "SECRET" not in out.read_text()
     store = RuleStore.open(Locations.default().rules_path)
     store.add(workspace, ViolationKind.FS_READ, str(isolated_home / ".netrc"), confirmed_sensitive=True)
-    _session(workspace, person).run(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    _session(workspace, person).run(
+        Command.from_argv(["sh", "-c", f"cat ~/.netrc ~/.ssh/id_rsa > {out} 2>&1; true"])
+    )
     text = out.read_text()
     assert "NETRC-SECRET" in text
     assert "SSH-SECRET" not in text
-    assert person.requests == []
+    assert person.requests == [], [v for r in person.requests for v in r.violations]
 
 
 def test_later_command_is_not_charged_for_corral_mount_points(workspace: Path, isolated_home: Path) -> None:
@@ -157,10 +176,14 @@ def test_later_command_is_not_charged_for_corral_mount_points(workspace: Path, i
     ~/.rustup/downloads), the next command was charged with a chmod of ~/.rustup it never made."""
     person = Person(Decision(Scope.ONCE))
     session = _session(workspace, person)
-    session.run(["sh", "-c", "mkdir -p ~/.rustup && chmod 700 ~/.rustup && echo v > ~/.rustup/settings.toml"])
+    session.run(
+        Command.from_argv(
+            ["sh", "-c", "mkdir -p ~/.rustup && chmod 700 ~/.rustup && echo v > ~/.rustup/settings.toml"]
+        )
+    )
     assert (isolated_home / ".rustup/settings.toml").read_text() == "v\n"
     asked_before = len(person.requests)
-    outcome = session.run(["true"])
+    outcome = session.run(Command.from_argv(["true"]))
     assert outcome.outcomes == []
     assert len(person.requests) == asked_before
 
@@ -174,10 +197,34 @@ def test_agent_description_reaches_the_prompt_labelled_and_after_the_command(
 
     person = Person(Decision(Scope.DENY))
     said = "run the unit tests [bold]safe[/bold] \x1b[2K"
-    _session(workspace, person).run(["touch", str(isolated_home / "x")], description=said)
+    _session(workspace, person).run(Command.from_argv(["touch", str(isolated_home / "x")], said))
     [request] = person.requests
     assert request.description == said
     text = render_request(request)
     assert text.index("touch") < text.index("unverified") < text.index("run the unit tests")
     assert "\x1b" not in text
     assert "[bold]safe[/bold]" in text
+
+
+def test_the_report_lists_what_an_allow_applied_outside_the_workspace(
+    workspace: Path, isolated_home: Path
+) -> None:
+    """Regression: `--report` listed only the workspace's own changes; a write outside it that the person
+    allowed was applied but missing from `applied`. The one apply step returns both lists."""
+    person = Person(Decision(Scope.ONCE))
+    session = _session(workspace, person)
+    outcome = session.run(Command.from_shell(f"echo in > inside.txt; echo out > {isolated_home}/outside.txt"))
+    session.close()
+    assert (isolated_home / "outside.txt").read_text() == "out\n"
+    applied = outcome.report()["applied"]
+    assert isinstance(applied, list)
+    assert str(isolated_home / "outside.txt") in applied
+    assert str(workspace / "inside.txt") in applied
+
+
+def test_a_denied_write_outside_is_not_reported_as_applied(workspace: Path, isolated_home: Path) -> None:
+    session = _session(workspace, Person(Decision(Scope.DENY)))
+    outcome = session.run(Command.from_shell(f"echo out > {isolated_home}/outside.txt"))
+    session.close()
+    assert not (isolated_home / "outside.txt").exists()
+    assert outcome.report()["applied"] == []

@@ -55,7 +55,7 @@ def plant(actor: Actor, relative: str, content: str | None = None) -> Path:
     path = actor.home / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content if content is not None else f"token={SECRET}\n")
-    actor.chown_tree(actor.home)
+    actor.chown_path(path)
     return path
 
 
@@ -118,6 +118,7 @@ def test_C01_new_credentials_under_hidden_dir_also_hidden(actor: Actor) -> None:
 def test_C01_hidden_paths_cannot_be_written_or_replaced(actor: Actor) -> None:
     """Hidden paths are decoys: writing, deleting or renaming them changes nothing on the host."""
     creds = plant(actor, ".aws/credentials")
+    aws_config_before = (actor.home / ".aws/config").exists()  # a shared real home may hold one
     script = """
         echo evil > ~/.aws/credentials
         rm -rf ~/.ssh
@@ -129,7 +130,7 @@ def test_C01_hidden_paths_cannot_be_written_or_replaced(actor: Actor) -> None:
     assert creds.read_text() == f"token={SECRET}\n"
     assert (actor.home / ".ssh/id_rsa").exists()
     assert not (actor.home / "aws-moved").exists()
-    assert not (actor.home / ".aws/config").exists()
+    assert (actor.home / ".aws/config").exists() == aws_config_before
     assert_no_secret_left(actor, result.stdout + result.stderr)
 
 
@@ -177,19 +178,35 @@ def test_C02_sandbox_init_process_holds_no_host_environment(actor: Actor) -> Non
 
 def test_C01_symlinked_credential_target_hidden(actor: Actor) -> None:
     target = plant(actor, "dotfiles/ssh/id_ed25519")
-    (actor.home / ".ssh/id_ed25519").symlink_to(target)
-    result = actor.sandboxed("cat ~/.ssh/id_ed25519; grep -rh CORRAL-TEST ~ 2>/dev/null; echo end")
+    link = actor.home / ".ssh/id_ed25519"
+    if os.path.lexists(link):
+        link.unlink()  # a shared real home keeps the key other tests planted
+    link.symlink_to(target)
+    try:
+        result = actor.sandboxed("cat ~/.ssh/id_ed25519; grep -rh CORRAL-TEST ~ 2>/dev/null; echo end")
+    finally:
+        link.unlink()
     assert "end" in result.stdout
     assert SECRET not in result.stdout + result.stderr
 
 
 def test_C01_symlinked_credential_dir(actor: Actor) -> None:
     target = plant(actor, "dotfiles/aws/credentials").parent
-    for name in (actor.home / ".aws").iterdir():
+    aws = actor.home / ".aws"
+    saved = {name.name: name.read_bytes() for name in aws.iterdir() if name.is_file()}
+    for name in aws.iterdir():
         name.unlink()
-    (actor.home / ".aws").rmdir()
-    (actor.home / ".aws").symlink_to(target)
-    result = actor.sandboxed("cat ~/.aws/credentials ~/dotfiles/aws/credentials; echo end")
+    aws.rmdir()
+    aws.symlink_to(target)
+    try:
+        result = actor.sandboxed("cat ~/.aws/credentials ~/dotfiles/aws/credentials; echo end")
+    finally:
+        # The home may be the actor's real one, shared with other tests: put the directory back.
+        aws.unlink()
+        aws.mkdir()
+        for file_name, content in saved.items():
+            (aws / file_name).write_bytes(content)
+        actor.chown_tree(aws)
     assert result.returncode != 125, result.stderr
     assert "end" in result.stdout
     assert SECRET not in result.stdout + result.stderr

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from tests.conftest import SECRET, Actor
-from tests.test_escape_support import assert_denied_under, host_run, plant, snapshot
+from tests.test_escape_support import assert_denied_under, file_state, host_run, plant, snapshot
 
 
 def test_S01_link_made_now_written_later(actor: Actor) -> None:
@@ -36,7 +36,8 @@ def test_S01_link_made_now_written_later(actor: Actor) -> None:
     assert (actor.home / ".bashrc").read_text() == bashrc_before
     assert snapshot(actor.home) == home_before
     assert_denied_under(later.stderr, "fs-write", actor.home / ".zshrc", actor.home)
-    assert_denied_under(later.stderr, "fs-write", actor.home / ".bashrc", actor.home)
+    # ~/.bashrc exists, so the sandbox sees a read-only stand-in: the append through rc.txt fails
+    # there (and is not a captured write); the host file is unchanged, checked above.
     assert later.returncode == 77
 
 
@@ -102,6 +103,7 @@ def test_S04_late_symlink_at_protected_path(actor: Actor) -> None:
     """Within ONE command: turn a protected path into a link to somewhere that matters, write through it."""
     plant(actor, actor.workspace / ".claude/settings.json", "{}\n")
     plant(actor, actor.home / ".claude/settings.json", "{}\n")
+    profile_before = file_state(actor.home / ".profile")
     script = """
         rm -rf .claude && ln -s ~/.claude .claude && echo '{"hooks":1}' > .claude/settings.json
         ln -s ~/.zshrc .envrc && echo 'touch MARKER' > .envrc
@@ -115,7 +117,8 @@ def test_S04_late_symlink_at_protected_path(actor: Actor) -> None:
     assert (actor.workspace / ".claude/settings.json").read_text() == "{}\n"
     assert (actor.home / ".claude/settings.json").read_text() == "{}\n"
     assert not os.path.lexists(actor.workspace / ".envrc")
-    assert not (actor.home / ".zshrc").exists() and not (actor.home / ".profile").exists()
+    assert not (actor.home / ".zshrc").exists()
+    assert file_state(actor.home / ".profile") == profile_before
     assert (actor.home / ".bashrc").read_text() == "# user's bashrc\n"
     assert not os.path.lexists(actor.workspace / ".git/hooks/pre-commit")
     assert not (actor.workspace / ".git/hooks/post-commit").exists()
@@ -185,8 +188,8 @@ def test_S01_link_into_persistent_cache_layer(actor: Actor) -> None:
         p=$(printf %s "$PWD" | sha256sum | cut -c1-16)
         c=$(printf %s "$HOME/.cache" | sha256sum | cut -c1-12)
         git init -q ~/.cache/r && git -C ~/.cache/r config core.fsmonitor 'touch {marker}; false'
-        ln -s "$HOME/.local/share/corral/layers/$p/$c/upper/r" vendored
-        ln -s "$HOME/.local/share" share && ln -s "share/corral/layers/$p/$c/upper/r" chained
+        ln -s "{actor.state_home}/.local/share/corral/layers/$p/$c/upper/r" vendored
+        ln -s "{actor.state_home}/.local/share" share && ln -s "share/corral/layers/$p/$c/upper/r" chained
         ln -s ~/.ssh/id_rsa key.txt
         ln -s README.md fine-link
     """

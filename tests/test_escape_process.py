@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from corral.termsafe import TerminalFilter, neutralise
+from boundary.termsafe import TerminalFilter
+from boundary.termsafe import visible_output as neutralise
 from tests.conftest import CORRAL, SECRET, Actor
 from tests.test_escape_support import plant
 

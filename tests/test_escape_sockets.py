@@ -113,9 +113,9 @@ PY_UNIX_CONNECT = (
 def test_U01_unix_socket_daemon_unreachable(actor: Actor) -> None:
     """docker.sock-style daemon: curl, Python, and a socket in the workspace itself; socketpair (which
     reaches nothing outside the process tree) still works."""
-    docker_dir = actor.home / ".docker/run"
-    docker_dir.mkdir(parents=True)
-    actor.chown_tree(actor.home)
+    docker_dir = actor.own_dir / ".docker/run"
+    docker_dir.mkdir(parents=True, exist_ok=True)
+    actor.chown_path(docker_dir)
     sock = docker_dir / "docker.sock"
     in_workspace = actor.workspace / "dev.sock"
     with unix_server(sock, actor) as server, unix_server(in_workspace, actor) as ws_server:
@@ -138,7 +138,7 @@ def test_U01_unix_socket_daemon_unreachable(actor: Actor) -> None:
 
 def test_U02_ssh_agent_unreachable(actor: Actor) -> None:
     """SSH_AUTH_SOCK is scrubbed from the environment, and naming the socket explicitly fails too."""
-    agent = actor.home / "agent.sock"
+    agent = actor.own_dir / "agent.sock"
     with unix_server(agent, actor) as server:
         actor.env["SSH_AUTH_SOCK"] = str(agent)
         script = f"""

@@ -46,7 +46,7 @@ def plant(actor: Actor, path: Path, content: str = "", mode: int | None = None) 
     path.write_text(content)
     if mode is not None:
         path.chmod(mode)
-    actor.chown_tree(actor.base)
+    actor.chown_path(path)
     return path
 
 
@@ -83,8 +83,15 @@ def initial_commit(actor: Actor) -> None:
     assert result.returncode == 0, result.stderr
 
 
-CORRAL_STATE = (".local/share/corral", ".cache/corral", ".config/corral", ".local/state/corral")
-"""corral's own state under a home: it changes with every run (ledger, caches), so snapshots skip it."""
+CORRAL_STATE = (
+    ".local/share/corral",
+    ".cache/corral",
+    ".config/corral",
+    ".local/state/corral",
+    ".corral-tests",
+)
+"""corral's own state under a home: it changes with every run (ledger, caches), so snapshots skip it;
+and the per-test directories other test runs keep in a shared real home."""
 
 
 def snapshot(root: Path, skip: tuple[str, ...] = CORRAL_STATE) -> dict[str, bytes | str]:
@@ -92,7 +99,12 @@ def snapshot(root: Path, skip: tuple[str, ...] = CORRAL_STATE) -> dict[str, byte
     `skip` (relative to `root`) are left out."""
     tree: dict[str, bytes | str] = {}
     for current, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if str((Path(current) / d).relative_to(root)) not in skip]
+        dirs[:] = [
+            d
+            for d in dirs
+            if str((Path(current) / d).relative_to(root)) not in skip
+            and not (Path(current) == root and d.startswith("corral-"))  # other tests' runs in a shared home
+        ]
         for name in dirs:
             full = Path(current) / name
             tree[str(full.relative_to(root))] = (
@@ -101,5 +113,23 @@ def snapshot(root: Path, skip: tuple[str, ...] = CORRAL_STATE) -> dict[str, byte
         for name in files:
             full = Path(current) / name
             rel = str(full.relative_to(root))
-            tree[rel] = f"<link {os.readlink(full)}>" if full.is_symlink() else full.read_bytes()
+            if full.is_symlink():
+                tree[rel] = f"<link {os.readlink(full)}>"
+            elif full.is_file():
+                tree[rel] = full.read_bytes()
+            else:
+                tree[rel] = "<special>"
     return tree
+
+
+def file_state(path: Path) -> bytes | str | None:
+    """What is at `path` now (content, `<dir>`, or None): for before/after checks in a shared real home,
+    where a file such as `~/.profile` may exist from the start."""
+    if path.is_symlink():
+        return f"<link {os.readlink(path)}>"
+    if path.is_dir():
+        return "<dir>"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None

@@ -13,6 +13,7 @@ W05's "via the edit tool" and W09's prompt behaviour belong to the front-end iss
 
 from __future__ import annotations
 
+import os
 import subprocess
 import unicodedata
 from pathlib import Path, PurePosixPath
@@ -24,9 +25,11 @@ from tests.conftest import Actor
 from tests.test_escape_support import (
     assert_denied_under,
     denied_kinds,
+    file_state,
     host_run,
     initial_commit,
     plant,
+    snapshot,
 )
 
 CONTROL = "echo ok > control.txt"
@@ -90,15 +93,23 @@ def test_W01_agent_config_existing_dir_without_file(actor: Actor) -> None:
 def test_W01_agent_config_in_home(actor: Actor) -> None:
     """The user-level agent config is hidden (a read-only decoy) and outside the workspace."""
     plant(actor, actor.home / ".claude/settings.json", "{}\n")
+    # Other tests plant credentials in a shared real home: compare with what was there before.
+    before = {
+        rel: snapshot(actor.home / rel) if (actor.home / rel).is_dir() else os.path.lexists(actor.home / rel)
+        for rel in (".claude.json", ".codex", ".config/corral/config.toml")
+    }
     result = sandboxed_with_control(
         actor,
         "echo '{\"hooks\":1}' > ~/.claude/settings.json; echo x > ~/.claude.json; "
         "mkdir -p ~/.codex && echo x > ~/.codex/config.toml; mkdir -p ~/.config/corral && echo x > ~/.config/corral/config.toml",
     )
     assert (actor.home / ".claude/settings.json").read_text() == "{}\n"
-    assert not (actor.home / ".claude.json").exists()
-    assert not (actor.home / ".codex").exists()
-    assert not (actor.home / ".config/corral/config.toml").exists()
+    for rel, was in before.items():
+        now = snapshot(actor.home / rel) if (actor.home / rel).is_dir() else os.path.lexists(actor.home / rel)
+        assert now == was, rel
+    if not before[".claude.json"]:
+        assert not (actor.home / ".claude.json").exists()
+    assert not (actor.state_home / ".config/corral/config.toml").exists()
     assert result.returncode in (1, 77)
 
 
@@ -221,6 +232,7 @@ HOME_STARTUP = (
 
 def test_W04_shell_startup_files(actor: Actor) -> None:
     bashrc_before = (actor.home / ".bashrc").read_text()
+    startup_before = {relative: file_state(actor.home / relative) for relative in HOME_STARTUP}
     home_writes = "\n".join(
         f"mkdir -p \"$(dirname ~/'{p}')\"; echo 'touch MARKER' > ~/'{p}'" for p in HOME_STARTUP
     )
@@ -236,10 +248,13 @@ def test_W04_shell_startup_files(actor: Actor) -> None:
     for name in (".envrc", ".bashrc", ".zshrc", ".profile"):
         assert not (actor.workspace / name).exists()
         assert_denied_under(result.stderr, "fs-protected", actor.workspace / name)
+    # ~/.bashrc exists, so it is hidden behind a read-only stand-in: the append fails inside the
+    # sandbox (nothing is replaced by content the command never saw) and the host file is unchanged.
     assert (actor.home / ".bashrc").read_text() == bashrc_before
-    assert_denied_under(result.stderr, "fs-write", actor.home / ".bashrc", actor.home)
     for relative in HOME_STARTUP:
-        assert not (actor.home / relative).exists(), relative
+        assert file_state(actor.home / relative) == startup_before[relative], relative
+        if startup_before[relative] is None:
+            assert_denied_under(result.stderr, "fs-write", actor.home / relative, actor.home)
     assert not (actor.home / ".config/fish").exists()
     assert not (actor.home / "Library").exists()
     assert result.returncode == 77
@@ -414,6 +429,7 @@ def test_W09_parser_bypass_writes(actor: Actor) -> None:
     the OS sees the write whatever wrote it."""
     plant(actor, actor.workspace / ".claude/settings.json", "{}\n")
     bashrc_before = (actor.home / ".bashrc").read_text()
+    profile_before = file_state(actor.home / ".profile")
     script = """
         echo x | sed "s/x/touch MARKER/w $HOME/.bashrc"
         echo x | sed 's/x/y/w .envrc'
@@ -428,7 +444,8 @@ def test_W09_parser_bypass_writes(actor: Actor) -> None:
     """
     result = sandboxed_with_control(actor, script)
     assert (actor.home / ".bashrc").read_text() == bashrc_before
-    assert not (actor.home / ".zshrc").exists() and not (actor.home / ".profile").exists()
+    assert not (actor.home / ".zshrc").exists()
+    assert file_state(actor.home / ".profile") == profile_before
     assert (actor.workspace / ".claude/settings.json").read_text() == "{}\n"
     for relative in (
         ".envrc",
@@ -449,6 +466,7 @@ def test_W09_parser_bypass_writes(actor: Actor) -> None:
 
 def test_W10_spelling_of_denied_paths(actor: Actor) -> None:
     creds = plant(actor, actor.home / ".aws/credentials", "[default]\n")
+    aws_before = sorted(p.name for p in (actor.home / ".aws").iterdir())  # a shared real home holds more
     script = """
         echo evil > ~/.aws/credentials; echo evil > ~/.aws//credentials; echo evil > ~/.aws/./credentials
         echo evil > ~/.aws/new; mkdir ~/.aws/sub/; echo evil > ~/.ssh/authorized_keys
@@ -458,7 +476,7 @@ def test_W10_spelling_of_denied_paths(actor: Actor) -> None:
     result = sandboxed_with_control(actor, script)
     assert result.returncode == 77
     assert creds.read_text() == "[default]\n"
-    assert sorted(p.name for p in (actor.home / ".aws").iterdir()) == ["credentials"]
+    assert sorted(p.name for p in (actor.home / ".aws").iterdir()) == aws_before
     assert not (actor.home / ".ssh/authorized_keys").exists()
     assert not (actor.workspace / ".git/hooks/pre-commit").exists()
     assert not (actor.workspace / ".claude").exists()

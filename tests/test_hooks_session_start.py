@@ -20,7 +20,7 @@ _SESSION_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from corral.escalation import OnViolation
+    from corral.command import Command, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
 
@@ -29,7 +29,7 @@ _SESSION_SCRIPT = textwrap.dedent(
     try:
         hooks = []
         for _ in range(3):
-            outcome = session.run_with_hooks(["/bin/sh", "-c", "echo cmd >> commands.txt"])
+            outcome = session.run_with_hooks(Command.from_shell("echo cmd >> commands.txt"))
             hooks.append([[o.violation.kind.value, o.violation.target, o.scope]
                           for hook in outcome.hook_outcomes for o in hook.outcomes])
     finally:

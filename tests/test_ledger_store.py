@@ -52,7 +52,7 @@ def record(ledger: Ledger, session_id: int | None, project: str = "/p", **overri
 def test_schema_version_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "data" / "ledger.sqlite3"
     with Ledger.open(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 2
+        assert ledger.schema_version == SCHEMA_VERSION == 3
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -48,6 +48,7 @@ def test_json_keys_are_stable_machine_names(tmp_path: Path, isolated_home: Path)
     assert set(view["filesystem"]) == {
         "default", "workspace", "captured", "caches", "hidden", "readable_by_rule", "blanked",
         "protected_patterns", "protected_paths", "project_writable", "private", "cache_layer",
+        "homes", "readable", "readable_when_present", "private_caches", "project_writable_refused",
     }  # fmt: skip
     assert set(view["environment"]) == {"names", "project", "proxy"}
     assert set(view["network"]) == {"mode", "proxy", "allow", "deny", "unknown_hosts"}

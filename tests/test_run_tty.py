@@ -82,3 +82,36 @@ def test_ctrl_c_reaches_the_command(tmux: list[str], isolated_home: Path) -> Non
     screen = _wait_for(tmux, "EXIT=")
     assert "got-int" in screen
     assert "EXIT=3" in screen
+
+
+FLOOD = (
+    "( i=0; while [ $i -lt 2000 ]; do printf '\\033[2J\\033[HFAKE-PROMPT Allow? [o]\\n'; i=$((i+1)); "
+    "sleep 0.005; done ) & sleep 0.3; curl -sS -m 30 http://other.example/x; echo curl-done; wait"
+)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_output_cannot_scroll_or_fake_the_open_prompt_and_typed_ahead_keys_do_not_answer(
+    tmux: list[str], isolated_home: Path
+) -> None:
+    """A command floods fake prompts and clear-screen sequences while the real (live network) prompt is
+    open: the real prompt stays the last thing on screen, the sequences arrive only as visible text, and
+    an `o` typed the moment the prompt appeared is discarded instead of allowing."""
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    _start(tmux, workspace, FLOOD)
+    _wait_for(tmux, "crossed the sandbox boundary")
+    subprocess.run([*tmux, "send-keys", "-t", "t", "o"], check=True)  # typed ahead, during arming
+    screen = _wait_for(tmux, "any other key denies")
+    time.sleep(1.5)  # the flood goes on meanwhile
+    screen = _screen(tmux)
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert lines[-1].startswith("letter or Enter"), screen  # the real prompt is still the last thing
+    tail = "\n".join(lines[lines.index(next(ln for ln in lines if ln.startswith("Allow?"))) :])
+    assert "FAKE-PROMPT" not in tail and "EXIT=" not in screen, screen
+    assert "oAllow?" not in screen  # the typed-ahead key was neither taken nor echoed
+    subprocess.run([*tmux, "send-keys", "-t", "t", "Enter"], check=True)  # the default: deny
+    screen = _wait_for(tmux, "EXIT=", timeout=60)
+    assert "denied net other.example:80" in screen
+    assert "^[[2J^[[HFAKE-PROMPT" in screen  # held output arrives afterwards, as visible text

@@ -102,10 +102,10 @@ def test_system_writes_are_captured_even_as_root(actor: Actor) -> None:
 
 
 def test_damaged_ledger_is_one_clear_line_and_is_kept(actor: Actor) -> None:
-    ledger = actor.home / ".local/share/corral/ledger.sqlite3"
+    ledger = actor.state_home / ".local/share/corral/ledger.sqlite3"
     ledger.parent.mkdir(parents=True, exist_ok=True)
     ledger.write_bytes(b"not a database")
-    actor.chown_tree(actor.home / ".local")
+    actor.chown_tree(actor.state_home / ".local")
     result = actor.sandboxed("echo ran > ran.txt")
     assert result.returncode == 125
     assert result.stderr.count("\n") == 1 and "ledger.sqlite3" in result.stderr

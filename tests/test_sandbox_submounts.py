@@ -1,6 +1,8 @@
 """Filesystems mounted inside the home or the workspace (FUSE, sshfs, a tmpfs node_modules): the kernel
 refuses an overlay over a directory with mounts below it inside a user namespace, so corral captures the
-sibling directories one by one and leaves the rest read-only. It still runs, and still fails closed."""
+sibling directories one by one and leaves the rest read-only. The home is shown through a skeleton of
+its own (no mounts below it), so a mount in the home is simply a hidden entry and writes there are
+captured like any other. It still runs, and still fails closed."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Actor
+from tests.test_escape_support import assert_denied_under
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a tmpfs needs root"
@@ -20,14 +23,15 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def mounted(actor: Actor) -> Iterator[Actor]:
-    points = [actor.home / "mnt-share", actor.workspace / "node_modules"]
+    points = [actor.own_dir / "mnt-share", actor.workspace / "node_modules"]
     for point in points:
-        point.mkdir()
+        point.mkdir(parents=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "tmpfs", str(point)], check=True)
     (actor.workspace / "src").mkdir()
-    (actor.home / "notes").mkdir()
+    (actor.own_dir / "notes").mkdir(parents=True)
     actor.chown_tree(actor.workspace / "src")
-    actor.chown_tree(actor.home / "notes")
+    actor.chown_tree(actor.own_dir / "notes")
+    actor.chown_path(actor.own_dir)
     try:
         yield actor
     finally:
@@ -37,18 +41,21 @@ def mounted(actor: Actor) -> Iterator[Actor]:
 
 def test_runs_and_captures_around_mount_points(mounted: Actor) -> None:
     actor = mounted
-    result = actor.sandboxed("echo x > src/a.txt && echo y > ~/notes/n.txt; echo done")
+    notes = actor.own_dir / "notes"
+    result = actor.sandboxed(f"echo x > src/a.txt && echo y > {notes}/n.txt; echo done")
     assert result.returncode == 77, result.stderr
     assert "done" in result.stdout
     assert (actor.workspace / "src/a.txt").read_text() == "x\n"
-    assert not (actor.home / "notes/n.txt").exists()
-    assert "denied fs-write ~/notes/n.txt" in result.stderr
+    assert not (notes / "n.txt").exists()
+    assert_denied_under(result.stderr, "fs-write", notes / "n.txt", actor.home)
 
 
 def test_writes_that_cannot_be_captured_fail(mounted: Actor) -> None:
     actor = mounted
-    result = actor.sandboxed("touch ~/top-level; echo rc=$?; touch node_modules/x; echo rc=$?; cat ~/.bashrc")
-    assert "rc=0" not in result.stdout
-    assert "user's bashrc" in result.stdout  # the top level is still readable
-    assert not (actor.home / "top-level").exists()
+    share = actor.own_dir / "mnt-share"
+    result = actor.sandboxed(f"touch node_modules/x; echo rc=$?; touch {share}/y; cat ~/.bashrc; echo end")
+    assert "rc=0" not in result.stdout  # the workspace's mount point stays read-only
+    assert "user's bashrc" not in result.stdout  # the home shows its read allow-list only
+    assert "end" in result.stdout
     assert not (actor.workspace / "node_modules/x").exists()
+    assert not (share / "y").exists()  # captured in the home's layer, denied

@@ -57,3 +57,24 @@ def test_a_planted_demo_root_is_not_used(tmp_path: Path) -> None:
     with pytest.raises(demo.DemoRootError):
         demo.prepare(root)
     assert (elsewhere / "keep").exists()
+
+
+def test_another_users_demo_root_is_waited_for_then_refused(tmp_path: Path) -> None:
+    root = tmp_path / "corral-demo"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root.symlink_to(elsewhere)  # not a directory of ours: treated like another user's
+    with pytest.raises(demo.DemoRootError), demo.exclusive(root, wait_s=0.3):
+        pass
+    assert root.is_symlink() and list(elsewhere.iterdir()) == []
+
+
+def test_a_stale_demo_root_of_our_own_is_replaced(tmp_path: Path) -> None:
+    root = tmp_path / "corral-demo"
+    root.mkdir()
+    (root / "left-over").write_text("from a crashed run")
+    with demo.exclusive(root):
+        assert list(root.iterdir()) == []
+        demo.prepare(root)
+        assert (root / "project").is_dir()
+    assert not root.exists()

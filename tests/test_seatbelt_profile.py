@@ -138,7 +138,7 @@ def test_params_come_from_the_same_policy_as_bwrap(tmp_path: Path) -> None:
     assert params.workspace == policy.workspace
     assert (home / ".ssh").resolve() in params.hidden
     assert {(p.parts, p.subtree) for p in params.protected} == {
-        (p.parts, p.subtree) for p in policy.protected
+        (p.parts, p.subtree) for p in policy.protected_patterns()
     }
     assert params.proxy_port is None  # the policy has no network: the port is not used
 

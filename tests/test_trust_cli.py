@@ -61,7 +61,7 @@ def test_status_show_grant_change_cycle(tmp_path: Path) -> None:
     show = _corral("show", cwd=root)
     assert show.returncode == 0
     assert "\x1b" not in show.stdout and "\u202e" not in show.stdout and "\r" not in show.stdout
-    assert "\\e[8mconcealed" in show.stdout and "\\u202e" in show.stdout
+    assert "^[[8mconcealed" in show.stdout and "<U+202E>" in show.stdout
     assert '! | allow = ["pypi.org"]' in show.stdout
     assert "! network.allow = pypi.org" in show.stdout
     assert f"after_command: touch {markers}/after" in show.stdout

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from boundary.termsafe import visible, visible_bytes
 from trust import discovery as discovery_module
 from trust.discovery import FileCategory, discover
-from trust.display import visible, visible_bytes
 from trust.fingerprint import fingerprint
 
 
@@ -183,8 +183,8 @@ def test_visible_escapes_terminal_bidi_and_zero_width() -> None:
     shown = visible(hostile)
     for char in ("\x1b", "\r", "\u202e", "\u2066", "\u200b", "\ufeff", "\x07", "\x9b", "\u2028"):
         assert char not in shown
-    assert "\\e[2J" in shown and "\\r" in shown and "\\u202e" in shown and "\\u200b" in shown
+    assert "^[[2J" in shown and "^M" in shown and "<U+202E>" in shown and "<U+200B>" in shown
     assert "\t" in shown and "\n" in shown
-    assert "\n" not in visible("a\nb", keep_newlines=False)
-    assert visible_bytes(b"ok \xff") == "ok \\xff"
+    assert "\n" not in visible("a\nb", one_line=True)
+    assert visible_bytes(b"ok \xff") == "ok <0xFF>"
     assert visible("plain text, ünïcode ✓") == "plain text, ünïcode ✓"

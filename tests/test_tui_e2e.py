@@ -13,11 +13,12 @@ import pytest
 
 from corral.ledger import Ledger
 from corral.locations import Locations
+from corral.trusting import ProjectTrust
+from corral.words import Status
 from tui.app import CorralShell, ShellOptions
-from tui.commandlog import CommandEntry, CommandLog, Status
+from tui.commandlog import CommandEntry, CommandLog
 from tui.escalation import EscalationScreen
 from tui.output import MAX_LINES
-from tui.project import ProjectView
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="function"),
@@ -36,7 +37,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def _shell(workspace: Path) -> CorralShell:
-    project = ProjectView(workspace, Locations.default())
+    project = ProjectTrust(workspace, Locations.default())
     project.refresh(with_history=False)
     return CorralShell(project, options=ShellOptions(arm_delay_s=0.0, show_trust_dialog=False))
 

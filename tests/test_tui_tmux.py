@@ -76,6 +76,8 @@ def workspace(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
     root.mkdir()
     subprocess.run(["git", "init", "-q", str(root)], check=True)
+    # Something to decide on: a project with no trust-relevant file opens with no trust question.
+    (root / ".mcp.json").write_text("{}\n")
     return root
 
 

@@ -22,11 +22,11 @@ Rules:
 - Paths (`paths.writable`, `paths.hidden`) are relative, with no `..`, no leading `~`, no `$`, no glob
   characters, not the whole workspace, and must resolve (symlinks followed, at load time) inside the
   workspace. `paths.writable` may not name, contain or lie inside a protected path (`.git`, `.corral`,
-  other agents' config, shell startup files: `sandbox.defaults.PROTECTED_*`).
+  other agents' config, shell startup files: `boundary.table` PROTECTED rows).
 - Hosts (`network.allow`) go through `boundary.hostpatterns.parse_pattern` (one normalisation; no lone
   `*`, no wildcard over a public suffix); a project may also not allow IP addresses or `localhost`.
 - `env` names that route credentials or endpoints, change loaders or shells, or move corral's or another
-  tool's state are refused (`REFUSED_ENV_PATTERNS`, plus `sandbox.defaults.ENV_DENY`).
+  tool's state are refused (`REFUSED_ENV_PATTERNS`, plus `boundary.table.ENV_DENY`).
 - Keys that would loosen corral itself are refused even in a trusted project (`NEVER_ALLOWED`): turning
   the sandbox off, Unix sockets, auto-approval, state locations, outside paths.
 
@@ -441,9 +441,9 @@ def _string_list(value: Any, key: str) -> list[str]:
 
 
 def _protected_patterns() -> tuple[str, ...]:
-    from sandbox.defaults import PROTECTED_FILES, PROTECTED_SUBTREES
+    from boundary.table import Kind, rows
 
-    return PROTECTED_SUBTREES + PROTECTED_FILES
+    return tuple(row.pattern for row in rows(Kind.PROTECTED))
 
 
 def _touches_protected(parts: list[str]) -> str | None:
@@ -505,7 +505,7 @@ def _host_entry(raw: str, key: str) -> tuple[str, str | None]:
 
 def refused_env_reason(name: str) -> str | None:
     """Why a project may not set environment variable `name`, or None when it may."""
-    from sandbox.defaults import ENV_DENY
+    from boundary.table import ENV_DENY
 
     if not _ENV_NAME.match(name):
         return "not a valid variable name"

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trust.display import visible_bytes
+from boundary.termsafe import visible_bytes
 
 CORRAL_DIR = ".corral"
 CONFIG_PATH = ".corral/config.toml"

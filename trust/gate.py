@@ -40,9 +40,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boundary.termsafe import visible_bytes, visible_path
 from trust.config import ConfigReview, ProjectConfig, parse_project_config, review_config
 from trust.discovery import Discovery, TrustFile, candidate_paths, discover
-from trust.display import visible_bytes, visible_path
 from trust.fingerprint import fingerprint
 from trust.history import CommitInfo, commits_since, head_commit
 from trust.store import (
@@ -138,6 +138,17 @@ class GateResult:
         }[self.state]
         hint = "" if self.untrustable else " (see `corral trust show`)"
         return f"corral: project {visible_path(str(self.root))} {reason}; using your policy only{hint}"
+
+    def refusal(self) -> str:
+        """One line for `corral run --require-trust` when the project is not trusted (nothing ran)."""
+        reason = {
+            TrustState.TRUSTED: "is trusted",
+            TrustState.UNTRUSTED: "is not trusted",
+            TrustState.CHANGED: "changed since you trusted it",
+            TrustState.DENIED: "is denied",
+        }[self.state]
+        hint = "" if self.untrustable else "; see `corral trust show`"
+        return f"corral: project {visible_path(str(self.root))} {reason}: nothing ran (--require-trust{hint})"
 
 
 def _stored_file_text(stored: StoredFile | None) -> list[str] | None:

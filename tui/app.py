@@ -5,16 +5,14 @@ line, and a footer with the key bindings. Commands run in a thread worker (`_run
 touches widgets: it posts `OutputReceived` batches and one `CommandFinished`; `@on` handlers own the
 state. Escalation prompts arrive through `DialogAsk` (the Session's `ask` callback) as a modal screen.
 
-Entry point: `run_shell(args) -> int`, loaded by `corral shell` through the `corral.frontends` entry
-point `shell` (the core never imports this package).
+Entry point: `run_shell(directory, plain=...) -> int`, imported by `corral shell` (`cli.commands`); the
+core never imports this package.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,26 +22,31 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from corral.broker.server import BrokerServer, SessionHost
 from corral.decision import PromptRequest
-from corral.escalation import OnViolation
+from corral.errors import CorralError, SetupError, Untrusted
 from corral.locations import Locations
 from corral.session import CommandOutcome, Session
-from sandbox.runner import StdioSpec
+from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
+from corral.trusting import ProjectTrust, open_workspace
+from corral.words import Finished, Status, Tone, finished_from
 from tui.bridge import DialogAsk
 from tui.command_input import CommandInput
-from tui.commandlog import CommandEntry, CommandLog, Finished, Status
-from tui.commands import finished_from, run_typed
+from tui.commandlog import CommandEntry, CommandLog
 from tui.escalation import EscalationScreen
 from tui.inert import inert
 from tui.output import OutputReader
-from tui.project import ProjectView, header_text
+from tui.project import header_text
 from tui.session_factory import open_session
 
-EXIT_QUIT_AT_TRUST = 3
+MAX_HELD_BATCHES = 200
+"""Output batches kept while a dialog is open; older ones are counted as dropped lines."""
+
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 """`run_shell` status when the person chose quit in the trust dialog."""
 
 
@@ -105,32 +108,36 @@ class CorralShell(App[int]):
     ]
 
     def __init__(
-        self, project: ProjectView, session: Session | None = None, options: ShellOptions | None = None
+        self, project: ProjectTrust, session: Session | None = None, options: ShellOptions | None = None
     ) -> None:
         super().__init__()
         self.project = project
         self.options = options or ShellOptions()
         self.session = session
-        self.cwd = project.workspace
+        self.directory = WorkingDirectory(project.workspace)
         self.running: CommandEntry | None = None
         self.host = SessionHost(lambda: self.session)
         self.broker: BrokerServer | None = None
+        self.failure: CorralError | None = None
+        self._held_output: list[OutputReceived] = []
+        """Output that arrived while a dialog was open: shown after the answer (`_release_output`)."""
+        """Why the shell stopped without a Session (a broken config, damaged state), else None."""
 
     def make_session(self) -> Session:
-        """The Session this shell runs commands in, answering prompts through the dialog."""
+        """The Session this shell runs commands in, answering prompts through the dialog.
+
+        A config that cannot be used raises (`corral.errors.UsageError`, naming the file and key), as it
+        does for `corral run`: the shell never falls back to a policy the person did not write.
+        """
         ask = DialogAsk(self, self._escalation_screen)
-        try:
-            return open_session(self.project.workspace, self.project.locations, ask, "textual")
-        except Exception as error:
-            # A config that cannot be used adds nothing: the user's defaults alone, network closed.
-            self.notify(f"{error}; running with the default policy", severity="error", markup=False)
-            return Session(
-                self.project.workspace,
-                locations=self.project.locations,
-                ask=ask,
-                frontend="textual",
-                on_violation=OnViolation.ASK,
-            )
+        return open_session(self.project.workspace, self.project.locations, ask, "textual")
+
+    def _stop(self, error: Exception) -> None:
+        """Leave the app because no Session can be opened; `run_shell` raises `failure` at the CLI edge."""
+        self.failure = (
+            error if isinstance(error, CorralError) else SetupError(f"cannot open the session: {error}")
+        )
+        self.exit(return_code=self.failure.exit_status)
 
     def _escalation_screen(self, request: PromptRequest) -> EscalationScreen:
         return EscalationScreen(request, arm_delay_s=self.options.arm_delay_s)
@@ -145,24 +152,29 @@ class CorralShell(App[int]):
             yield CommandInput(self.cwd, id="command")
         yield Footer()
 
+    @property
+    def cwd(self) -> Path:
+        """Where the next command runs (inside the workspace)."""
+        return self.directory.cwd
+
     def _prompt_label(self) -> Text:
-        try:
-            relative = self.cwd.relative_to(self.project.workspace)
-        except ValueError:
-            relative = Path(".")
-        label = "." if str(relative) == "." else f"./{relative}"
-        return inert(f"{label} $ ", "bold", one_line=True, limit=60)
+        return inert(f"{self.directory.label()} $ ", "bold", one_line=True, limit=60)
 
     def on_mount(self) -> None:
         if self.session is None:
-            self.session = self.make_session()
+            try:
+                self.session = self.make_session()
+            except Exception as error:  # fail closed: no Session means no command runs
+                self._stop(error)
+                return
         self._refresh_header()
         self.query_one(CommandInput).focus()
+        self.set_interval(0.2, self._release_output)
         if self.options.serve_agents:
             from tui.broker_link import serve_shell
 
-            self.broker = serve_shell(self, self.host)
-        if self.options.show_trust_dialog and self.project.needs_trust_dialog:
+            self.broker = serve_shell(self, self.project, self.host)
+        if self.options.show_trust_dialog and self.project.needs_question:
             self.open_trust_dialog()
 
     def _reopen_session(self) -> None:
@@ -170,9 +182,14 @@ class CorralShell(App[int]):
         if self.running is not None:
             return
         old = self.session
-        self.session = self.make_session()
-        if old is not None:
-            old.close()
+        try:
+            self.session = self.make_session()
+        except Exception as error:  # e.g. the config just trusted cannot be used: stop, like `corral run`
+            self.session = None
+            self._stop(error)
+        finally:
+            if old is not None:
+                old.close()
 
     def _refresh_header(self) -> None:
         self.query_one("#header", Static).update(header_text(self.project, self.session))
@@ -221,7 +238,7 @@ class CorralShell(App[int]):
         self.query_one(CommandLog).add_entry(entry)
         self.running = entry
         if self.session is not None:
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
         self._run_command(entry, text, self.cwd)
 
     def _builtin(self, text: str) -> bool:
@@ -232,22 +249,20 @@ class CorralShell(App[int]):
         if words[0] == "clear" and len(words) == 1:
             self.action_clear_log()
             return True
-        if words[0] == "cd" and len(words) <= 2:
-            self._change_directory(words[1] if len(words) == 2 else "")
+        where = cd_argument(text)
+        if where is not None:
+            self._change_directory(where)
             return True
         return False
 
     def _change_directory(self, where: str) -> None:
-        target = self.project.workspace if not where else (self.cwd / os.path.expanduser(where))
-        resolved = Path(os.path.realpath(target))
-        workspace = self.project.workspace
-        if not resolved.is_dir() or not (resolved == workspace or workspace in resolved.parents):
+        error = self.directory.change(where)
+        if error is not None:
             entry = CommandEntry(f"cd {where}")
             self.query_one(CommandLog).add_entry(entry)
-            entry.finish(Finished(Status.ERROR, None, 0.0, [("bold red", "cd: stays inside the workspace")]))
+            entry.finish(Finished(Status.ERROR, None, 0.0, [(Tone.DENIED, error)]))
             return
-        self.cwd = resolved
-        self.query_one(CommandInput).set_cwd(resolved)
+        self.query_one(CommandInput).set_cwd(self.cwd)
         self.query_one("#prompt", Static).update(self._prompt_label())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="command")
@@ -256,25 +271,16 @@ class CorralShell(App[int]):
         if session is None:
             self.post_message(CommandFinished(entry, None, "no session"))
             return
-        read_end, write_end = os.pipe()
 
         def batch(lines: list[str], dropped: int) -> None:
             self.post_message(OutputReceived(entry, lines, dropped))
 
-        reader = OutputReader(read_end, batch)
-        reader.start()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        outcome: CommandOutcome | None = None
-        error: str | None = None
-        try:
-            with self.host.lock:  # one command at a time in the Session, typed or from an agent
-                outcome = run_typed(session, text, cwd, StdioSpec(stdin, write_end, write_end))
-        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
-            error = f"{type(failure).__name__}: {failure}"
-        finally:
-            os.close(write_end)
-            os.close(stdin)
-            reader.join()
+        def start_pump(read_end: int) -> OutputReader:
+            reader = OutputReader(read_end, batch)
+            reader.start()
+            return reader
+
+        outcome, error = run_typed_line(session, text, cwd, start_pump)
         self.post_message(CommandFinished(entry, outcome, error))
 
     @on(Worker.StateChanged)
@@ -288,6 +294,26 @@ class CorralShell(App[int]):
 
     @on(OutputReceived)
     def _output(self, message: OutputReceived) -> None:
+        if isinstance(self.screen, ModalScreen):
+            # A prompt is open: its output waits (bounded), so nothing changes under the dialog.
+            self._held_output.append(message)
+            if len(self._held_output) > MAX_HELD_BATCHES:
+                oldest = self._held_output.pop(0)
+                first = self._held_output[0]
+                first.dropped += oldest.dropped + len(oldest.lines)
+            return
+        self._release_output()
+        self._show_output(message)
+
+    def _release_output(self) -> None:
+        """Show the output held while a dialog was open, once none is."""
+        if not self._held_output or isinstance(self.screen, ModalScreen):
+            return
+        held, self._held_output = self._held_output, []
+        for message in held:
+            self._show_output(message)
+
+    def _show_output(self, message: OutputReceived) -> None:
         message.entry.add_output(message.lines, message.dropped)
         log = self.query_one(CommandLog)
         if log.is_vertical_scroll_end or self.running is message.entry:
@@ -295,6 +321,7 @@ class CorralShell(App[int]):
 
     @on(CommandFinished)
     def _finished(self, message: CommandFinished) -> None:
+        self._release_output()
         message.entry.finish(finished_from(message.outcome, message.error))
         if self.running is message.entry:
             self.running = None
@@ -310,7 +337,7 @@ class CorralShell(App[int]):
     def action_interrupt(self) -> None:
         """Ctrl-C: interrupt the running command, or clear the input line."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGINT)
+            self.session.interrupt(signal.SIGINT)
             return
         self.query_one(CommandInput).value = ""
 
@@ -318,11 +345,21 @@ class CorralShell(App[int]):
         """Clear the command log."""
         self.query_one(CommandLog).clear()
 
+    def _open_view(self, view: Screen[None], callback: Callable[[None], None] | None = None) -> None:
+        """Show one of the F2/F3/F4 views: it replaces a view already open (views never stack); the
+        same key again leaves it as it is. Dialogs (escalation, trust) are never replaced."""
+        current = self.screen
+        if type(current) is type(view):
+            return
+        if getattr(current, "IS_VIEW", False):
+            current.dismiss(None)
+        self.push_screen(view, callback)
+
     def action_trust_review(self) -> None:
         """Open the trust review screen."""
         from tui.review import TrustReviewScreen
 
-        self.push_screen(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
+        self._open_view(TrustReviewScreen(self.project.locations), lambda _: self._after_review())
 
     def _after_review(self) -> None:
         before = self.project.state
@@ -335,50 +372,36 @@ class CorralShell(App[int]):
         """Open the rules screen for this project."""
         from tui.rules_screen import RulesScreen
 
-        self.push_screen(RulesScreen(self.project.locations, self.project.workspace))
+        self._open_view(RulesScreen(self.project.locations, self.project.workspace))
 
     def action_stats(self) -> None:
         """Open the stats screen."""
         from tui.stats_screen import StatsScreen
 
-        self.push_screen(StatsScreen(self.project.locations, self.project.workspace))
+        self._open_view(StatsScreen(self.project.locations, self.project.workspace))
 
     async def action_quit(self) -> None:
         """Leave the shell (interrupting a running command)."""
         if self.running is not None and self.session is not None:
-            self.session.runner.interrupt(signal.SIGTERM)
+            self.session.interrupt(signal.SIGTERM)
         self.exit(0)
 
 
-def open_project(directory: str | None, locations: Locations) -> ProjectView:
-    """The workspace for `directory` (git root of the current directory by default), trust evaluated."""
-    from corral.workspace import find_workspace
+def run_shell(directory: str | None, *, plain: bool = False) -> int:
+    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain.
+    A directory that cannot be a workspace raises `corral.errors.UsageError` (one line at the CLI edge)."""
+    if plain:
+        from tui.line.shell import run_plain
 
-    start = Path(directory) if directory else Path.cwd()
-    workspace = find_workspace(start, explicit=bool(directory))
-    project = ProjectView(workspace, locations)
-    project.refresh()
-    return project
-
-
-def run_shell(args: argparse.Namespace) -> int:
-    """`corral shell [DIR] [--plain]`: the Textual app, or the prompt-toolkit line mode with --plain."""
-    from corral.workspace import WorkspaceError
-
-    if getattr(args, "plain", False):
-        from tui.plain import run_plain
-
-        return int(run_plain(args))
-    locations = Locations.default()
-    try:
-        project = open_project(getattr(args, "dir", None), locations)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        return int(run_plain(directory))
+    project = open_workspace(directory, Locations.default())
     app = CorralShell(project)
+    app.session = app.make_session()  # a broken config stops here, before the screen is taken over
     try:
         status = app.run()
     finally:
         if app.session is not None:
             app.session.close()
-    return int(status or 0)
+    if app.failure is not None:
+        raise app.failure
+    return int(status if status is not None else app.return_code or 0)

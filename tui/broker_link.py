@@ -9,20 +9,20 @@ with the process that asked; its output goes back to the agent, not to the scree
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from textual.app import App
 
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.session import CommandOutcome
+from corral.trusting import ProjectTrust
+from corral.words import finished_from
 from tui.commandlog import CommandEntry, CommandLog
-from tui.commands import finished_from
-
-if TYPE_CHECKING:
-    from tui.app import CorralShell
 
 
 class _LogObserver:
-    def __init__(self, app: CorralShell) -> None:
+    def __init__(self, app: App[Any]) -> None:
         self.app = app
 
     def command_started(self, peer: Peer, text: str) -> object:
@@ -47,9 +47,12 @@ class _LogObserver:
         self.app.call_from_thread(finish)
 
 
-def serve_shell(app: CorralShell, host: SessionHost) -> BrokerServer | None:
-    """Serve the app's session for agents; None (with a notice) when it cannot."""
-    project: Any = app.project
+def serve_shell(app: App[Any], project: ProjectTrust, host: SessionHost) -> BrokerServer | None:
+    """Serve the app's session for `project` to agents; None (with a notice) when it cannot.
+
+    `app` is the shell whose log shows agents' commands (any app with a `CommandLog`): taking it as a
+    plain `App` keeps this module below `tui.app`, which imports it.
+    """
     server = BrokerServer(
         project.workspace,
         project.locations.runtime_dir,

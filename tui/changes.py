@@ -100,16 +100,22 @@ def diff_for(change: Change) -> list[str]:
     old_lines = _as_text(old) if old is not None else None
     if old_lines is None:
         old_lines = []
-    host_label = str(change.path) if change.op is ChangeOp.MODIFY else "/dev/null"
-    lines = [
-        line.rstrip("\n")
-        for line in difflib.unified_diff(old_lines, new_lines, host_label, f"{change.path} (captured)")
-    ]
+    # The path is already on the change's row: the diff headers say which side is which, not the path.
+    host_label = "on the host" if change.op is ChangeOp.MODIFY else "/dev/null (new file)"
+    lines = [line.rstrip("\n") for line in difflib.unified_diff(old_lines, new_lines, host_label, "captured")]
     if not lines:
-        return [f"{change.path}: content unchanged"]
+        if not new and change.op is not ChangeOp.MODIFY:
+            return [f"{change.path}: new empty file"]
+        return [f"{change.path}: content unchanged (metadata only)"]
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more diff lines not shown"]
     return lines
+
+
+def shows_target_line(violation: Violation, changes: list[Change]) -> bool:
+    """Whether a change list needs the violation's target above it: not when its only change is the
+    target itself (each path is shown once)."""
+    return not (len(changes) == 1 and str(changes[0].path) == violation.target)
 
 
 def change_set(violations: tuple[Violation, ...] | list[Violation]) -> list[tuple[Violation, list[Change]]]:

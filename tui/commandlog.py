@@ -7,13 +7,11 @@ terminal control into the screen. Memory is bounded twice: each entry keeps its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from corral.words import Finished, Status, Tone, format_duration
 from tui.inert import inert
 from tui.output import MAX_LINES, BoundedLines
 
@@ -21,37 +19,16 @@ MAX_ENTRIES = 100
 """Commands kept in the log (older ones are removed from the screen and from memory)."""
 
 
-class Status(Enum):
-    """The chip a command gets. Values are (label, style)."""
-
-    RUNNING = ("running", "bold black on grey70")
-    SANDBOXED = ("ran sandboxed", "bold black on green")
-    ALLOWED = ("escalated → allowed", "bold black on dark_orange")
-    DENIED = ("denied", "bold white on red")
-    FAILED = ("failed", "bold white on dark_red")
-    ERROR = ("not run", "bold white on magenta")
-
-
-@dataclass
-class Finished:
-    """What a front end knows about a finished command, in words for the log (no policy in here)."""
-
-    status: Status
-    exit_code: int | None
-    duration_ms: float
-    details: list[tuple[str, str]] = field(default_factory=list)
-    """(style, untrusted text) lines after the output: decisions, notices, refused changes."""
-
-
-def format_duration(duration_ms: float) -> str:
-    """`850 ms`, `1.2 s`, `2 min 05 s`."""
-    if duration_ms < 1000:
-        return f"{duration_ms:.0f} ms"
-    seconds = duration_ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+_STATUS_STYLE = {
+    Status.RUNNING: "bold black on grey70",
+    Status.SANDBOXED: "bold black on green",
+    Status.ALLOWED: "bold black on dark_orange",
+    Status.DENIED: "bold white on red",
+    Status.FAILED: "bold white on dark_red",
+    Status.ERROR: "bold white on magenta",
+}
+TONE_STYLE = {Tone.ALLOWED: "green", Tone.DENIED: "bold red", Tone.NOTICE: "yellow", Tone.QUIET: "dim"}
+"""How the log colours a detail line of each tone."""
 
 
 class CommandEntry(Vertical):
@@ -83,9 +60,8 @@ class CommandEntry(Vertical):
 
     def _header_text(self) -> Text:
         status = self.finished.status if self.finished else Status.RUNNING
-        label, style = status.value
-        if self.finished is not None and status is Status.FAILED and self.finished.exit_code is not None:
-            label = f"failed · exit {self.finished.exit_code}"
+        label = self.finished.label if self.finished is not None else status.value
+        style = _STATUS_STYLE[status]
         header = Text(end="")
         header.append(f" {label} ", style=style)
         header.append(" ")
@@ -115,10 +91,10 @@ class CommandEntry(Vertical):
         self._header.update(self._header_text())
         if finished.details:
             details = Text(end="")
-            for index, (style, line) in enumerate(finished.details):
+            for index, (tone, line) in enumerate(finished.details):
                 if index:
                     details.append("\n")
-                details.append_text(inert(line, style, one_line=True))
+                details.append_text(inert(line, TONE_STYLE[tone], one_line=True))
             self._details.update(details)
             self._details.display = True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trust.display import needs_escape
+from boundary.termsafe import needs_escape
 
 MAX_ENTRIES_SCANNED = 2000
 MAX_HISTORY = 1000

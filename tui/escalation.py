@@ -7,7 +7,7 @@ rest is allowed (`x`). Escape, closing and the default focus all mean deny. A pr
 sensitive target needs a second, explicit step (`ConfirmSensitiveScreen`, whose default is cancel).
 
 Answer keys are ignored for `arm_delay_s` after the dialog opens, so keys typed for the command line
-just before it appeared cannot answer it (deny is always accepted).
+just before it appeared cannot answer it (deny is always accepted). Any other printable key denies.
 
 The screen holds no policy: it returns a `Decision` (or one per violation) to the `ask` bridge.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -26,8 +26,14 @@ from textual.widgets import Button, DataTable, Footer, Static
 
 from boundary.violations import Violation
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
-from tui.changes import change_set, describe, diff_for
+from corral.grouping import deleted_paths, is_deletion
+from tui.changes import change_set, describe, diff_for, shows_target_line
 from tui.inert import inert
+
+_MEANINGFUL_KEYS = frozenset(
+    {"escape", "enter", "tab", "shift+tab", "up", "down", "left", "right", "d", "o", "s", "p", "c", "v", "x"}
+)
+"""Keys with a binding or a focus move here; any other printable key is a deny."""
 
 ARM_DELAY_S = 0.4
 """Answer keys other than deny are ignored this long after the dialog opens."""
@@ -38,6 +44,8 @@ _KIND_LABEL = {
     "fs-read": "credential read",
     "net": "network",
 }
+_DELETE_LABEL = {"fs-write": "delete outside", "fs-protected": "delete protected"}
+"""A deletion of existing paths is named as one, with the count of paths, never as a write."""
 
 
 def _scope_answer(
@@ -127,14 +135,15 @@ class ChangesScreen(ModalScreen[None]):
             yield Footer()
 
     def _body(self) -> Text:
-        body = Text(end="")
+        body = Text(end="", no_wrap=True, overflow="ellipsis")  # a long path ends in "…", never wraps
         pairs = change_set(self.violations)
         if not pairs:
             body.append("This prompt carries no captured file changes (reads and connections only).")
             return body
         for violation, changes in pairs:
-            body.append_text(inert(violation.target, "bold underline", one_line=True))
-            body.append("\n")
+            if shows_target_line(violation, changes):
+                body.append_text(inert(violation.target, "bold underline", one_line=True))
+                body.append("\n")
             for change in changes:
                 row = describe(change)
                 body.append(f"  {row.op:<8}", style="bold")
@@ -290,12 +299,32 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         target_cell = inert(target, "bold" if sensitive else "", one_line=True, limit=300)
         target_cell.append("\n")
         target_cell.append_text(inert(reason, "italic dim", one_line=True, limit=300))
-        kind_cell = Text(_KIND_LABEL.get(kind, kind), style="bold red" if sensitive else "bold", end="")
+        label = _KIND_LABEL.get(kind, kind)
+        if kind in _DELETE_LABEL and all(is_deletion(v) for v in members):
+            deleted = sum(deleted_paths(v) for v in members)
+            label = f"{_DELETE_LABEL[kind]} ({deleted})"
+        kind_cell = Text(label, style="bold red" if sensitive else "bold", end="")
         kind_cell.append("\n")
         kind_cell.append_text(inert(operation, "dim", one_line=True, limit=20))
         return [mark, kind_cell, target_cell]
 
     # --- actions -------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`c` (changes) is offered only when the prompt carries captured changes."""
+        if action == "changes":
+            return bool(change_set(self.request.violations))
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key with no meaning here denies (after the arming delay; before it, nothing):
+        an allow takes a deliberate key, never a stray one typed for the command line."""
+        if event.key in _MEANINGFUL_KEYS or not event.is_printable:
+            return
+        event.stop()
+        event.prevent_default()
+        if self._armed():
+            self.action_deny()
 
     def _armed(self) -> bool:
         return time.monotonic() - self._opened_at >= self.arm_delay_s

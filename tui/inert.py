@@ -10,17 +10,22 @@ must look on screen exactly like what they are:
   `<U+202E>`) styled in reverse video, so it cannot pass for the literal text `<U+202E>`;
 * long runs of padding (used to push the real command off-screen) collapse to a flagged marker.
 
-`inert(text)` returns a `Text` for Textual; `plain(text)` returns a `str` with the same escapes for the
-line mode (no styling there: the label format itself marks them).
+The escaping itself is `boundary.termsafe.visible`'s (the one escaping function, through its `pieces`);
+this module only adds the styling, the padding marker and the line limit. `inert(text)` returns a
+`Text` for Textual; `plain(text)` returns a `str` with the same escapes for the line mode (no styling
+there: the label format itself marks them).
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:  # Rich is loaded only by `inert`: the line mode uses `plain` and never imports it
+    from rich.text import Text
 
-from trust.display import needs_escape
+from boundary.termsafe import pieces as escaped_pieces
+from boundary.termsafe import strip_colours
 
 ESCAPE_STYLE = "bold reverse"
 """How an escaped character is shown: it must not look like text the command contains."""
@@ -30,65 +35,25 @@ PADDING_RUN = 40
 MAX_LINE_CHARS = 4000
 """A longer line is cut, with a marker saying how much was left out."""
 
-_SGR = re.compile(r"\x1b\[[0-9;:]{0,64}m")
-_SAFE_ASCII = re.compile(r"[\t\x20-\x7e]*")
 _PADDING = re.compile(rf"[ \t]{{{PADDING_RUN},}}")
-# Characters that render blank or nearly so although unicodedata calls them letters or symbols.
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
-
-
-def _label(char: str) -> str:
-    code = ord(char)
-    if code < 0x20:
-        return "^" + chr(code + 0x40)
-    if code == 0x7F:
-        return "^?"
-    return f"<U+{code:04X}>"
-
-
-def _needs_label(char: str, one_line: bool) -> bool:
-    if char == "\t":
-        return False
-    if char == "\n":
-        return one_line
-    return needs_escape(char) or char in _INVISIBLE_LETTERS
 
 
 def _pieces(text: str, one_line: bool = False) -> list[tuple[str, str]]:
     """Split one line of `text` into (kind, piece); kind is "text", "escape" or "padding"."""
-    text = _SGR.sub("", text)
-    if _SAFE_ASCII.fullmatch(text) and len(text) < PADDING_RUN:
-        return [("text", text)] if text else []
+    text = strip_colours(text)
     out: list[tuple[str, str]] = []
-    plain_chars: list[str] = []
     position = 0
     for match in _PADDING.finditer(text):
-        _split_escapes(text[position : match.start()], one_line, out, plain_chars)
-        _flush(out, plain_chars)
+        _escape(text[position : match.start()], one_line, out)
         out.append(("padding", f"⟪{len(match.group())} blanks⟫"))
         position = match.end()
-    _split_escapes(text[position:], one_line, out, plain_chars)
-    _flush(out, plain_chars)
+    _escape(text[position:], one_line, out)
     return out
 
 
-def _split_escapes(segment: str, one_line: bool, out: list[tuple[str, str]], plain_chars: list[str]) -> None:
-    if _SAFE_ASCII.fullmatch(segment):
-        plain_chars.append(segment)
-        return
-    for char in segment:
-        if _needs_label(char, one_line):
-            _flush(out, plain_chars)
-            out.append(("escape", _label(char)))
-        else:
-            plain_chars.append(char)
-
-
-def _flush(out: list[tuple[str, str]], plain_chars: list[str]) -> None:
-    joined = "".join(plain_chars)
-    if joined:
-        out.append(("text", joined))
-    plain_chars.clear()
+def _escape(segment: str, one_line: bool, out: list[tuple[str, str]]) -> None:
+    for escaped, piece in escaped_pieces(segment, one_line=one_line):
+        out.append(("escape" if escaped else "text", piece))
 
 
 def _lines(text: str, one_line: bool, limit: int) -> list[list[tuple[str, str]]]:
@@ -111,7 +76,12 @@ def inert(text: str, style: str = "", *, one_line: bool = False, limit: int = MA
     Newlines stay line breaks unless `one_line` (paths, hosts, commands in a table): then they are
     shown as `^J` like any other control character.
     """
+    from rich.text import Text
+
     result = Text(style=style, end="")
+    if one_line:  # a path or host cut by its column ends in an ellipsis, never silently mid-name
+        result.no_wrap = True
+        result.overflow = "ellipsis"
     for index, pieces in enumerate(_lines(text, one_line, limit)):
         if index:
             result.append("\n")

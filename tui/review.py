@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -19,71 +18,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from corral import __version__
 from corral.locations import Locations
-from corral.rules import RuleStore
-from trust.gate import evaluate, grant, revoke
-from trust.store import TrustRecord, TrustStore
+from corral.trusting import KnownProject, evaluate_project, grant_shown, known_projects, revoke_project
 from tui.inert import inert
 from tui.trust_dialog import TrustChoice, TrustScreen
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectRow:
-    """One known project, as the review lists it."""
-
-    root: str
-    decision: str
-    decided_at: float
-    fingerprint_state: str
-    rules: int
-
-
-def _fingerprint_state(record: TrustRecord, store: TrustStore) -> str:
-    if not os.path.isdir(record.root):
-        return "missing"
-    try:
-        result = evaluate(record.root, store, with_history=False)
-    except Exception:
-        return "missing"
-    if result.fingerprint == record.fingerprint and not result.discovery.problems:
-        return "unchanged"
-    return "changed"
-
-
-def project_rows(locations: Locations) -> list[ProjectRow]:
-    """Every project in the trust store, plus projects that only have rules."""
-    store = TrustStore(locations.trust_dir)
-    try:
-        rules = RuleStore.open(locations.rules_path)
-    except Exception:
-        rules = None
-    counts: dict[str, int] = {}
-    if rules is not None:
-        try:
-            for rule in rules.list():
-                counts[rule.project] = counts.get(rule.project, 0) + 1
-        finally:
-            rules.close()
-    rows: list[ProjectRow] = []
-    seen: set[str] = set()
-    for record in store.records():
-        seen.add(record.root)
-        rows.append(
-            ProjectRow(
-                record.root,
-                record.decision.value,
-                record.decided_at,
-                _fingerprint_state(record, store),
-                counts.get(record.root, 0),
-            )
-        )
-    for root, count in sorted(counts.items()):
-        if root not in seen:
-            state = "missing" if not os.path.isdir(root) else "-"
-            rows.append(ProjectRow(root, "none", 0.0, state, count))
-    return rows
-
 
 _STATE_STYLE = {"unchanged": "green", "changed": "bold dark_orange", "missing": "bold red", "-": "dim"}
 _DECISION_STYLE = {"trusted": "bold green", "denied": "bold red", "none": "dim"}
@@ -118,6 +56,9 @@ class ConfirmRevokeScreen(ModalScreen[bool]):
 class TrustReviewScreen(Screen[None]):
     """All projects corral knows."""
 
+    IS_VIEW = True
+    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="review.back"),
         Binding("i", "inspect", "Inspect", tooltip="What the project would load now", id="review.inspect"),
@@ -130,7 +71,7 @@ class TrustReviewScreen(Screen[None]):
     def __init__(self, locations: Locations) -> None:
         super().__init__()
         self.locations = locations
-        self.rows: list[ProjectRow] = []
+        self.rows: list[KnownProject] = []
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -147,7 +88,7 @@ class TrustReviewScreen(Screen[None]):
 
     def reload(self) -> None:
         """Read the trust store and rules again."""
-        self.rows = project_rows(self.locations)
+        self.rows = known_projects(self.locations)
         table = self.query_one("#projects", DataTable)
         table.clear(columns=True)
         table.add_columns("project", "decision", "date", "fingerprint", "rules")
@@ -163,7 +104,7 @@ class TrustReviewScreen(Screen[None]):
         note = "no projects yet: open one with `corral shell`" if not self.rows else ""
         self.query_one("#review-note", Static).update(Text(note, style="dim"))
 
-    def _selected(self) -> ProjectRow | None:
+    def _selected(self) -> KnownProject | None:
         table = self.query_one("#projects", DataTable)
         if not self.rows:
             return None
@@ -182,7 +123,7 @@ class TrustReviewScreen(Screen[None]):
         row = self._selected()
         if row is None or not os.path.isdir(row.root):
             return
-        result = evaluate(row.root, TrustStore(self.locations.trust_dir))
+        result = evaluate_project(row.root, self.locations)
         self.app.push_screen(TrustScreen(result, inspect_only=True))
 
     def action_revoke(self) -> None:
@@ -193,7 +134,7 @@ class TrustReviewScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                revoke(row.root, TrustStore(self.locations.trust_dir))
+                revoke_project(row.root, self.locations)
                 self.reload()
 
         self.app.push_screen(ConfirmRevokeScreen(inert(row.root, "bold", one_line=True)), answered)
@@ -203,13 +144,12 @@ class TrustReviewScreen(Screen[None]):
         row = self._selected()
         if row is None or not os.path.isdir(row.root):
             return
-        store = TrustStore(self.locations.trust_dir)
-        result = evaluate(row.root, store)
+        result = evaluate_project(row.root, self.locations)
 
         def chosen(choice: TrustChoice | None) -> None:
             if choice is TrustChoice.TRUST:
                 try:
-                    grant(row.root, store, __version__, expected_fingerprint=result.fingerprint)
+                    grant_shown(result, self.locations)
                 except Exception as error:
                     self.notify(f"not trusted: {error}", severity="error", markup=False)
             self.reload()

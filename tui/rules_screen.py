@@ -23,6 +23,9 @@ from tui.review import ConfirmRevokeScreen
 class RulesScreen(Screen[None]):
     """This project's rules (all projects' with `a`)."""
 
+    IS_VIEW = True
+    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="rules.back"),
         Binding("r", "revoke", "Revoke", tooltip="Delete the selected rule", id="rules.revoke"),

@@ -23,6 +23,6 @@ def open_session(workspace: Path, locations: Locations, ask: AskCallback | None,
 
 def allowed_hosts(session: Session | None) -> list[str]:
     """The host patterns the session's network gate allows (display only)."""
-    if session is None or session.gate is None:
+    if session is None:
         return []
-    return [str(pattern) for pattern in session.gate.hosts.allow]
+    return list(session.summary().allowed_hosts)

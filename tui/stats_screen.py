@@ -1,5 +1,6 @@
-"""The stats screen: prompts per session over time (a sparkline), approval rate, median decision time
-and the reduction against classic approval, from `corral.fatigue.stats` over the ledger.
+"""The stats screen: prompts per session over time (a bar chart with labelled axes), approval rate,
+median decision time and the reduction against classic approval, from `corral.fatigue.stats` over the
+ledger.
 
 `a` switches between this project and every project.
 """
@@ -14,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Footer, Static
 
 from corral.fatigue.stats import FatigueStats, StatsReport, compute_stats
 from corral.locations import Locations
@@ -22,6 +23,37 @@ from corral.rules import canonical_project
 from tui.inert import inert
 
 MAX_SESSIONS_CHARTED = 60
+CHART_ROWS = 5
+_BAR_STYLE = "on #2f81f7"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def bar_chart(values: list[int], rows: int = CHART_ROWS) -> Text:
+    """Prompts per session as vertical bars: a y axis labelled with its scale, an x axis labelled
+    oldest -> newest. Bars are coloured cells (background), not block glyphs, so no stripes show
+    between rows."""
+    text = Text(end="", no_wrap=True, overflow="crop")
+    top = max(values, default=0)
+    width = 2 if len(values) <= 30 else 1
+    label_width = max(len(str(top)), 1) + 1
+    text.append("prompts\n", style="dim")
+    for row in range(rows, 0, -1):
+        threshold = top * (row - 0.5) / rows
+        label = str(top) if row == rows else ("0" if row == 1 and top == 0 else "")
+        text.append(f"{label:>{label_width}}┤", style="dim")
+        for value in values:
+            filled = value > 0 and (row == 1 or value >= threshold)
+            text.append(" " * width, style=_BAR_STYLE if filled else "")
+        text.append("\n")
+    span = max(len(values) * width, 1)
+    text.append(f"{'0':>{label_width}}└" + "─" * span + "\n", style="dim")
+    sessions = _plural(len(values), "session")
+    axis = f"{sessions}, oldest → newest"
+    text.append(" " * (label_width + 1) + axis, style="dim")
+    return text
 
 
 def _pct(value: float | None) -> str:
@@ -35,8 +67,8 @@ def _latency(value_ms: float | None) -> str:
 
 
 def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
-    """The figures under the chart."""
-    text = Text(end="")
+    """The figures under the chart (a line too long for the screen ends in an ellipsis)."""
+    text = Text(end="", no_wrap=True, overflow="ellipsis")
     rows = [
         ("commands", f"{stats.commands:,}"),
         (
@@ -69,7 +101,9 @@ def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
         for session in sessions[-8:]:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.started_at or 0))
             text.append(f"  #{session.session_id or 0:<5} {started}  ", style="dim")
-            text.append(f"{session.commands:>5} commands  {session.prompts:>4} prompts  ")
+            text.append(
+                f"{_plural(session.commands, 'command'):>13}  {_plural(session.prompts, 'prompt'):>11}  "
+            )
             text.append_text(inert(session.project or "", "dim", one_line=True, limit=60))
             text.append("\n")
     return text
@@ -77,6 +111,9 @@ def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
 
 class StatsScreen(Screen[None]):
     """Prompts and decisions from the ledger."""
+
+    IS_VIEW = True
+    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
 
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="stats.back"),
@@ -91,8 +128,7 @@ class StatsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="screen-title")
-        yield Static(Text("prompts per session (oldest → newest)", style="dim"), id="chart-label")
-        yield Sparkline([], id="stats-chart")
+        yield Static(id="stats-chart")
         yield VerticalScroll(Static(id="stats-figures"), id="stats-body")
         yield Footer()
 
@@ -120,8 +156,8 @@ class StatsScreen(Screen[None]):
             )
             return
         sessions = sorted(report.sessions, key=lambda s: (s.started_at or 0, s.session_id or 0))
-        chart = [float(s.prompts) for s in sessions[-MAX_SESSIONS_CHARTED:]]
-        self.query_one(Sparkline).data = chart or [0.0]
+        chart = [s.prompts for s in sessions[-MAX_SESSIONS_CHARTED:]]
+        self.query_one("#stats-chart", Static).update(bar_chart(chart))
         self.query_one("#stats-figures", Static).update(summary_text(report.total, sessions))
 
     def action_close(self) -> None:

@@ -45,8 +45,14 @@ _HEADLINE = {
 def describe_gate(gate: GateResult) -> Text:
     """Everything the person needs to decide, as inert text."""
     body = Text(end="")
-    body.append("Until you trust it, corral reads none of the project's configuration and runs none of its\n")
-    body.append("hooks: commands run under your own policy only. Trusting loads what is listed here.\n\n")
+    if gate.state is TrustState.TRUSTED:
+        body.append("You trust this content: corral loads the configuration listed here and runs its hooks\n")
+        body.append("inside the sandbox. Any change to these files withdraws the trust.\n\n")
+    else:
+        body.append(
+            "Until you trust it, corral reads none of the project's configuration and runs none of its\n"
+        )
+        body.append("hooks: commands run under your own policy only. Trusting loads what is listed here.\n\n")
     if gate.untrustable:
         body.append("Cannot be trusted: ", style="bold red")
         body.append_text(inert(gate.untrustable, one_line=True))
@@ -136,15 +142,16 @@ class TrustScreen(ModalScreen[TrustChoice]):
     BINDINGS = [
         Binding(
             "escape",
-            "choose('untrusted')",
-            "Continue untrusted",
+            "close",
+            "Close",
             tooltip="Use your policy only",
+            show=False,
             id="trust.escape",
         ),
         Binding(
             "u",
             "choose('untrusted')",
-            "Untrusted",
+            "Continue untrusted",
             tooltip="Continue without the project's config",
             id="trust.untrusted",
         ),
@@ -174,12 +181,22 @@ class TrustScreen(ModalScreen[TrustChoice]):
                 else:
                     if gate.untrustable is None:
                         yield Button("Trust (t)", id="trust", variant="warning")
-                    yield Button("Continue untrusted (u)", id="untrusted", variant="primary")
+                    yield Button("Continue untrusted (u/Esc)", id="untrusted", variant="primary")
                     yield Button("Quit (q)", id="quit")
             yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#untrusted", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer names exactly the keys the buttons name: in inspect mode only Esc (Close)."""
+        if action == "choose" and self.inspect_only:
+            return False
+        return not (action == "choose" and parameters == ("trust",) and self.gate.untrustable is not None)
+
+    def action_close(self) -> None:
+        """Escape: continue untrusted (in inspect mode: close the viewer)."""
+        self.action_choose("untrusted")
 
     def action_choose(self, choice: str) -> None:
         """Close with `choice` (inspect mode only closes)."""

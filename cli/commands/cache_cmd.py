@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,35 +40,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=usage)
 
 
-def _workspace(args: argparse.Namespace) -> object:
-    from pathlib import Path
+def _workspace(args: argparse.Namespace) -> Path:
+    from corral.workspace import find_workspace
 
-    from corral.workspace import WorkspaceError, find_workspace
-
-    try:
-        return find_workspace(Path(args.project) if args.project else Path.cwd(), explicit=bool(args.project))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return None
+    return find_workspace(Path(args.project) if args.project else Path.cwd(), explicit=bool(args.project))
 
 
 def _path(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from corral.locations import Locations
-    from corral.session import Session
+    from corral.opening import compose_session
     from sandbox.cachelayers import host_path_of, project_layers_dir
 
     workspace = _workspace(args)
-    if not isinstance(workspace, Path):
-        return 2
     locations = Locations.default()
     layers = project_layers_dir(locations.cache_layers_dir, workspace)
     if args.path is None:
         print(layers)
         return 0
-    session = Session(workspace, locations=locations, record=False)
+    session = compose_session(workspace, locations=locations, record=False)
     try:
         caches = session.policy().cache_dirs
     finally:
@@ -75,33 +67,25 @@ def _path(args: argparse.Namespace) -> int:
     wanted = Path(os.path.abspath(os.path.expanduser(args.path)))
     found = host_path_of(layers, caches, wanted)
     if found is None:
-        from trust.display import visible_path
+        from corral.errors import Refused
 
-        print(
-            f"corral: {visible_path(str(wanted))} is not inside a tool-chain cache directory", file=sys.stderr
-        )
-        return 1
+        raise Refused(f"{wanted} is not inside a tool-chain cache directory")
     print(found)
     return 0
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from corral.errors import Refused
     from corral.locations import Locations
     from sandbox.cachelayers import CacheLayerBusy, project_layers_dir, remove_project_layers
 
     workspace = _workspace(args)
-    if not isinstance(workspace, Path):
-        return 2
     layers_dir = Locations.default().cache_layers_dir
     try:
         removed = remove_project_layers(layers_dir, workspace)
     except CacheLayerBusy as error:
-        print(f"corral: {error.strerror}", file=sys.stderr)
-        return 1
+        raise Refused(str(error.strerror)) from error
     except OSError as error:
-        print(f"corral: cannot remove {project_layers_dir(layers_dir, workspace)}: {error}", file=sys.stderr)
-        return 1
+        raise Refused(f"cannot remove {project_layers_dir(layers_dir, workspace)}: {error}") from error
     print(f"removed {removed} entries" if removed else "no cache layer to remove")
     return 0

@@ -1,4 +1,8 @@
-"""`corral doctor`: which backend would run and what is missing, with fixes."""
+"""`corral doctor`: which backend would run, whether corral's configuration and state are usable, and
+for each problem one line naming the file (and key) with its fix.
+
+Exit status: 0 when nothing is wrong (Landlock is optional); 1 when any check failed.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,43 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("doctor", help="check the sandbox backend on this machine")
+    parser = subparsers.add_parser(
+        "doctor", help="check the sandbox backend, your config, the project config and corral's stores"
+    )
+    parser.add_argument(
+        "--project", metavar="DIR", help="the project whose config to check (default: git root of cwd)"
+    )
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from corral.doctor import euid_note, format_checks, run_checks
-    from corral.locations import Locations
+    from pathlib import Path
 
-    checks = run_checks(Locations.default())
+    from corral.doctor import euid_note, format_check, format_checks, run_checks
+    from corral.locations import Locations
+    from corral.statecheck import run_state_checks
+    from corral.workspace import WorkspaceError, find_workspace
+
+    locations = Locations.default()
+    workspace: Path | None = None
+    try:
+        workspace = find_workspace(
+            Path(args.project) if args.project else Path.cwd(), explicit=bool(args.project)
+        )
+    except WorkspaceError:
+        if args.project:
+            raise
+        # Not in a project (e.g. the home directory): there is no project config to check.
+    checks = run_checks(locations)
     print(format_checks(checks))
+    state = run_state_checks(locations, workspace)
+    for check in state:
+        print("\n".join(format_check(check)))
     note = euid_note()
     if note:
         print(note)
-    return 0 if all(c.ok for c in checks if c.name != "landlock") else 1
+    problems = [c for c in (*checks, *state) if not c.ok and c.name != "landlock"]
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+        return 1
+    return 0

@@ -25,6 +25,7 @@ def _handle(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from corral.errors import SetupError, UsageError, state_error
     from corral.ledger import LedgerError
     from corral.locations import Locations
     from corral.opening import open_session
@@ -32,7 +33,7 @@ def _handle(args: argparse.Namespace) -> int:
     from corral.project import ConfigError
     from corral.rules import RuleError
     from corral.userconfig import UserConfigError, load_user_config
-    from corral.workspace import WorkspaceError, find_workspace
+    from corral.workspace import find_workspace
     from sandbox.bwrap import SandboxSetupError
     from sandbox.egress.hostpolicy import PolicyError
 
@@ -47,20 +48,17 @@ def _handle(args: argparse.Namespace) -> int:
             workspace, locations, ask=None, frontend="policy", session_start=False, record=False
         )
         user = load_user_config(locations.user_config_path)
-    except (WorkspaceError, ConfigError, UserConfigError, PolicyError) as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+    except (ConfigError, UserConfigError, PolicyError) as error:
+        raise UsageError(str(error)) from error
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
-        print(f"corral: cannot use corral's state: {error} (see `corral doctor`)", file=sys.stderr)
-        return 125
+        raise state_error(error) from error
     try:
         policy = session.policy(Path.cwd())
         if args.backend_args:
             try:
-                argv = session.runner.describe(policy, ["CMD"])
+                argv = session.describe(["CMD"], Path.cwd())
             except SandboxSetupError as error:
-                print(f"corral: {error}", file=sys.stderr)
-                return 125
+                raise SetupError(str(error)) from error
             if args.json:
                 print(json.dumps(argv, indent=2))
             else:
@@ -74,7 +72,7 @@ def _handle(args: argparse.Namespace) -> int:
         from sandbox.cachelayers import project_layers_dir
 
         layer = project_layers_dir(locations.cache_layers_dir, workspace)
-        sources = PolicySources(session.project, user, session.rules.list(workspace), cache_layer=layer)
+        sources = PolicySources(session.project, user, session.project_rules(), cache_layer=layer)
         view = effective_policy(policy, sources)
         if args.json:
             print(json.dumps(view, indent=2))

@@ -1,12 +1,25 @@
 """`corral replay`: run a workload of agent commands through the sandbox and count the prompts.
 
-corral replay FILE.jsonl [--project DIR] [--on-violation deny|allow] [--timeout S] [--json] [--dry-run]
+corral replay FILE.jsonl --project DIR [--home DIR] [--on-violation deny|allow] [--timeout S] [--json]
+corral replay FILE.jsonl --dry-run [--project DIR]
+
+`--project` is required to run anything (never the current directory by default: a workload's `git
+add -A` or `rm` would act on whatever clone you stand in). Commands run with HOME pointing at a
+throwaway home (a fresh temporary directory, removed afterwards; `--home DIR` keeps one across runs),
+never the real one, and the simulated person allows nothing outside the project and that home.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.fatigue.replay import WorkloadLine
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +34,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("file", metavar="FILE.jsonl", help="the workload")
-    parser.add_argument("--project", metavar="DIR", default=".", help="the project to run in (default: .)")
+    parser.add_argument(
+        "--project", metavar="DIR", help="the project to run in (required unless --dry-run; never defaulted)"
+    )
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="the throwaway home commands see (kept; default: a fresh temporary one, removed after)",
+    )
     parser.add_argument(
         "--on-violation",
         choices=("deny", "allow"),
@@ -41,46 +61,69 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from corral.fatigue.replay import (
-        WorkloadError,
-        load_workload,
-        progress_bar,
-        render_report,
-        replay,
-        stderr_is_terminal,
-    )
-    from corral.workspace import WorkspaceError, find_workspace
+    from corral.errors import UsageError
+    from corral.fatigue.replay import WorkloadError, load_workload
+    from corral.fatigue.replayhome import ReplayHomeError
+    from corral.workspace import find_workspace
 
     if not args.timeout > 0:
-        print("corral: --timeout must be a positive number of seconds", file=sys.stderr)
-        return 2
+        raise UsageError("--timeout must be a positive number of seconds")
     workload = Path(args.file)
     try:
         lines = load_workload(workload)
     except WorkloadError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
-    try:
-        project = find_workspace(Path(args.project), explicit=True)
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from error
+    if args.project is None and not args.dry_run:
+        raise UsageError("replay needs --project DIR (the project the workload runs in)")
+    project = find_workspace(Path(args.project), explicit=True) if args.project is not None else None
+    with contextlib.ExitStack() as stack:
+        environ: dict[str, str] | None = None
+        if project is not None and not args.dry_run:
+            try:
+                home = _replay_home(args.home, project, stack)
+            except (ReplayHomeError, OSError) as error:
+                raise UsageError(str(error)) from error
+            environ = {**os.environ, "HOME": str(home)}
+        return _run(args, workload, lines, project, environ)
+
+
+def _replay_home(requested: str | None, project: Path, stack: contextlib.ExitStack) -> Path:
+    import tempfile
+
+    from corral.fatigue.replayhome import check_replay_home, seed_home
+
+    if requested is not None:
+        home = check_replay_home(Path(requested), Path.home(), project)
+    else:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="corral-replay-home-")))
+    seed_home(home)
+    return home
+
+
+def _run(
+    args: argparse.Namespace,
+    workload: Path,
+    lines: list[WorkloadLine],
+    project: Path | None,
+    environ: dict[str, str] | None,
+) -> int:
+    import json
+
+    from corral.errors import SetupError
+    from corral.fatigue.replay import progress_bar, render_report, replay, stderr_is_terminal
+
     bar = progress_bar(sys.stderr) if stderr_is_terminal() else None
     show = next(bar) if bar is not None else None
     try:
         report = replay(
             workload, lines, project, on_violation=args.on_violation, dry_run=args.dry_run,
-            timeout_s=args.timeout, progress=show,
+            timeout_s=args.timeout, progress=show, environ=environ,
         )  # fmt: skip
     except Exception as error:
         from sandbox.bwrap import SandboxSetupError
 
         if isinstance(error, SandboxSetupError):
-            print(f"corral: the sandbox could not start, so the replay stopped: {error}", file=sys.stderr)
-            return 125
+            raise SetupError(f"the sandbox could not start, so the replay stopped: {error}") from error
         raise
     finally:
         if bar is not None:

@@ -70,8 +70,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        from corral.errors import UsageError
+
         parser.print_help(sys.stderr)
-        return 2
+        return UsageError.exit_status
 
     return handler
 
@@ -109,23 +111,21 @@ def _list(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from boundary.violations import ViolationKind
+    from corral.errors import Refused, UsageError
     from corral.rules import RuleError, SensitiveRuleNeedsConfirmation
 
     if args.host is not None:
         kind = ViolationKind(args.kind or "net")
         if kind is not ViolationKind.NET:
-            print("corral: --host needs --kind net", file=sys.stderr)
-            return 2
+            raise UsageError("--host needs --kind net")
         target = args.host
     else:
         kind = ViolationKind(args.kind or "fs-write")
         if kind is ViolationKind.NET:
-            print("corral: --kind net needs --host, not --path", file=sys.stderr)
-            return 2
+            raise UsageError("--kind net needs --host, not --path")
         target = args.path
     if args.dir and args.host is not None:
-        print("corral: --dir applies to --path only", file=sys.stderr)
-        return 2
+        raise UsageError("--dir applies to --path only")
     try:
         with _open_store() as store:
             rule = store.add(
@@ -137,11 +137,9 @@ def _add(args: argparse.Namespace) -> int:
                 confirmed_sensitive=args.confirm_sensitive,
             )
     except SensitiveRuleNeedsConfirmation as error:
-        print(f"corral: {error} (add --confirm-sensitive)", file=sys.stderr)
-        return 1
+        raise Refused(f"{error} (add --confirm-sensitive)") from error
     except RuleError as error:
-        print(f"corral: rule refused: {error}", file=sys.stderr)
-        return 1
+        raise Refused(f"rule refused: {error}") from error
     warning = " (sensitive: protected path or credential)" if rule.sensitive else ""
     print(f"rule {rule.id}: {rule.kind.value} {rule.target} in {rule.project}{warning}")
     return 0
@@ -151,7 +149,8 @@ def _revoke(args: argparse.Namespace) -> int:
     with _open_store() as store:
         removed = store.revoke(args.rule_id)
     if not removed:
-        print(f"corral: no rule with id {args.rule_id}", file=sys.stderr)
-        return 1
+        from corral.errors import Refused
+
+        raise Refused(f"no rule with id {args.rule_id}")
     print(f"rule {args.rule_id} revoked")
     return 0

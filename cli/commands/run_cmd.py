@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.decision import AskCallback
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,23 +57,67 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
+    """Build the typed request for the core: the `Command` once, here, and the prompt if one is needed."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from corral.command import Command, OnViolation, RunRequest
+    from corral.errors import UsageError
+
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if args.shell_command is not None and argv:
-        print("corral: give either -c STRING or -- CMD [ARG...], not both", file=sys.stderr)
-        return 2
+        raise UsageError("give either -c STRING or -- CMD [ARG...], not both")
     if args.shell_command is None and not argv:
-        print(
-            "corral: no command to run (usage: corral run -- CMD [ARG...] or corral run -c STRING)",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError("no command to run (usage: corral run -- CMD [ARG...] or corral run -c STRING)")
+    if args.shell_command is not None:
+        command = Command.from_shell(args.shell_command, args.description)
+    else:
+        command = Command.from_argv(argv, args.description)
+    interactive = _interactive()
+    on_violation = OnViolation(args.on_violation or ("ask" if interactive else "deny"))
+    request = RunRequest(
+        command=command,
+        on_violation=on_violation,
+        project=Path(args.project) if args.project else None,
+        report=Path(args.report) if args.report else None,
+        allow_home_workspace=args.allow_home_workspace,
+        require_trust=args.require_trust,
+        allow_hosts=tuple(args.allow_host),
+        no_session=args.no_session,
+    )
     from corral.broker.run_client import run_via_session
 
-    joined = run_via_session(args, argv)
+    joined = run_via_session(request, hint=args.on_violation is None)
     if joined is not None:
         return joined
-    from corral.run import run_from_cli
+    if interactive and on_violation is OnViolation.ASK:
+        request = replace(request, ask=line_mode_ask())
+    from corral.run import run_command
 
-    return run_from_cli(args, argv)
+    return run_command(request)
+
+
+def _interactive() -> bool:
+    """A person is at the terminal: both stdin and stderr are terminals."""
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def line_mode_ask() -> AskCallback:
+    """The prompt-toolkit line-mode prompt, loaded directly (the command line sits above the front ends).
+
+    A prompt that cannot load is a setup failure, exit 125 with one line, before anything runs: never
+    a run in which nobody is asked and every crossing is silently denied.
+    """
+    from corral.errors import SetupError
+
+    try:
+        from tui.line import make_ask
+
+        return make_ask()
+    except Exception as error:
+        raise SetupError(f"the line-mode prompt could not start, so nothing ran: {error}") from error

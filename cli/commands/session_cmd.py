@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from corral.broker.headless import run_session
+    """The prompt is loaded here, at the top (cli imports the front end; the core never does)."""
+    from cli.commands.run_cmd import line_mode_ask
+    from corral.broker.headless import has_terminal, run_session
 
-    return run_session(args)
+    ask = line_mode_ask() if has_terminal() and args.on_violation != "deny" else None
+    return run_session(args.dir, ask)

@@ -1,14 +1,22 @@
 """`corral shell [DIR] [--plain]`: the interactive agent shell for one project.
 
-The front end lives in `tui/` and is found through the `corral.frontends` entry point `shell` (the
-core never imports it). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog;
-2 for usage errors or when no front end is installed.
+The front end lives in `tui/`, which the command line imports directly (cli sits above tui, which sits
+above the core). Exit status: 0 on a normal exit; 3 when the person quit at the trust dialog; 2 for
+usage errors and when stdin or stdout is not a terminal (both front ends would wait for keys that never
+come: one clear line instead of a hang).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from corral.errors import UsageError
+
+NO_TERMINAL = (
+    "`corral shell` needs a terminal (stdin and stdout must be one); "
+    "from scripts and agents use `corral run -c COMMAND`"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,11 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=_handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
-    from importlib.metadata import entry_points
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:
+        return False
 
-    for entry in entry_points(group="corral.frontends", name="shell"):
-        run_shell = entry.load()
-        return int(run_shell(args))
-    print("corral: no shell front end is installed (the `tui` package is missing)", file=sys.stderr)
-    return 2
+
+def _handle(args: argparse.Namespace) -> int:
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
+        raise UsageError(NO_TERMINAL)
+    from tui.app import run_shell
+
+    return run_shell(args.dir, plain=args.plain)

@@ -15,9 +15,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "stats",
         help="prompts per 100 commands, approval rate, and the reduction against classic approval",
         description=(
-            "Read the ledger: commands run, prompts shown, prompts per 100 commands, approval rate, "
-            "median decision latency, prompts by violation kind and the reduction against the classic "
-            "approval baseline — in total, per project and per session."
+            "Read the ledger: commands run (hook runs counted apart), prompts shown, prompts needed "
+            "with nobody to ask (no terminal, --on-violation deny: needed, never saved), prompts per "
+            "100 commands in total and by violation kind, approval rate (one decision per prompt), "
+            "median decision latency and the reduction against the classic approval baseline — in "
+            "total, per project and per session."
         ),
     )
     parser.add_argument("--project", metavar="DIR", help="only this project")
@@ -35,6 +37,7 @@ def _handle(args: argparse.Namespace) -> int:
     import csv
     import json
 
+    from corral.errors import StateError, UsageError
     from corral.fatigue.stats import (
         CSV_COLUMNS,
         StatsError,
@@ -49,14 +52,17 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since) if args.since is not None else None
     except StatsError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from error
     project = canonical_project(args.project) if args.project is not None else None
+    ledger = Locations.default().ledger_path
     try:
-        report = compute_stats(Locations.default().ledger_path, project=project, since=since)
-    except Exception as error:  # an unreadable ledger: one line, not a traceback
-        print(f"corral: cannot read the ledger: {error}", file=sys.stderr)
-        return 1
+        report = compute_stats(ledger, project=project, since=since)
+    except Exception as error:  # an unreadable ledger: one line naming the file and the fix, no traceback
+        reason = str(error).replace(str(ledger), "").strip(": ") or type(error).__name__
+        raise StateError(
+            f"{ledger}: not a usable ledger: {reason} (move it aside to start afresh; "
+            "`corral doctor` checks every store)"
+        ) from error
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -78,7 +78,7 @@ class _Relay:
         self.fd = fd
         self.filter: Any = None
         if os.isatty(fd):
-            from corral.termsafe import TerminalFilter
+            from boundary.termsafe import TerminalFilter
 
             self.filter = TerminalFilter()
 

@@ -9,24 +9,22 @@ is denied. SIGINT, SIGTERM or SIGHUP ends the session (a running command is inte
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from boundary.termsafe import visible
 from corral.broker.address import AddressError, Peer
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
+from corral.decision import AskCallback
+from corral.errors import Refused
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import open_session
 from corral.session import CommandOutcome
-from corral.termsafe import neutralise
-from corral.workspace import WorkspaceError, find_workspace
-
-EXIT_USAGE = 2
-EXIT_BUSY = 1
+from corral.workspace import find_workspace
 
 
 class _Announcer:
@@ -35,44 +33,32 @@ class _Announcer:
     def command_started(self, peer: Peer, text: str) -> object:
         first = text.splitlines()[0] if text else ""
         more = " …" if "\n" in text else ""
-        print(f"corral session: {neutralise(peer.label())}: {neutralise(first[:200])}{more}", file=sys.stderr)
+        print(f"corral session: {visible(peer.label())}: {visible(first[:200])}{more}", file=sys.stderr)
         return text
 
     def command_finished(self, token: object, outcome: CommandOutcome | None, error: str | None) -> None:
         if outcome is None:
-            print(f"corral session:   not run: {neutralise(error or '')}", file=sys.stderr)
+            print(f"corral session:   not run: {visible(error or '')}", file=sys.stderr)
             return
         crossed = f", {len(outcome.outcomes)} crossing(s)" if outcome.outcomes else ""
         print(f"corral session:   exit {outcome.status}{crossed}", file=sys.stderr)
 
 
-def run_session(args: argparse.Namespace) -> int:
+def run_session(directory: str | None, ask: AskCallback | None) -> int:
+    """Serve the project's live session; `ask` is the prompt on this terminal (None: deny every
+    crossing no rule allows). A directory that cannot be a workspace raises `UsageError`."""
     locations = Locations.default()
-    start = Path(args.dir) if args.dir else Path.cwd()
-    try:
-        workspace = find_workspace(start, explicit=bool(args.dir))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    interactive = _has_tty() and args.on_violation != "deny"
-    ask = None
-    if interactive:
-        from corral.run import _line_mode_ask
-
-        ask = _line_mode_ask()
-    try:
-        session, warnings = open_session(
-            workspace,
-            locations,
-            ask=ask,
-            frontend="session" if ask else "session-deny",
-            on_violation=OnViolation.ASK if ask else OnViolation.DENY,
-        )
-    except Exception as error:
-        print(f"corral: {neutralise(str(error))}", file=sys.stderr)
-        return EXIT_USAGE
+    start = Path(directory) if directory else Path.cwd()
+    workspace = find_workspace(start, explicit=bool(directory))
+    session, warnings = open_session(  # a config or state error is a CorralError, one line at the CLI
+        workspace,
+        locations,
+        ask=ask,
+        frontend="session" if ask else "session-deny",
+        on_violation=OnViolation.ASK if ask else OnViolation.DENY,
+    )
     for warning in warnings:
-        print(f"corral: warning: {neutralise(warning)}", file=sys.stderr)
+        print(f"corral: warning: {visible(warning)}", file=sys.stderr)
     notice = session.project.notice() if session.project is not None else None
     if notice:
         print(notice, file=sys.stderr)
@@ -89,8 +75,7 @@ def run_session(args: argparse.Namespace) -> int:
         server.start()
     except (AlreadyServed, AddressError, OSError) as error:
         session.close()
-        print(f"corral: {error}", file=sys.stderr)
-        return EXIT_BUSY
+        raise Refused(str(error)) from error  # exit 1: another session serves it, or the socket is unsafe
     stop = threading.Event()
 
     def ending(signum: int, frame: object) -> None:
@@ -100,7 +85,7 @@ def run_session(args: argparse.Namespace) -> int:
         signal.signal(signum, ending)
     how = "asking here" if ask else "denying every crossing (no terminal to ask on)"
     print(
-        f"corral session: serving {neutralise(str(workspace))} ({how}); agents' `corral run` joins it;"
+        f"corral session: serving {visible(str(workspace))} ({how}); agents' `corral run` joins it;"
         " Ctrl-C ends it",
         file=sys.stderr,
         flush=True,
@@ -110,14 +95,14 @@ def run_session(args: argparse.Namespace) -> int:
             pass
     finally:
         server.close()
-        session.runner.interrupt(signal.SIGTERM)
+        session.interrupt(signal.SIGTERM)
         with host.lock:  # let a running command finish deciding before the ledger closes
             session.close()
     print("corral session: ended", file=sys.stderr)
     return 0
 
 
-def _has_tty() -> bool:
+def has_terminal() -> bool:
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:

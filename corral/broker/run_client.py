@@ -1,41 +1,38 @@
 """`corral run` through the project's live session, when there is one.
 
-`run_via_session(args, argv)` returns corral's exit status when a session ran the command, or None
+`run_via_session(request)` returns corral's exit status when a session ran the command, or None
 when no session is running (the caller then runs the command standalone, asking on its own terminal
 or applying `--on-violation`). Flags that change the run itself (`--allow-host`, `--require-trust`,
 `--allow-home-workspace`, `--no-session`) keep the standalone path: a client can never widen a session.
 
-The standalone path prints, once per project until the runtime directory is cleared, how to start a
-session so that an agent's prompts reach a person.
+Without a session and without an explicit `--on-violation`, it prints, once per project until the
+runtime directory is cleared, how to start a session so that an agent's prompts reach a person.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 from corral.broker import address, client, protocol
+from corral.command import RunRequest
 from corral.locations import Locations
 from corral.workspace import WorkspaceError, find_workspace
 
 EXIT_USAGE = 2
 
 
-def run_via_session(args: argparse.Namespace, argv: list[str]) -> int | None:
-    if (
-        args.allow_host
-        or args.require_trust
-        or args.allow_home_workspace
-        or getattr(args, "no_session", False)
-    ):
+def run_via_session(run: RunRequest, *, hint: bool = True) -> int | None:
+    """`hint`: say how to start a session when there is none (False when the caller chose
+    `--on-violation` explicitly: then denial is a choice, not the default)."""
+    if run.allow_hosts or run.require_trust or run.allow_home_workspace or run.no_session:
         return None
     locations = Locations.default()
-    start = Path(args.project) if args.project else Path.cwd()
+    start = run.project if run.project is not None else Path.cwd()
     try:
-        workspace = find_workspace(start, explicit=bool(args.project))
+        workspace = find_workspace(start, explicit=run.project is not None)
     except WorkspaceError:
         return None  # the standalone path says why, in its own words
     try:
@@ -44,13 +41,14 @@ def run_via_session(args: argparse.Namespace, argv: list[str]) -> int | None:
         print(f"corral: not joining the live session: {error}", file=sys.stderr)
         return None
     if sock is None:
-        _hint_once(locations.runtime_dir, workspace)
+        if hint:
+            _hint_once(locations.runtime_dir, workspace)
         return None
     request = protocol.RunRequest(
-        argv=None if args.shell_command is not None else tuple(argv),
-        text=args.shell_command,
+        argv=None if run.command.from_shell_string else run.command.argv,
+        text=run.command.text if run.command.from_shell_string else None,
         cwd=os.getcwd(),
-        description=args.description,
+        description=run.command.description,
     )
     try:
         result = client.run(sock, request)
@@ -59,11 +57,11 @@ def run_via_session(args: argparse.Namespace, argv: list[str]) -> int | None:
         return error.status
     for line in result.messages:
         print(line, file=sys.stderr)
-    if args.report:
+    if run.report is not None:
         try:
-            Path(args.report).write_text(json.dumps(result.report, indent=2) + "\n")
+            run.report.write_text(json.dumps(result.report, indent=2) + "\n")
         except OSError as error:
-            print(f"corral: could not write the report {args.report}: {error.strerror}", file=sys.stderr)
+            print(f"corral: could not write the report {run.report}: {error.strerror}", file=sys.stderr)
     return result.status
 
 

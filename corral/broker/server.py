@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import sqlite3
 import threading
@@ -32,14 +31,14 @@ from typing import Any, Protocol
 
 from corral.broker import address, protocol
 from corral.broker.address import AddressError, Peer
-from corral.denials import denial_lines
-from corral.session import CommandOutcome, Session, resolve_command, shell_argv
+from corral.broker.execution import Cancelled, StreamedRun, outcome_messages
+from corral.command import Command
+from corral.session import CommandOutcome, Session, resolve_command
 from sandbox.bwrap import SandboxSetupError
-from sandbox.runner import EXIT_SETUP_FAILED, StdioSpec
+from sandbox.runner import EXIT_SETUP_FAILED
 
 EXIT_NOT_FOUND = 127
 HELLO_TIMEOUT_S = 10.0
-KILL_GRACE_S = 2.0
 
 
 class BrokerObserver(Protocol):
@@ -228,7 +227,7 @@ class _Connection:
         self.reader = protocol.LineReader(connection)
         self.send_lock = threading.Lock()
         self.cancelled = threading.Event()
-        self.running = threading.Event()
+        self.current_run: StreamedRun | None = None
         self.gone = False
 
     def send(self, message: dict[str, Any]) -> None:
@@ -291,25 +290,17 @@ class _Connection:
         self.cancel()
 
     def cancel(self) -> None:
-        if self.cancelled.is_set():
-            return
         self.cancelled.set()
-        threading.Thread(target=self._kill, name="corral-broker-kill", daemon=True).start()
-
-    def _kill(self) -> None:
-        session = self.server.host.current()
-        if session is None or not self.running.is_set():
-            return
-        session.runner.interrupt(signal.SIGTERM)
-        deadline = time.monotonic() + KILL_GRACE_S
-        while self.running.is_set() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        while self.running.is_set():
-            session.runner.interrupt(signal.SIGKILL)
-            time.sleep(0.1)
+        run = self.current_run
+        if run is not None:
+            run.cancel()
 
     def _run(self, peer: Peer, request: protocol.RunRequest) -> None:
-        argv = list(request.argv) if request.argv is not None else shell_argv(request.text or "")
+        # The Command is built once, here at the edge: the text shown is the text the agent sent.
+        if request.argv is not None:
+            command = Command.from_argv(request.argv, request.description)
+        else:
+            command = Command.from_shell(request.text or "", request.description)
         with self.server.host.lock:
             if self.cancelled.is_set():
                 return  # the client left while it waited: never start its command
@@ -319,11 +310,15 @@ class _Connection:
                 return
             cwd = Path(request.cwd) if request.cwd is not None else session.workspace
             policy = session.policy(cwd)
-            if resolve_command(argv, policy.env, policy.cwd) is None:
-                self.refuse(f"{argv[0]}: command not found", EXIT_NOT_FOUND)
+            if resolve_command(command.argv, policy.env, policy.cwd) is None:
+                self.refuse(f"{command.argv[0]}: command not found", EXIT_NOT_FOUND)
                 return
+            run = StreamedRun(session, lambda stream, data: self.send(protocol.stream_frame(stream, data)))
+            self.current_run = run
+            if self.cancelled.is_set():
+                run.cancel()
             observer = self.server.observer
-            text = request.text if request.text is not None else " ".join(argv)
+            text = command.text
             token: object = None
             if observer is not None:
                 with contextlib.suppress(Exception):  # a front end that cannot show it changes nothing
@@ -332,9 +327,11 @@ class _Connection:
             outcome: CommandOutcome | None = None
             error: str | None = None
             try:
-                outcome = self._execute(session, argv, cwd, request)
+                outcome = run.run(command, cwd=cwd, timeout_s=request.timeout_s)
+            except Cancelled:
+                error = "cancelled before it started"
             except SandboxSetupError as failure:
-                error = f"the sandbox could not start, so nothing ran: {failure}"
+                error = f"{failure.summary}: {failure}"
             except Exception as failure:
                 error = f"the session could not run the command: {type(failure).__name__}: {failure}"
             finally:
@@ -353,68 +350,6 @@ class _Connection:
                 "status": outcome.status & 0xFF,
                 "exit_code": outcome.exit_code,
                 "report": outcome.report(),
-                "messages": _messages(session.workspace, outcome),
+                "messages": outcome_messages(session.workspace, outcome),
             }
         )
-
-    def _execute(
-        self, session: Session, argv: list[str], cwd: Path, request: protocol.RunRequest
-    ) -> CommandOutcome:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        pumps = [
-            threading.Thread(target=self._pump, args=(out_r, "stdout"), daemon=True),
-            threading.Thread(target=self._pump, args=(err_r, "stderr"), daemon=True),
-        ]
-        for pump in pumps:
-            pump.start()
-        timer: threading.Timer | None = None
-        if request.timeout_s is not None:
-            timer = threading.Timer(request.timeout_s, self._timed_out)
-            timer.daemon = True
-        self.running.set()
-        try:
-            if timer is not None:
-                timer.start()
-            return session.run_with_hooks(
-                argv, cwd=cwd, stdio=StdioSpec(stdin, out_w, err_w), description=request.description
-            )
-        finally:
-            self.running.clear()
-            if timer is not None:
-                timer.cancel()
-            for fd in (out_w, err_w, stdin):
-                os.close(fd)
-            for pump in pumps:
-                pump.join(timeout=5)
-
-    def _timed_out(self) -> None:
-        self.send({"type": "stderr", "data": _b64(b"corral: timed out; the command was killed\n")})
-        self.cancel()
-
-    def _pump(self, fd: int, stream: str) -> None:
-        try:
-            while True:
-                chunk = os.read(fd, protocol.CHUNK)
-                if not chunk:
-                    return
-                self.send(protocol.stream_frame(stream, chunk))
-        finally:
-            os.close(fd)
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
-
-
-def _messages(workspace: Path, outcome: CommandOutcome) -> list[str]:
-    """The lines `corral run` prints on stderr after a standalone run, for the client to print."""
-    lines: list[str] = []
-    for part in (*outcome.hook_outcomes, outcome):
-        lines.extend(denial_lines(workspace, part.decisions))
-    lines.extend(n if n.startswith("corral:") else f"corral: {n}" for n in outcome.notices)
-    lines.extend(f"corral: not applied: {change.path}: {reason}" for change, reason in outcome.refused)
-    return lines

@@ -25,7 +25,8 @@ simulated by `ReplayAnswers`:
 Burst limiting (stop asking after repeated denials) is switched off in a replay: it depends on how
 fast the answers come, and the replay must count every prompt a person would see.
 
-`dry_run=True` runs nothing: every line is classified by the classic baseline only.
+`dry_run=True` runs nothing: every line is classified by the classic baseline only (the project is
+optional then, so a dry run works anywhere, a clone of corral included).
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.fatigue.classic import classify
 from corral.fatigue.stats import FatigueStats
 from corral.sensitivity import is_sensitive
+from corral.termsafe import raw_stream
 
 OnViolationAnswer = Literal["allow", "deny"]
 _KNOWN_KEYS = frozenset({"command", "cwd", "category"})
@@ -111,17 +114,30 @@ def resolve_cwd(project: Path, cwd: str | None) -> Path:
 class ReplayAnswers:
     """The simulated person: answers every prompt with the chosen policy (see the module docstring)."""
 
-    def __init__(self, answer: OnViolationAnswer) -> None:
+    def __init__(self, answer: OnViolationAnswer, confine: tuple[Path, ...] = ()) -> None:
         self.answer = answer
+        self.confine = tuple(Path(os.path.realpath(root)) for root in confine)
         self.prompts = 0
 
+    def _outside(self, violation: Violation) -> bool:
+        """A file target outside every confining root (the project, the replay's home)."""
+        if not self.confine or violation.kind is ViolationKind.NET:
+            return False
+        target = Path(os.path.realpath(violation.target))
+        return not any(target == root or root in target.parents for root in self.confine)
+
     def __call__(self, request: PromptRequest) -> PromptAnswer:
-        """Answer one prompt."""
+        """Answer one prompt. The prompt counts whatever the answer; with `confine`, a file outside the
+        project and the replay's home is denied even under `allow`, so nothing lands elsewhere."""
         self.prompts += 1
         if self.answer == "deny":
             return Decision(Scope.DENY)
         return {
-            violation: Decision(Scope.ONCE) if is_sensitive(violation) else Decision(Scope.PROJECT)
+            violation: Decision(Scope.DENY)
+            if self._outside(violation)
+            else Decision(Scope.ONCE)
+            if is_sensitive(violation)
+            else Decision(Scope.PROJECT)
             for violation in request.violations
         }
 
@@ -178,6 +194,9 @@ class ReplayReport:
             stats.classic_known += 1
             stats.classic_prompts += int(result.classic_prompt)
             stats.prompts += int(result.prompted)
+            stats.approved += int(
+                result.prompted and not any(v["asked"] and v["decision"] == "deny" for v in result.violations)
+            )
             stats.violations += len(result.violations)
             for violation in result.violations:
                 stats.decisions += 1
@@ -226,7 +245,7 @@ ProgressCallback = Callable[[int, int, int], None]
 def replay(
     workload: Path,
     lines: list[WorkloadLine],
-    project: Path,
+    project: Path | None,
     *,
     on_violation: OnViolationAnswer = "deny",
     dry_run: bool = False,
@@ -234,9 +253,12 @@ def replay(
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ReplayReport:
-    """Run (or with `dry_run`, only classify) every line in `project` (a canonical workspace)."""
+    """Run (or with `dry_run`, only classify) every line in `project` (a canonical workspace; None
+    only for a dry run, which then checks no cwd). Commands run with `environ`'s HOME (the CLI passes
+    a throwaway one, `corral.fatigue.replayhome`), and under `allow` the simulated person allows
+    nothing outside the project and that home."""
     started = time.monotonic()
-    report = ReplayReport(str(workload), str(project), on_violation, dry_run, [])
+    report = ReplayReport(str(workload), str(project or "(none)"), on_violation, dry_run, [])
     prompts = 0
     if dry_run:
         for index, line in enumerate(lines, start=1):
@@ -246,13 +268,16 @@ def replay(
         report.seconds = time.monotonic() - started
         return report
 
+    from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
     from corral.opening import open_session
-    from corral.session import shell_argv
     from sandbox.runner import StdioSpec
 
-    answers = ReplayAnswers(on_violation)
+    if project is None:
+        raise ValueError("a replay that runs commands needs a project")
+    home = (environ if environ is not None else os.environ).get("HOME") or str(Path.home())
+    answers = ReplayAnswers(on_violation, confine=(project, Path(home)))
     session, _warnings = open_session(
         project,
         Locations.default(),
@@ -260,8 +285,8 @@ def replay(
         frontend="replay",
         on_violation=OnViolation.ASK,
         environ=environ,
+        burst=BurstPolicy(max_denials=1 << 30),
     )
-    session.escalator.burst = BurstPolicy(max_denials=1 << 30)
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         for index, line in enumerate(lines, start=1):
@@ -269,9 +294,9 @@ def replay(
             report.results.append(result)
             if result.error is None:
                 cwd = resolve_cwd(project, line.cwd)
-                with _deadline(timeout_s, lambda: session.runner.interrupt(signal.SIGKILL)):
+                with _deadline(timeout_s, lambda: session.interrupt(signal.SIGKILL)):
                     outcome = session.run(
-                        shell_argv(line.command), cwd=cwd, stdio=StdioSpec(devnull, devnull, devnull)
+                        Command.from_shell(line.command), cwd=cwd, stdio=StdioSpec(devnull, devnull, devnull)
                     )
                 result.ran = True
                 result.exit_code = outcome.exit_code
@@ -296,9 +321,11 @@ def replay(
     return report
 
 
-def _classified(line: WorkloadLine, project: Path) -> LineResult:
+def _classified(line: WorkloadLine, project: Path | None) -> LineResult:
     verdict = classify(line.command)
     result = LineResult(line, verdict.prompt, verdict.reason)
+    if project is None:
+        return result  # a dry run without a project: nothing runs, so no cwd to check
     try:
         resolve_cwd(project, line.cwd)
     except ValueError as error:
@@ -357,6 +384,7 @@ def render_report(report: ReplayReport) -> str:
 def progress_bar(stream: IO[str]) -> Iterator[ProgressCallback]:
     """A one-line `\\r` progress bar on `stream` (a terminal); yields the callback, then ends the line."""
     width = 30
+    stream = raw_stream(stream)  # corral's own `\r`, not untrusted text: it must reach the terminal
 
     def show(done: int, total: int, prompts: int) -> None:
         filled = width * done // total if total else width

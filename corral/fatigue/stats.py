@@ -4,9 +4,16 @@
 schema) with a few aggregate queries and returns a `StatsReport`: one `FatigueStats` for everything
 selected, one per project and one per session. Each holds:
 
-- commands run, and prompts shown: commands on which a person was asked (one prompt per command);
-- prompts per 100 commands;
-- approval rate: the share of a person's decisions that allowed something;
+- commands run (hook runs are counted apart: a hook is not a command), and prompts shown: commands on
+  which a person was asked (one prompt per command);
+- prompts needed but nobody to ask: commands whose crossings a person would have had to decide, denied
+  because nobody could be asked (no terminal, `--on-violation deny`, a timeout, the burst limit). They
+  are prompts needed, never prompts saved: the reduction against classic counts them as prompts;
+- prompts per 100 commands, in total and by violation kind (a command counts once per kind it asked or
+  needed to ask about);
+- decisions made by a rule or the session's memory (nobody needed);
+- approval rate: the share of prompts a person answered that allowed what they asked (one decision per
+  prompt, however many violations it listed);
 - median decision latency: how long a person took to answer (asked decisions only);
 - asked decisions by violation kind (`fs-write`, `fs-protected`, `fs-read`, `net`);
 - the classic baseline: commands the classic approval model would have asked about
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corral.ledger import DECIDED_WITHOUT_A_PERSON, Ledger
 from corral.ledger import command_filters as shared_filters
 
 STATS_INDEXES: tuple[str, ...] = (
@@ -42,6 +50,10 @@ STATS_INDEXES: tuple[str, ...] = (
     " (session_id, project, prompted, violation_count, classic_would_prompt, started_at)",
     "CREATE INDEX IF NOT EXISTS prompts_by_asked_latency"
     " ON prompts (asked, session_id, latency_ms, command_id)",
+    "CREATE INDEX IF NOT EXISTS prompts_by_session_kind_decided"
+    " ON prompts (session_id, kind, asked, scope, decided_by, command_id)",
+    "CREATE INDEX IF NOT EXISTS commands_by_session_honest ON commands (session_id, project, hook,"
+    " prompted, unasked, approved, violation_count, classic_would_prompt, started_at)",
 )
 """Covering indexes `corral stats` wants (the ledger schema creates the `prompts` ones itself)."""
 
@@ -90,11 +102,51 @@ class FatigueStats:
     classic_known: int = 0
     median_latency_ms: float | None = None
     asked_by_kind: dict[str, int] = field(default_factory=dict)
+    """Violations a person decided, by kind (items, not prompts)."""
+    unasked: int = 0
+    """Commands that needed a person's decision and had nobody to ask (denied): needed, not saved."""
+    approved: int = 0
+    """Prompts (of `prompts`) in which the person allowed everything they were asked."""
+    by_rule_or_session: int = 0
+    """Violation decisions made by a stored rule or the session's memory (no person needed)."""
+    hooks: int = 0
+    """Hook runs (`session_start`, `before_command`, `after_command`): recorded, not commands."""
+    hook_prompts: int = 0
+    """Hook runs on which a person was asked."""
+    prompts_by_kind: dict[str, int] = field(default_factory=dict)
+    """Commands on which a person was asked about a violation of this kind."""
+    unasked_by_kind: dict[str, int] = field(default_factory=dict)
+    """Commands that needed a person's decision on this kind and had nobody to ask."""
+
+    @property
+    def needed(self) -> int:
+        """Prompts a person had to (or would have had to) answer: asked plus needed-but-unasked."""
+        return self.prompts + self.unasked
 
     @property
     def prompts_per_100(self) -> float:
         """Prompts per 100 commands (0 with no commands)."""
         return 100.0 * self.prompts / self.commands if self.commands else 0.0
+
+    @property
+    def needed_per_100(self) -> float:
+        """Prompts needed (asked or not) per 100 commands."""
+        return 100.0 * self.needed / self.commands if self.commands else 0.0
+
+    def per_100_by_kind(self) -> dict[str, dict[str, float]]:
+        """Per kind: asked, needed-but-unasked and both, per 100 commands."""
+        kinds = sorted({*self.prompts_by_kind, *self.unasked_by_kind})
+        scale = 100.0 / self.commands if self.commands else 0.0
+        table: dict[str, dict[str, float]] = {}
+        for kind in kinds:
+            asked, unasked = self.prompts_by_kind.get(kind, 0), self.unasked_by_kind.get(kind, 0)
+            table[kind] = {
+                "asked": asked,
+                "unasked": unasked,
+                "asked_per_100": round(asked * scale, 2),
+                "needed_per_100": round((asked + unasked) * scale, 2),
+            }
+        return table
 
     @property
     def classic_per_100(self) -> float:
@@ -103,15 +155,17 @@ class FatigueStats:
 
     @property
     def approval_rate(self) -> float | None:
-        """Share of a person's decisions that allowed (None when nobody was asked)."""
-        return self.asked_allowed / self.asked if self.asked else None
+        """Share of the prompts a person answered that allowed what they asked (one decision per
+        prompt, not per violation in it; None when nobody was asked)."""
+        return self.approved / self.prompts if self.prompts else None
 
     @property
     def reduction_pct(self) -> float | None:
-        """How many fewer prompts than the classic baseline, in % (None when classic asked nothing)."""
+        """How many fewer prompts than the classic baseline, in % (None when classic asked nothing).
+        Prompts needed but not asked count as prompts: a denial for lack of a terminal saved nothing."""
         if not self.classic_prompts:
             return None
-        return 100.0 * (self.classic_prompts - self.prompts) / self.classic_prompts
+        return 100.0 * (self.classic_prompts - self.needed) / self.classic_prompts
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready view, derived figures included."""
@@ -122,6 +176,14 @@ class FatigueStats:
             "commands": self.commands,
             "prompts": self.prompts,
             "prompts_per_100": round(self.prompts_per_100, 2),
+            "unasked": self.unasked,
+            "needed": self.needed,
+            "needed_per_100": round(self.needed_per_100, 2),
+            "by_kind": self.per_100_by_kind(),
+            "hooks": self.hooks,
+            "hook_prompts": self.hook_prompts,
+            "by_rule_or_session": self.by_rule_or_session,
+            "approved": self.approved,
             "violations": self.violations,
             "decisions": self.decisions,
             "asked": self.asked,
@@ -184,6 +246,7 @@ def compute_stats(
     `corral.rules.canonical_project`); `since` is Unix seconds on the command's start time."""
     if not ledger_path.exists():
         return StatsReport(FatigueStats(project=project, session_id=session_id), [], [])
+    Ledger.open(ledger_path).close()  # migrate an older ledger forward (the figures need schema 3)
     ensure_indexes(ledger_path)
     db = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True, timeout=30)
     try:
@@ -211,22 +274,53 @@ def _aggregate(
             found = slices[key] = FatigueStats(project=key[0], session_id=key[1], started_at=started)
         return found
 
+    command = "c.hook IS NULL"  # a hook run is recorded, but it is not a command
     for row in db.execute(
-        "SELECT c.project, c.session_id, count(*), coalesce(sum(c.prompted), 0),"
-        " coalesce(sum(c.violation_count), 0), coalesce(sum(c.classic_would_prompt), 0),"
-        f" count(c.classic_would_prompt) FROM commands c{where} GROUP BY c.session_id, c.project",
+        f"SELECT c.project, c.session_id, count(CASE WHEN {command} THEN 1 END),"
+        f" coalesce(sum(CASE WHEN {command} THEN c.prompted END), 0),"
+        f" coalesce(sum(CASE WHEN {command} THEN c.violation_count END), 0),"
+        f" coalesce(sum(CASE WHEN {command} THEN c.classic_would_prompt END), 0),"
+        f" count(CASE WHEN {command} THEN c.classic_would_prompt END),"
+        f" coalesce(sum(CASE WHEN {command} THEN c.unasked END), 0),"
+        f" coalesce(sum(CASE WHEN {command} THEN c.approved END), 0),"
+        " count(c.hook), coalesce(sum(CASE WHEN c.hook IS NOT NULL THEN c.prompted END), 0)"
+        f" FROM commands c{where} GROUP BY c.session_id, c.project",
         params,
     ):
         stats = slice_for((str(row[0]), row[1]))
         stats.commands, stats.prompts, stats.violations = int(row[2]), int(row[3]), int(row[4])
         stats.classic_prompts, stats.classic_known = int(row[5]), int(row[6])
+        stats.unasked, stats.approved = int(row[7]), int(row[8])
+        stats.hooks, stats.hook_prompts = int(row[9]), int(row[10])
+
+    # Prompts by kind: a command counts once per kind it asked (or needed to ask) about. Starts from
+    # the few commands that prompted or needed to, never from every prompt row.
+    needed_sql = (
+        "NOT p.asked AND p.decided_by NOT IN (" + ", ".join("?" for _ in DECIDED_WITHOUT_A_PERSON) + ")"
+    )
+    kind_where = " AND ".join([*clauses, command, "(c.prompted OR c.unasked)"])
+    for row in db.execute(
+        "SELECT c.project, c.session_id, p.kind,"
+        " count(DISTINCT CASE WHEN c.prompted AND p.asked THEN c.id END),"
+        f" count(DISTINCT CASE WHEN c.unasked AND {needed_sql} THEN c.id END)"
+        " FROM commands c CROSS JOIN prompts p INDEXED BY prompts_by_command ON p.command_id = c.id"
+        f" WHERE {kind_where} GROUP BY c.session_id, c.project, p.kind",
+        [*DECIDED_WITHOUT_A_PERSON, *params],
+    ):
+        stats = slice_for((str(row[0]), row[1]))
+        kind, asked_commands, unasked_commands = str(row[2]), int(row[3]), int(row[4])
+        if asked_commands:
+            stats.prompts_by_kind[kind] = asked_commands
+        if unasked_commands:
+            stats.unasked_by_kind[kind] = unasked_commands
 
     # The project of a session's prompt rows is the project its commands were recorded under.
     session_projects = {key[1]: (key[0], 0.0) for key in slices if key[1] is not None}
     owners: Mapping[int, tuple[str, float]] = {**sessions, **session_projects}
 
     kind_sql, kind_params = _prompt_query(
-        "p.kind, count(*), coalesce(sum(p.asked), 0), coalesce(sum(p.asked AND p.scope != 'deny'), 0)",
+        "p.kind, count(*), coalesce(sum(p.asked), 0), coalesce(sum(p.asked AND p.scope != 'deny'), 0),"
+        " coalesce(sum(NOT p.asked AND p.decided_by IN ('rule', 'session')), 0)",
         "p.kind",
         clauses,
         params,
@@ -234,6 +328,7 @@ def _aggregate(
     for row in _rows_with_project(db, kind_sql, kind_params, owners):
         stats = slice_for((row[0], row[1]))
         kind, decisions, asked, allowed = str(row[2]), int(row[3]), int(row[4]), int(row[5])
+        stats.by_rule_or_session += int(row[6])
         stats.decisions += decisions
         stats.asked += asked
         stats.asked_allowed += allowed
@@ -302,13 +397,13 @@ def _prompt_query(
 
 def _rows_with_project(
     db: sqlite3.Connection, sql: str, params: list[object], sessions: Mapping[int, tuple[str, float]]
-) -> Iterable[tuple[str, int | None, Any, Any, Any, Any]]:
+) -> Iterable[tuple[str, int | None, Any, Any, Any, Any, Any]]:
     """Rows as (project, session_id, *columns), the project filled in from the session when absent."""
     for row in db.execute(sql, params):
         session_id = None if row[0] is None else int(row[0])
         project = row[1] if row[1] is not None else sessions.get(session_id or -1, ("", 0.0))[0]
-        rest = (*row[2:], None, None, None, None)
-        yield (str(project), session_id, rest[0], rest[1], rest[2], rest[3])
+        rest = (*row[2:], None, None, None, None, None)
+        yield (str(project), session_id, rest[0], rest[1], rest[2], rest[3], rest[4])
 
 
 def _merge(
@@ -325,6 +420,15 @@ def _merge(
         merged.asked_allowed += part.asked_allowed
         merged.classic_prompts += part.classic_prompts
         merged.classic_known += part.classic_known
+        merged.unasked += part.unasked
+        merged.approved += part.approved
+        merged.by_rule_or_session += part.by_rule_or_session
+        merged.hooks += part.hooks
+        merged.hook_prompts += part.hook_prompts
+        for kind, count in part.prompts_by_kind.items():
+            merged.prompts_by_kind[kind] = merged.prompts_by_kind.get(kind, 0) + count
+        for kind, count in part.unasked_by_kind.items():
+            merged.unasked_by_kind[kind] = merged.unasked_by_kind.get(kind, 0) + count
         for kind, count in part.asked_by_kind.items():
             merged.asked_by_kind[kind] = merged.asked_by_kind.get(kind, 0) + count
         values.extend(latencies.get((part.project or "", part.session_id), ()))
@@ -348,8 +452,16 @@ def fatigue_lines(stats: FatigueStats) -> list[str]:
         f"   ({stats.classic_per_100:.1f} per 100 commands)",
         f"corral asked                 {stats.prompts:>{width}}"
         f"   ({stats.prompts_per_100:.1f} per 100 commands)",
+        f"needed, nobody to ask        {stats.unasked:>{width}}"
+        "   (denied: no terminal / --on-violation deny / timeout / burst limit)",
+        f"prompts needed               {stats.needed:>{width}}"
+        f"   ({stats.needed_per_100:.1f} per 100 commands)",
         f"reduction against classic    {_pct(stats.reduction_pct):>{width}}",
     ]
+    if stats.hooks:
+        lines.append(
+            f"hook runs (not commands)     {stats.hooks:>{width}}   ({stats.hook_prompts} asked a person)"
+        )
     if stats.classic_known < stats.commands:
         lines.append(f"(classic baseline known for {stats.classic_known} of {stats.commands} commands)")
     return lines
@@ -362,11 +474,22 @@ def render_text(report: StatsReport, max_sessions: int = 10) -> str:
     latency = "-" if total.median_latency_ms is None else f"{total.median_latency_ms / 1000:.1f} s"
     approval = None if total.approval_rate is None else total.approval_rate * 100
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(total.asked_by_kind.items())) or "-"
+    by_kind = total.per_100_by_kind()
+    per_kind = (
+        ", ".join(
+            f"{kind} {row['needed_per_100']:.1f}"
+            + (f" ({int(row['unasked'])} nobody to ask)" if row["unasked"] else "")
+            for kind, row in by_kind.items()
+        )
+        or "-"
+    )
     out += [
-        f"violations decided           {total.decisions} ({total.asked} by a person)",
-        f"approval rate                {_pct(approval)}",
+        f"violations decided           {total.decisions} ({total.asked} by a person,"
+        f" {total.by_rule_or_session} by a rule or session memory)",
+        f"approval rate                {_pct(approval)}   ({total.approved} of {total.prompts} prompts answered)",
         f"median decision latency      {latency}",
-        f"asked by kind                {kinds}",
+        f"prompts per 100 by kind      {per_kind}",
+        f"asked by kind (violations)   {kinds}",
     ]
     if report.projects:
         out += ["", "per project:", _row_header("project")]
@@ -399,7 +522,8 @@ def _row(label: str, s: FatigueStats) -> str:
 CSV_COLUMNS = (
     "scope", "project", "session_id", "commands", "prompts", "prompts_per_100", "violations", "decisions",
     "asked", "approval_rate", "median_latency_ms", "classic_prompts", "classic_known", "reduction_pct",
-    "asked_by_kind",
+    "asked_by_kind", "unasked", "needed", "needed_per_100", "approved", "by_rule_or_session", "hooks",
+    "hook_prompts", "prompts_per_100_by_kind", "unasked_by_kind",
 )  # fmt: skip
 
 
@@ -410,5 +534,11 @@ def csv_rows(report: StatsReport) -> Iterable[list[object]]:
     slices += [("session", s) for s in report.sessions]
     for scope, stats in slices:
         data = stats.to_dict()
-        kinds = ";".join(f"{k}={v}" for k, v in sorted(stats.asked_by_kind.items()))
-        yield [scope, *(data[c] if c != "asked_by_kind" else kinds for c in CSV_COLUMNS[1:])]
+        derived: dict[str, object] = {
+            "asked_by_kind": ";".join(f"{k}={v}" for k, v in sorted(stats.asked_by_kind.items())),
+            "prompts_per_100_by_kind": ";".join(
+                f"{k}={row['needed_per_100']}" for k, row in stats.per_100_by_kind().items()
+            ),
+            "unasked_by_kind": ";".join(f"{k}={v}" for k, v in sorted(stats.unasked_by_kind.items())),
+        }
+        yield [scope, *(derived[c] if c in derived else data[c] for c in CSV_COLUMNS[1:])]

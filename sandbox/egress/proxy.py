@@ -117,7 +117,9 @@ class ProxyTimeouts:
     """Every bound on waiting, in seconds."""
 
     decide: float = 120.0
-    """How long a connection waits for ``decide`` (a person may be answering a prompt)."""
+    """How long a connection waits for ``decide`` (a person may be answering a prompt). An embedder that
+    asks a person passes its own deadline here (corral: its prompt timeout plus a short grace), so the
+    connection never gives up before the decision it is waiting for."""
     connect: float = 15.0
     """How long connecting to the destination may take."""
     header: float = 15.0
@@ -244,6 +246,16 @@ class EgressProxy:
     def _refuse(self, host: str, port: int, reason: str, **answer: int) -> Refusal:
         self._report(host, port, reason)
         return Refusal(reason, **answer)
+
+    def _malformed(self, authority: str, error: ProtocolError) -> ProtocolError:
+        """A destination the proxy cannot read (user information, `@`, a bad port, a bad scheme) is
+        refused with a 400 *and* reported as a `net` violation: a client that tries a strange
+        destination is worth a line in the report, never a silent failure. The raw text is shown
+        escaped (`visible`); the port is the trailing number when there is one, else 0."""
+        head, _, tail = authority.rpartition(":")
+        port = int(tail) if head and tail.isdigit() and len(tail) <= 5 and int(tail) <= 65535 else 0
+        self._report(visible(head if port else authority), port, f"malformed request: {error}")
+        return error
 
     def _ask(self, host: str, port: int) -> str | None:
         """None when `decide` allowed the destination in time, else the reason it is refused."""
@@ -382,7 +394,11 @@ class EgressProxy:
     def _serve_connect(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
     ) -> None:
-        authority = parse_authority(request.target.decode("ascii"))
+        target_text = request.target.decode("ascii", "replace")
+        try:
+            authority = parse_authority(target_text)
+        except ProtocolError as error:
+            raise self._malformed(target_text, error) from None
         try:
             end = parser.next_event()
         except h11.RemoteProtocolError as error:
@@ -403,7 +419,11 @@ class EgressProxy:
     def _serve_forward(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
     ) -> None:
-        target = parse_absolute_target(request.target.decode("ascii"))
+        target_text = request.target.decode("ascii", "replace")
+        try:
+            target = parse_absolute_target(target_text)
+        except ProtocolError as error:
+            raise self._malformed(_rough_authority(target_text), error) from None
         upstream = self.open_upstream(target.authority.host, target.authority.port)
         with upstream:
             authority = _host_header(canonical_host(target.authority.host), target.authority.port)
@@ -427,6 +447,15 @@ class EgressProxy:
                 with contextlib.suppress(OSError):
                     upstream.shutdown(socket.SHUT_RDWR)
             responder.join()
+
+
+def _rough_authority(target: str) -> str:
+    """The authority part of an absolute-form target, for reporting a malformed one."""
+    _, separator, rest = target.partition("://")
+    rest = rest if separator else target
+    for end in "/?#":
+        rest = rest.split(end, 1)[0]
+    return rest
 
 
 def _host_header(host: str, port: int) -> str:

@@ -5,9 +5,14 @@ It writes the prompt to the controlling terminal (`/dev/tty`), never to stdout, 
 from it with a prompt-toolkit choice list. The command comes first and in full (A03), then every
 violation with its why-it-matters line; all of it passes through `tui.inert.plain`, so escape
 sequences, bidi and zero-width characters are shown as visible escapes. `c` shows the captured change
-set, `v` every violation behind a summary. The default (Enter), Escape, Ctrl-C, Ctrl-D, end of input,
-no terminal, a timeout and every error mean deny. A project rule on a sensitive target needs a second
-choice whose default is "go back".
+set, `v` every violation behind a summary. The default (Enter), Escape, any key without a meaning here,
+Ctrl-C, Ctrl-D, end of input, no terminal, a timeout and every error mean deny: an allow takes a
+deliberate key (`o`, `s`, `p`, or moving to it and pressing Enter).
+
+When the prompt opens, input the terminal holds but nobody read yet is discarded (`tcflush`), keys
+typed during a short arming delay are discarded too, so keys typed ahead for the command line can
+never answer it. The caller holds the command's output back meanwhile (`corral.termsafe.OutputHold`).
+A project rule on a sensitive target needs a second choice whose default is "go back".
 
 Imports are lazy: `corral run` loads this module only when it is interactive, and prompt-toolkit only
 when a prompt is actually shown.
@@ -21,8 +26,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
+from corral.grouping import deleted_paths, is_deletion
+from corral.termsafe import ARMING_DELAY, arm_prompt
 
 if TYPE_CHECKING:
+    from boundary.violations import Violation
     from corral.decision import AskCallback
 
 TTY_PATH = "/dev/tty"
@@ -33,6 +41,14 @@ _KIND_WORDS = {
     "fs-read": "credential read",
     "net": "connection",
 }
+_DELETE_WORDS = {"fs-write": "deletion outside the workspace", "fs-protected": "deletion of a protected path"}
+
+
+def _kind_words(violation: Violation) -> str:
+    if is_deletion(violation) and violation.kind.value in _DELETE_WORDS:
+        count = deleted_paths(violation)
+        return f"{_DELETE_WORDS[violation.kind.value]} ({count} path{'' if count == 1 else 's'})"
+    return _KIND_WORDS.get(violation.kind.value, violation.kind.value)
 
 
 def render_request(request: PromptRequest, *, details: bool = False) -> str:
@@ -51,7 +67,7 @@ def render_request(request: PromptRequest, *, details: bool = False) -> str:
         for violation in request.violations:
             mark = "!" if violation in request.sensitive else " "
             lines.append(
-                f" {mark} {_KIND_WORDS.get(violation.kind.value, violation.kind.value)}"
+                f" {mark} {_kind_words(violation)}"
                 f" ({plain(violation.operation, one_line=True, limit=20)}):"
                 f" {plain(violation.target, one_line=True, limit=300)}"
             )
@@ -76,7 +92,7 @@ def render_request(request: PromptRequest, *, details: bool = False) -> str:
 
 def render_changes(request: PromptRequest) -> str:
     """The captured change set as plain, inert text."""
-    from tui.changes import change_set, describe, diff_for
+    from tui.changes import change_set, describe, diff_for, shows_target_line
     from tui.inert import plain
 
     pairs = change_set(request.violations)
@@ -84,7 +100,8 @@ def render_changes(request: PromptRequest) -> str:
         return "no captured file changes (reads and connections only)\n"
     lines: list[str] = []
     for violation, changes in pairs:
-        lines.append(plain(violation.target, one_line=True))
+        if shows_target_line(violation, changes):
+            lines.append(plain(violation.target, one_line=True))
         for change in changes:
             row = describe(change)
             note = f"  {plain(row.note, one_line=True)}" if row.note else ""
@@ -103,8 +120,11 @@ Chooser = Callable[[str, list[tuple[str, str]], str], str | None]
 class LineAsk:
     """An `AskCallback` that asks on the controlling terminal. Every failure is a denial."""
 
-    def __init__(self, tty_path: str = TTY_PATH, chooser: Chooser | None = None) -> None:
+    def __init__(
+        self, tty_path: str = TTY_PATH, chooser: Chooser | None = None, *, arm_delay_s: float = ARMING_DELAY
+    ) -> None:
         self.tty_path = tty_path
+        self.arm_delay_s = arm_delay_s
         self._chooser = chooser
 
     def __call__(self, request: PromptRequest) -> PromptAnswer:
@@ -140,13 +160,15 @@ class LineAsk:
         choose = self._chooser or _prompt_toolkit_chooser(tty, tty_in or tty, request)
         tty.write(render_request(request))
         tty.flush()
+        self._arm(tty)
         options = [
             ("deny", "deny (default)"),
             ("once", "allow once"),
             ("session", "allow for this session"),
             ("project", "allow for this project (stores a rule)"),
-            ("changes", "show the captured changes"),
         ]
+        if any(violation.changes for violation in request.violations):
+            options.append(("changes", "show the captured changes"))
         if len(request.groups) != len(request.violations):
             options.append(("details", "show every violation"))
         while not request.cancelled.is_set():
@@ -173,6 +195,14 @@ class LineAsk:
             return Decision(scope)
         return DENY
 
+    def _arm(self, tty: TextIO) -> None:
+        """Discard keys typed before the prompt and during the arming delay (they cannot answer it)."""
+        try:
+            fd = tty.fileno()
+        except (OSError, ValueError):
+            return  # not a terminal (an injected chooser in tests): nothing is queued
+        arm_prompt(fd, self.arm_delay_s)
+
 
 def _sensitive_warning(request: PromptRequest) -> str:
     from tui.inert import plain
@@ -184,40 +214,89 @@ def _sensitive_warning(request: PromptRequest) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LETTERS = {
+    "deny": "d",
+    "once": "o",
+    "session": "s",
+    "project": "p",
+    "changes": "c",
+    "details": "v",
+    "back": "n",
+    "confirm": "y",
+    "trust": "t",
+    "untrusted": "u",
+    "quit": "q",
+}
+
+
 def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest | None) -> Chooser:
-    """A prompt-toolkit choice list on `tty`; returns None on Ctrl-C, Ctrl-D, Escape or cancellation."""
+    """A choice list on `tty`: each option's letter picks it, Up/Down move the mark and Enter picks the
+    marked option (the default first). Escape, Ctrl-C, Ctrl-D, a paste and every other key return None,
+    so only a deliberate key answers; nothing is chosen by typing ahead a word that starts with "a"."""
 
     def choose(question: str, options: list[tuple[str, str]], default: str) -> str | None:
         import asyncio
 
-        from prompt_toolkit.application import create_app_session
+        from prompt_toolkit.application import Application, create_app_session
+        from prompt_toolkit.formatted_text import StyleAndTextTuples
         from prompt_toolkit.input import create_input
         from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+        from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
         from prompt_toolkit.output import create_output
-        from prompt_toolkit.shortcuts.choice_input import ChoiceInput
+
+        values = [value for value, _label in options]
+        marked = [values.index(default) if default in values else 0]
+
+        def lines() -> StyleAndTextTuples:
+            out: StyleAndTextTuples = [("bold", f"{question}\n")]
+            for index, (value, label) in enumerate(options):
+                here = index == marked[0]
+                out.append(
+                    ("reverse bold" if here else "", f"{'>' if here else ' '} {label} [{_LETTERS[value]}]")
+                )
+                out.append(("", "\n"))
+            out.append(("fg:ansigray", "letter or Enter on the marked line; Escape or any other key denies"))
+            return out
 
         bindings = KeyBindings()
-        letters = {"deny": "d", "once": "o", "session": "s", "project": "p", "changes": "c", "details": "v"}
-        letters.update({"back": "n", "confirm": "y", "trust": "t", "untrusted": "u", "quit": "q"})
-        for value, _label in options:
+        for value in values:
 
             def pick(event: KeyPressEvent, value: str = value) -> None:
                 event.app.exit(result=value)
 
-            bindings.add(letters[value])(pick)
+            bindings.add(_LETTERS[value])(pick)
 
-        @bindings.add("escape")
+        @bindings.add("up")
+        def up(event: KeyPressEvent) -> None:
+            marked[0] = max(0, marked[0] - 1)
+
+        @bindings.add("down")
+        def down(event: KeyPressEvent) -> None:
+            marked[0] = min(len(values) - 1, marked[0] + 1)
+
+        @bindings.add("enter")
+        def enter(event: KeyPressEvent) -> None:
+            event.app.exit(result=values[marked[0]])
+
+        @bindings.add("escape", eager=True)
+        @bindings.add("c-c")
         @bindings.add("c-d")
+        @bindings.add("<sigint>")
+        @bindings.add("<any>")  # any key with no meaning here: a deny, never a silent no-op
         def refuse(event: KeyPressEvent) -> None:
             event.app.exit(result=None)
 
-        labelled = [(value, f"{label} [{letters[value]}]") for value, label in options]
-        prompt = ChoiceInput(
-            message=question, options=labelled, default=default, key_bindings=bindings, show_frame=False
-        )
+        def build() -> Application[str | None]:
+            control = FormattedTextControl(lines, focusable=True, show_cursor=False)
+            return Application(
+                layout=Layout(HSplit([Window(control, dont_extend_height=True)])),
+                key_bindings=bindings,
+                full_screen=False,
+                erase_when_done=False,
+            )
 
         async def run() -> str | None:
-            task = asyncio.ensure_future(prompt.prompt_async())
+            task = asyncio.ensure_future(build().run_async())
             while not task.done():
                 if request is not None and request.cancelled.is_set():
                     task.cancel()
@@ -238,7 +317,7 @@ def _prompt_toolkit_chooser(tty: TextIO, tty_in: TextIO, request: PromptRequest 
 
 
 def make_ask() -> AskCallback:
-    """The line-mode `ask` callback (entry point `corral.frontends: line-ask`)."""
+    """The line-mode `ask` callback (imported by `corral run` on a terminal, `cli.commands.run_cmd`)."""
     return LineAsk()
 
 

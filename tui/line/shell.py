@@ -9,25 +9,25 @@ Built-ins: `cd DIR` (inside the workspace), `rules`, `trust`, `stats`, `exit`.
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
+import contextlib
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corral.broker.server import SessionHost
+from corral.errors import Untrusted
 from corral.locations import Locations
+from corral.piping import filtered_pump
 from corral.session import CommandOutcome, Session
-from corral.termsafe import copy_filtered
-from sandbox.runner import StdioSpec
-from tui.commandlog import Finished, Status, format_duration
-from tui.commands import finished_from, run_typed
+from corral.shell_line import WorkingDirectory, cd_argument, run_typed_line
+from corral.termsafe import OutputHold
+from corral.trusting import ProjectTrust, open_workspace
+from corral.words import Finished, Status, Tone, finished_from, format_duration
 from tui.completion import path_completions
 from tui.inert import plain
-from tui.line import LineAsk
-from tui.project import ProjectView
+from tui.line.ask import LineAsk
+from tui.line.broker_link import ASK_PENDING, PromptGate, serve_line_shell
 from tui.session_factory import open_session
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 else:  # prompt-toolkit is imported only when the line mode runs
     Completer = object
 
-EXIT_QUIT_AT_TRUST = 3
+EXIT_QUIT_AT_TRUST = Untrusted.exit_status
 _CHIP_STYLE = {
     Status.SANDBOXED: "bg:ansigreen fg:ansiblack bold",
     Status.ALLOWED: "bg:ansiyellow fg:ansiblack bold",
@@ -45,11 +45,11 @@ _CHIP_STYLE = {
     Status.ERROR: "bg:ansimagenta fg:ansiwhite bold",
     Status.RUNNING: "reverse",
 }
-_DETAIL_STYLE = {
-    "green": "fg:ansigreen",
-    "bold red": "fg:ansired bold",
-    "yellow": "fg:ansiyellow",
-    "dim": "fg:ansigray",
+_TONE_STYLE = {
+    Tone.ALLOWED: "fg:ansigreen",
+    Tone.DENIED: "fg:ansired bold",
+    Tone.NOTICE: "fg:ansiyellow",
+    Tone.QUIET: "fg:ansigray",
 }
 
 
@@ -62,9 +62,7 @@ def _print(fragments: Iterable[tuple[str, str]]) -> None:
 
 def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
     """The status line after a command, then its detail lines (all untrusted text made inert)."""
-    label = finished.status.value[0]
-    if finished.status is Status.FAILED and finished.exit_code is not None:
-        label = f"failed · exit {finished.exit_code}"
+    label = finished.label
     fragments = [
         (_CHIP_STYLE[finished.status], f" {label} "),
         ("", " "),
@@ -73,8 +71,8 @@ def status_fragments(command: str, finished: Finished) -> list[tuple[str, str]]:
         ("bold", plain(command, one_line=True, limit=200)),
         ("", "\n"),
     ]
-    for style, line in finished.details:
-        fragments.append((_DETAIL_STYLE.get(style, ""), "  " + plain(line, one_line=True, limit=500) + "\n"))
+    for tone, line in finished.details:
+        fragments.append((_TONE_STYLE[tone], "  " + plain(line, one_line=True, limit=500) + "\n"))
     return fragments
 
 
@@ -94,16 +92,29 @@ def _path_completer(shell: PlainShell) -> Completer:
 class PlainShell:
     """The line-mode loop for one project."""
 
-    def __init__(self, project: ProjectView, session: Session) -> None:
+    def __init__(
+        self,
+        project: ProjectTrust,
+        session: Session,
+        hold: OutputHold | None = None,
+        gate: PromptGate | None = None,
+    ) -> None:
         self.project = project
         self.session = session
-        self.cwd = project.workspace
+        self.directory = WorkingDirectory(project.workspace)
+        self.hold = hold or OutputHold()
+        """Holds the command's output back while a prompt is on screen (shared with the `ask`)."""
+        self.gate = gate
+        self.host = SessionHost(lambda: self.session)
+
+    @property
+    def cwd(self) -> Path:
+        """Where the next command runs (inside the workspace)."""
+        return self.directory.cwd
 
     def prompt_text(self) -> str:
         """`./sub $ ` relative to the workspace."""
-        relative = self.cwd.relative_to(self.project.workspace)
-        label = "." if str(relative) == "." else f"./{plain(str(relative), one_line=True, limit=60)}"
-        return f"corral {label} $ "
+        return f"corral {plain(self.directory.label(), one_line=True, limit=60)} $ "
 
     def run(self) -> int:
         """Read and run commands until `exit` or end of input."""
@@ -115,13 +126,19 @@ class PlainShell:
         prompt: PromptSession[str] = PromptSession(
             history=history, completer=_path_completer(self), complete_while_typing=False
         )
+        typed = ""
         while True:
             try:
-                line = prompt.prompt(self.prompt_text())
+                with self.gate.prompting(prompt.app) if self.gate else contextlib.nullcontext():
+                    line = prompt.prompt(self.prompt_text(), default=typed)
+                typed = ""
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 return 0
+            if line is ASK_PENDING:  # an agent's command is waiting for an answer (asked above)
+                typed = prompt.app.current_buffer.text
+                continue
             text = line.strip()
             if not text:
                 continue
@@ -129,20 +146,16 @@ class PlainShell:
                 return 0
             if self._builtin(text):
                 continue
-            self.session.escalator.memory.reset_burst()  # the person started a new turn
+            self.session.new_turn()  # the person started a new turn
             outcome, error = self.run_command(line)
             _print(status_fragments(line, finished_from(outcome, error)))
 
     def _builtin(self, text: str) -> bool:
-        words = text.split()
-        if words[0] == "cd" and len(words) <= 2:
-            target = self.project.workspace if len(words) == 1 else self.cwd / os.path.expanduser(words[1])
-            resolved = Path(os.path.realpath(target))
-            workspace = self.project.workspace
-            if resolved.is_dir() and (resolved == workspace or workspace in resolved.parents):
-                self.cwd = resolved
-            else:
-                print("cd: stays inside the workspace", file=sys.stderr)
+        where = cd_argument(text)
+        if where is not None:
+            error = self.directory.change(where)
+            if error is not None:
+                print(error, file=sys.stderr)
             return True
         if text == "rules":
             self._print_rules()
@@ -157,21 +170,16 @@ class PlainShell:
 
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
-        read_end, write_end = os.pipe()
-        pump = threading.Thread(target=copy_filtered, args=(read_end, sys.stdout.fileno()), daemon=True)
-        pump.start()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, lambda *_: self.session.runner.interrupt(signal.SIGINT))
-        try:
-            return run_typed(self.session, text, self.cwd, StdioSpec(stdin, write_end, write_end)), None
-        except Exception as failure:  # nothing ran, or the run failed: shown, never retried
-            return None, f"{type(failure).__name__}: {failure}"
+
+        pump = filtered_pump(sys.stdout.fileno(), self.hold)
+        if self.gate is not None:
+            self.gate.acquire(self.host.lock)
+        else:
+            self.host.lock.acquire()
+        try:  # one command at a time in the Session, typed or from an agent
+            return run_typed_line(self.session, text, self.cwd, pump, interrupt_on_sigint=True)
         finally:
-            signal.signal(signal.SIGINT, previous)
-            os.close(write_end)
-            os.close(stdin)
-            pump.join(timeout=5)
+            self.host.lock.release()
 
     def _print_rules(self) -> None:
         from corral.rules import RuleStore
@@ -189,33 +197,34 @@ class PlainShell:
         print("revoke one with: corral rules revoke ID")
 
     def _print_trust(self) -> None:
-        from tui.review import project_rows
+        from corral.trusting import known_projects
 
-        for row in project_rows(self.project.locations):
+        for row in known_projects(self.project.locations):
             print(
                 f"{row.decision:<8} {row.fingerprint_state:<9} rules {row.rules:<3} {plain(row.root, one_line=True)}"
             )
 
     def _print_stats(self) -> None:
-        from corral.fatigue.stats import compute_stats
+        from corral.fatigue.stats import compute_stats, render_text
         from corral.rules import canonical_project
-        from tui.stats_screen import summary_text
 
         report = compute_stats(
             self.project.locations.ledger_path, project=canonical_project(self.project.workspace)
         )
-        print(summary_text(report.total, []).plain, end="")
+        print(render_text(report, max_sessions=5), end="")
 
 
-def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
+def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
-    from tui.trust_dialog import describe_gate
+    from corral.trust_report import report_text
 
     gate = project.gate
     if gate is None:
         return "untrusted"
     print(f"\n━━ corral: project {plain(str(gate.root), one_line=True)} is {gate.state.value} ━━")
-    print(describe_gate(gate).plain)
+    print("Until you trust it, corral reads none of the project's configuration and runs none of its hooks:")
+    print("commands run under your own policy only. Trusting loads what is listed here.\n")
+    print(report_text(gate))
     ask = chooser or LineAsk()
     options = [
         ("untrusted", "continue untrusted (default)"),
@@ -225,20 +234,13 @@ def ask_trust(project: ProjectView, chooser: LineAsk | None = None) -> str:
     return ask.choose_once("Trust this project?", options, "untrusted") or "untrusted"
 
 
-def run_plain(args: argparse.Namespace) -> int:
-    """`corral shell --plain [DIR]`."""
-    from corral.workspace import WorkspaceError, find_workspace
-
+def run_plain(directory: str | None) -> int:
+    """`corral shell --plain [DIR]`. A directory that cannot be a workspace raises
+    `corral.errors.UsageError` (one line at the CLI edge)."""
     locations = Locations.default()
-    directory = getattr(args, "dir", None)
-    try:
-        workspace = find_workspace(Path(directory) if directory else Path.cwd(), explicit=bool(directory))
-    except WorkspaceError as error:
-        print(f"corral: {error}", file=sys.stderr)
-        return 2
-    project = ProjectView(workspace, locations)
-    project.refresh()
-    if project.needs_trust_dialog:
+    project = open_workspace(directory, locations)
+    workspace = project.workspace
+    if project.needs_question:
         choice = ask_trust(project)
         if choice == "quit":
             return EXIT_QUIT_AT_TRUST
@@ -248,16 +250,31 @@ def run_plain(args: argparse.Namespace) -> int:
                 print("trusted.")
             except Exception as error:
                 print(f"corral: not trusted: {plain(str(error), one_line=True)}", file=sys.stderr)
-    try:
-        session = open_session(workspace, locations, LineAsk(), "line")
-    except Exception as error:
-        print(f"corral: {plain(str(error), one_line=True)}", file=sys.stderr)
-        return 2
+    # A config that cannot be used raises `corral.errors.UsageError` (one line at the CLI edge, exit 2),
+    # exactly as for `corral run`: no fallback policy.
+    hold = OutputHold()  # the command's output waits while a prompt is on screen
+    gate = PromptGate(hold.around(LineAsk()))
+    session = open_session(workspace, locations, gate, "line")
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
     print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
+    shell = PlainShell(project, session, hold, gate)
+    broker = serve_line_shell(workspace, locations, shell.host)
     try:
-        return PlainShell(project, session).run()
+        with _patched_stdout():
+            return shell.run()
     finally:
-        session.close()
+        if broker is not None:
+            broker.close()
+        with shell.host.lock:
+            session.close()
+
+
+@contextlib.contextmanager
+def _patched_stdout() -> Iterator[None]:
+    """Lines printed by other threads (agent commands) appear above the prompt, not inside it."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    with patch_stdout(raw=True):
+        yield
