@@ -292,6 +292,18 @@ class Session:
         """Run `command` sandboxed, decide on what it crossed, apply or discard, record. Raises
         SandboxSetupError (nothing ran) when the sandbox cannot start. `hook_event` marks a project hook
         run: recorded as such, never counted as a command."""
+        with self._runner.starting():  # a Ctrl-C from now on reaches this command
+            return self._run(command, cwd=cwd, stdio=stdio, network_hook=network_hook, hook_event=hook_event)
+
+    def _run(
+        self,
+        command: Command,
+        *,
+        cwd: Path | None,
+        stdio: StdioSpec,
+        network_hook: NetworkHook | None,
+        hook_event: str | None,
+    ) -> CommandOutcome:
         policy = self.policy(cwd)
         text = command.text
         if self._live is not None:

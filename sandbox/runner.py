@@ -14,6 +14,7 @@ shaped by the command cannot steer corral outside it either.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,7 +25,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -108,6 +109,12 @@ class SandboxRunner:
         # The sandboxes running now (several when commands of one session run in parallel threads).
         self._children: set[int] = set()
         self._children_lock = threading.Lock()
+        # A Ctrl-C that arrives before the command's own process exists (while the sandbox is still
+        # being set up, or before pid 1 has forked it) is kept here and delivered as soon as it does:
+        # an early interrupt is never lost.
+        self._starting = 0
+        self._pending: dict[int, int] = {}
+        self._pending_start: int | None = None
 
     def mechanism(self) -> Mechanism:
         """How this runner bounds its commands (probed once)."""
@@ -154,6 +161,29 @@ class SandboxRunner:
         on_start: Callable[[int], None] | None = None,
     ) -> RunResult:
         """Run `command`; raise SandboxSetupError (and run nothing) if the sandbox cannot start."""
+        with self.starting():
+            return self._run(command, policy, stdio=stdio, network=network, on_start=on_start)
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Mark a command as on its way (a caller composing its policy counts too): an interrupt that
+        arrives before its sandbox exists is kept and delivered to it."""
+        with self._children_lock:
+            self._starting += 1
+        try:
+            yield
+        finally:
+            self._started()
+
+    def _run(
+        self,
+        command: Sequence[str],
+        policy: Policy,
+        *,
+        stdio: StdioSpec,
+        network: NetworkHook | None,
+        on_start: Callable[[int], None] | None,
+    ) -> RunResult:
         binary, seccomp_path = self.preflight(policy)
         slot, layout = self._prepare(policy)
         started = time.perf_counter()
@@ -306,6 +336,9 @@ class SandboxRunner:
                 raise SandboxSetupError(f"could not set the sandbox's resource limits: {error}") from error
             with self._children_lock:
                 self._children.add(child_pid)
+                if self._pending_start is not None:
+                    self._pending[child_pid] = self._pending_start
+                    self._pending_start = None
             if network is not None:
                 try:
                     network.attach(child_pid)
@@ -321,8 +354,10 @@ class SandboxRunner:
                 on_start(child_pid)
             while True:
                 try:
-                    returncode = process.wait()
+                    returncode = process.wait(timeout=0.05 if child_pid in self._pending else None)
                     break
+                except subprocess.TimeoutExpired:
+                    self._deliver_pending(child_pid)
                 except KeyboardInterrupt:
                     self.interrupt()
             exit_code = status.exit_code()
@@ -341,6 +376,7 @@ class SandboxRunner:
             if init is not None:
                 with self._children_lock:
                     self._children.discard(init.pid)
+                    self._pending.pop(init.pid, None)
             os.close(block_w)
             if process.poll() is None:
                 process.kill()
@@ -358,18 +394,30 @@ class SandboxRunner:
                 cgroup.remove()
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
-        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now."""
+        """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one
+        that arrives before a command's own process exists is delivered as soon as it does."""
         with self._children_lock:
             running = list(self._children)
+            if not running and self._starting:
+                self._pending_start = sig
         for child in running:
-            for pid in _children(child):
-                try:
-                    os.killpg(pid, sig)
-                except OSError:
-                    try:
-                        os.kill(pid, sig)
-                    except OSError:
-                        pass
+            if not _signal_command(child, sig):
+                with self._children_lock:
+                    if child in self._children:
+                        self._pending[child] = sig
+
+    def _started(self) -> None:
+        with self._children_lock:
+            self._starting -= 1
+            if not self._starting:
+                self._pending_start = None
+
+    def _deliver_pending(self, child: int) -> None:
+        with self._children_lock:
+            sig = self._pending.get(child)
+        if sig is not None and _signal_command(child, sig):
+            with self._children_lock:
+                self._pending.pop(child, None)
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
         for layer in layout.layers:
@@ -634,6 +682,20 @@ class _StatusReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _signal_command(child: int, sig: int) -> bool:
+    """Send `sig` to the process groups below the sandbox's pid 1; False when there is none yet."""
+    targets = _children(child)
+    for pid in targets:
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+    return bool(targets)
 
 
 def _children(pid: int) -> list[int]:

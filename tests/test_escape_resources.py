@@ -39,11 +39,11 @@ TMPFS_MIB = 16
 
 def _limit(actor: Actor, **values: int) -> None:
     """Write the actor's `[limits]` settings (the user's own config, never the repository's)."""
-    config = actor.home / ".config" / "corral"
+    config = actor.state_home / ".config" / "corral"
     config.mkdir(parents=True, exist_ok=True)
     body = "".join(f"{key} = {value}\n" for key, value in values.items())
     (config / "config.toml").write_text(f"[limits]\n{body}")
-    actor.chown_tree(actor.home / ".config")
+    actor.chown_tree(actor.state_home / ".config")
 
 
 FORK_PROBE = """
@@ -149,7 +149,7 @@ def test_tmpfs_fill_is_bounded_and_reported(actor: Actor, target: str) -> None:
 def test_dev_and_corral_state_are_read_only(actor: Actor) -> None:
     """bwrap's /dev (a tmpfs that cannot be sized) and corral's blanked state directories refuse new
     files: neither is a place to fill memory or plant state."""
-    data = actor.home / ".local" / "share" / "corral"
+    data = actor.state_home / ".local" / "share" / "corral"
     result = actor.sandboxed(
         f"echo x > /dev/planted; echo dev $?; echo x > {data}/planted; echo state $?; echo ok > /dev/null; echo null $?"
     )

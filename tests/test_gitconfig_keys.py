@@ -32,14 +32,15 @@ def _git(*args: str, cwd: Path) -> str:
 
 
 def _remote(actor: Actor) -> Path:
-    """A bare repository outside the workspace with one commit on `main`."""
+    """A bare repository with one commit on `main`, inside the workspace (the home outside it is hidden
+    by the read allow-list, and /tmp is private in the sandbox)."""
     source = actor.base / "source"
     source.mkdir()
     _git("init", "-q", "-b", "main", str(source), cwd=actor.base)
     (source / "f").write_text("x\n")
     _git("add", "f", cwd=source)
     _git("commit", "-q", "-m", "one", cwd=source)
-    bare = actor.outside / "remote.git"
+    bare = actor.workspace / "remote.git"
     _git("clone", "-q", "--bare", str(source), str(bare), cwd=actor.base)
     actor.chown_tree(actor.base)
     return bare
@@ -87,7 +88,7 @@ def test_a_rule_is_bound_to_the_keys_it_allowed(actor: Actor) -> None:
     """A project rule granted for `alias.st=status` applies that change again with no prompt, but the
     same rule never lets `core.fsmonitor` (or another alias value) land."""
     config = actor.workspace / ".git" / "config"
-    data_dir = actor.home / ".local" / "share" / "corral"
+    data_dir = actor.state_home / ".local" / "share" / "corral"
     data_dir.mkdir(parents=True, exist_ok=True)
     with RuleStore.open(data_dir / "rules.sqlite3") as rules:
         granted = Violation(
@@ -97,7 +98,7 @@ def test_a_rule_is_bound_to_the_keys_it_allowed(actor: Actor) -> None:
             config_changes=("+alias.st=status",),
         )
         rules.add_for(actor.workspace, granted, confirmed=True)
-    actor.chown_tree(actor.home)
+    actor.chown_tree(actor.state_home)
     allowed = actor.sandboxed("git config alias.st status")
     assert allowed.returncode == 0, allowed.stderr
     assert "alias.st=status" in _git("config", "--file", str(config), "--list", cwd=actor.workspace)

@@ -6,6 +6,7 @@ update notifiers are off — and a caller's environment cannot turn them back on
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from sandbox.housekeeping import housekeeping_env
@@ -13,10 +14,12 @@ from tests.conftest import Actor
 
 
 def test_bytecode_outside_the_workspace_never_asks(actor: Actor) -> None:
-    library = actor.home / "lib"
-    library.mkdir()
+    # ~/.local/lib is on the home's read allow-list (user-installed interpreters and packages).
+    library = actor.home / ".local" / "lib" / f"corral-{actor.base.name}"
+    library.mkdir(parents=True)
     (library / "helper.py").write_text("VALUE = 42\n")
-    actor.chown_tree(actor.home)
+    actor.chown_tree(library)
+    actor.chown_path(library)
     result = actor.sandboxed(
         f"python3 -c 'import sys; sys.path.insert(0, \"{library}\"); import helper; print(helper.VALUE)'"
     )
@@ -24,6 +27,7 @@ def test_bytecode_outside_the_workspace_never_asks(actor: Actor) -> None:
     assert "42" in result.stdout
     assert "corral: denied" not in result.stderr
     assert not (library / "__pycache__").exists()
+    subprocess.run(["rm", "-rf", str(library)], check=True)
 
 
 def test_housekeeping_variables_are_set_and_win(actor: Actor) -> None:

@@ -22,19 +22,19 @@ from tests.conftest import Actor
 TIMEOUT_S = 30
 
 
-def _fifo_at_dot_git(workspace: Path) -> Path:
+def _fifo_at_dot_git(workspace: Path, home: Path) -> Path:
     subprocess.run(["rm", "-rf", str(workspace / ".git")], check=True)
     os.mkfifo(workspace / ".git")
     return workspace / ".git"
 
 
-def _fifo_at_config(workspace: Path) -> Path:
+def _fifo_at_config(workspace: Path, home: Path) -> Path:
     (workspace / ".git" / "config").unlink()
     os.mkfifo(workspace / ".git" / "config")
     return workspace / ".git" / "config"
 
 
-def _fifo_at_gitdir_config(workspace: Path) -> Path:
+def _fifo_at_gitdir_config(workspace: Path, home: Path) -> Path:
     """`.git` is a file (`gitdir: ...`, as in worktrees and submodules) whose git dir holds a FIFO config."""
     real = workspace / "real-git"
     subprocess.run(["mv", str(workspace / ".git"), str(real)], check=True)
@@ -46,15 +46,15 @@ def _fifo_at_gitdir_config(workspace: Path) -> Path:
     return real / "config"
 
 
-def _fifo_at_global_config(workspace: Path) -> Path:
-    """The user's own ~/.gitconfig as a FIFO (corral reads it for core.hooksPath)."""
-    home = workspace.parent / "home"
+def _fifo_at_global_config(workspace: Path, home: Path) -> Path:
+    """The user's own ~/.gitconfig as a FIFO (corral reads it for core.hooksPath); the test removes it
+    afterwards (the unprivileged user's home is its real, shared home)."""
     (home / ".gitconfig").unlink(missing_ok=True)
     os.mkfifo(home / ".gitconfig")
     return home / ".gitconfig"
 
 
-def _fifo_as_hooks_path(workspace: Path) -> Path:
+def _fifo_as_hooks_path(workspace: Path, home: Path) -> Path:
     """core.hooksPath names a FIFO inside the workspace."""
     with open(workspace / ".git" / "config", "a", encoding="utf-8") as handle:
         handle.write("[core]\n\thooksPath = .githooks\n")
@@ -62,7 +62,7 @@ def _fifo_as_hooks_path(workspace: Path) -> Path:
     return workspace / ".githooks"
 
 
-CASES: dict[str, Callable[[Path], Path]] = {
+CASES: dict[str, Callable[[Path, Path], Path]] = {
     "fifo .git": _fifo_at_dot_git,
     "fifo .git/config": _fifo_at_config,
     "fifo config and commondir behind a gitdir file": _fifo_at_gitdir_config,
@@ -73,20 +73,25 @@ CASES: dict[str, Callable[[Path], Path]] = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_fifo_in_the_repository_never_hangs_corral_run(actor: Actor, case: str) -> None:
-    fifo = CASES[case](actor.workspace)
+    fifo = CASES[case](actor.workspace, actor.home)
     actor.chown_tree(actor.base)
+    actor.chown_path(fifo)
     try:
-        result = actor.run("run", "--on-violation", "deny", "--", "sh", "-c", "echo ran", timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"corral run hung on a {case}")
-    assert result.returncode == 0, result.stderr
-    assert "ran" in result.stdout
-    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        try:
+            result = actor.run("run", "--on-violation", "deny", "--", "sh", "-c", "echo ran", timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"corral run hung on a {case}")
+        assert result.returncode == 0, result.stderr
+        assert "ran" in result.stdout
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    finally:
+        if not fifo.is_relative_to(actor.base):
+            fifo.unlink(missing_ok=True)
 
 
 def test_fifo_never_hangs_trust_show(actor: Actor) -> None:
     """The trust review reads the same files: it finishes too."""
-    _fifo_at_config(actor.workspace)
+    _fifo_at_config(actor.workspace, actor.home)
     (actor.workspace / ".corral").mkdir()
     os.mkfifo(actor.workspace / ".corral" / "config.toml")
     actor.chown_tree(actor.base)
