@@ -51,7 +51,9 @@ def test_agents_join_a_headless_session(actor: Actor) -> None:
         )
     try:
         _wait_for_socket(actor)
-        done = actor.run("run", "-c", f"echo out; echo err >&2; cat ~/.ssh/id_rsa; touch {actor.outside}/x; exit 0")
+        done = actor.run(
+            "run", "-c", f"echo out; echo err >&2; cat ~/.ssh/id_rsa; touch {actor.outside}/x; exit 0"
+        )
         assert done.returncode == 77, done.stderr
         assert done.stdout == "out\n"
         assert "err\n" in done.stderr and "denied fs-write" in done.stderr

@@ -78,7 +78,9 @@ def test_fifo_in_the_repository_never_hangs_corral_run(actor: Actor, case: str) 
     actor.chown_path(fifo)
     try:
         try:
-            result = actor.run("run", "--on-violation", "deny", "--", "sh", "-c", "echo ran", timeout=TIMEOUT_S)
+            result = actor.run(
+                "run", "--on-violation", "deny", "--", "sh", "-c", "echo ran", timeout=TIMEOUT_S
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"corral run hung on a {case}")
         assert result.returncode == 0, result.stderr
