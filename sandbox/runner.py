@@ -306,6 +306,7 @@ class SandboxRunner:
                 pass_fds=pass_fds,
                 process_group=0,
                 close_fds=True,
+                preexec_fn=_default_signals_in_child(),
                 # bwrap's own process is pid 1 inside the sandbox and its /proc/1/environ is readable
                 # there: give it only the command's filtered environment, never corral's.
                 env=dict(policy.env),
@@ -354,7 +355,9 @@ class SandboxRunner:
                 on_start(child_pid)
             while True:
                 try:
-                    returncode = process.wait(timeout=0.05 if child_pid in self._pending else None)
+                    # A short wait, so that an interrupt kept for this command (it came before the
+                    # command's process existed) is delivered as soon as that process does.
+                    returncode = process.wait(timeout=0.05)
                     break
                 except subprocess.TimeoutExpired:
                     self._deliver_pending(child_pid)
@@ -684,9 +687,32 @@ class _StatusReader:
             self._fd = -1
 
 
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
+
+
+def _default_signals_in_child() -> Callable[[], None] | None:
+    """What the sandbox's first process needs so that a forwarded Ctrl-C reaches the command: an ignored
+    signal stays ignored across exec (corral started with `&` or `nohup` ignores SIGINT) and a blocked
+    one stays blocked, so both are reset to the default in the child. None when nothing needs resetting
+    (the common case: no code runs between fork and exec)."""
+    ignored = [sig for sig in _FORWARDED if signal.getsignal(sig) is signal.SIG_IGN]
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if not ignored and not blocked:
+        return None
+
+    def reset() -> None:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+    return reset
+
+
 def _signal_command(child: int, sig: int) -> bool:
     """Send `sig` to the process groups below the sandbox's pid 1; False when there is none yet."""
-    targets = _children(child)
+    # Until bwrap's pid 1 has forked *and exec'd* the command, its child is still bwrap (whose handlers
+    # would swallow the signal): that is not the command yet.
+    targets = [pid for pid in _children(child) if not _still_bwrap(pid, child)]
     for pid in targets:
         try:
             os.killpg(pid, sig)
@@ -696,6 +722,13 @@ def _signal_command(child: int, sig: int) -> bool:
             except OSError:
                 pass
     return bool(targets)
+
+
+def _still_bwrap(pid: int, init: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/exe").resolve() == Path(f"/proc/{init}/exe").resolve()
+    except OSError:
+        return False
 
 
 def _children(pid: int) -> list[int]:
