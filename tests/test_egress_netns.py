@@ -9,13 +9,16 @@ the proxy's resolver, and the tests that expect success allow 127.0.0.1 explicit
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,3 +325,58 @@ def test_listener_and_proxy_work_for_an_unprivileged_user(server: LocalServer) -
     uid, code, body = result.stdout.split(" ", 2)
     assert uid != "0" and code == "0", result.stdout
     assert json.loads(body)["path"] == "/unprivileged"
+
+
+def test_listener_waits_for_loopback_that_comes_up_late() -> None:
+    """bubblewrap reports the sandbox pid while its loopback is still being set up; the bind waits.
+
+    A child of this test makes a new user and network namespace and leaves it in the state seen
+    mid-set-up: the local routing table exists but holds no 127.0.0.1 yet, so a bind fails with
+    EADDRNOTAVAIL. It adds the address (as bubblewrap does) only 0.3 s after the listener was asked
+    for. Before the fix the helper's bind failed at once and the run exited 125.
+    """
+    ip = shutil.which("ip") or ("/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else None)
+    if ip is None:
+        pytest.skip("the ip tool is not installed (Debian package iproute2)")
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child only
+        try:
+            os.close(ready_read)
+            os.close(go_write)
+            libc = ctypes.CDLL(None, use_errno=True)
+            uid, gid = os.getuid(), os.getgid()
+            if libc.unshare(0x10000000 | 0x40000000) != 0:  # CLONE_NEWUSER | CLONE_NEWNET
+                os._exit(1)
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+            table = subprocess.run([ip, "route", "add", "blackhole", "10.9.9.9/32", "table", "local"])
+            if table.returncode != 0:
+                os._exit(1)
+            os.write(ready_write, b"1")
+            os.read(go_read, 1)
+            time.sleep(0.3)
+            subprocess.run([ip, "addr", "add", "127.0.0.1/8", "dev", "lo"], check=True)
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    os.close(ready_write)
+    os.close(go_read)
+    try:
+        if os.read(ready_read, 1) != b"1":
+            pytest.skip("unprivileged user and network namespaces are not available here")
+        os.write(go_write, b"1")
+        listener = open_listener_in(child, 0)
+        try:
+            address, port = listener.getsockname()
+            assert address == "127.0.0.1"
+            assert port > 0
+        finally:
+            listener.close()
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(ready_read)
+        os.close(go_write)

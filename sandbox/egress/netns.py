@@ -99,7 +99,8 @@ def open_listener_in(
         helper = os.fork()
         if helper == 0:  # pragma: no cover - runs in the forked helper only
             parent_end.close()
-            _helper(child_end, ns_path, target_inode, own_userns, address, port, backlog)
+            bind_deadline = time.monotonic() + timeout_s / 2
+            _helper(child_end, ns_path, target_inode, own_userns, address, port, backlog, bind_deadline)
         child_end.close()
         return _receive_listener(parent_end, helper, child_pid, timeout_s)
     finally:
@@ -144,6 +145,26 @@ def _reap(helper: int, deadline: float) -> None:
         time.sleep(0.001)
 
 
+def _bind_once_loopback_is_up(  # pragma: no cover - runs in the forked helper only
+    listener: socket.socket, address: str, port: int, deadline: float
+) -> None:
+    """Bind, waiting while the sandbox's loopback has no address yet.
+
+    bubblewrap reports the sandbox's pid on ``--info-fd`` right after it clones, while the child is
+    still giving loopback its address and bringing it up; a bind in that window fails with
+    EADDRNOTAVAIL. Bringing loopback up ourselves would make bubblewrap's own set-up fail (the
+    address then exists), so the helper waits for it, bounded by `deadline`, with plain sleeps.
+    """
+    while True:
+        try:
+            listener.bind((address, port))
+            return
+        except OSError as error:
+            if error.errno != errno.EADDRNOTAVAIL or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.0005)
+
+
 def _helper(  # pragma: no cover - runs in the forked helper only
     channel: socket.socket,
     ns_path: str,
@@ -152,6 +173,7 @@ def _helper(  # pragma: no cover - runs in the forked helper only
     address: str,
     port: int,
     backlog: int,
+    bind_deadline: float,
 ) -> None:
     step = 0
     try:
@@ -172,7 +194,7 @@ def _helper(  # pragma: no cover - runs in the forked helper only
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         step = 6
-        listener.bind((address, port))
+        _bind_once_loopback_is_up(listener, address, port, bind_deadline)
         step = 7
         listener.listen(backlog)
         socket.send_fds(channel, [b"ok"], [listener.fileno()])
