@@ -436,17 +436,24 @@ def build_argv(
     seccomp_fd: int,
     status_fd: int | None = None,
     block_fd: int | None = None,
+    nested_userns: bool = False,
+    sandbox_id: int | None = None,
 ) -> list[str]:
-    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints)."""
+    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
+
+    `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and gid inside: only for
+    a command that is itself a sandbox and needs a user namespace of its own (gVisor's runsc)."""
+    ids = ["--uid", str(sandbox_id), "--gid", str(sandbox_id)] if sandbox_id is not None else []
     argv = [
         str(bwrap),
         "--unshare-user",
+        *ids,
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-net",
         "--unshare-cgroup-try",
-        "--disable-userns",
+        *([] if nested_userns else ["--disable-userns"]),
         "--die-with-parent",
         "--new-session",
         "--cap-drop",
