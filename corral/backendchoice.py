@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from boundary.backends import AUTO
+from boundary.backends import AUTO, BACKEND_NAMES
 from corral.errors import SetupError
 from corral.locations import Locations
-from sandbox.backend import KNOWN_NAMES, Backend, BackendParams, BackendRefused, BackendTraits, choose
-from sandbox.limits import ResourceLimits
+
+if TYPE_CHECKING:  # the client path (`corral run` joining a live session) loads no sandbox module
+    from sandbox.backend import Backend, BackendTraits
+    from sandbox.limits import ResourceLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ def open_backend(
     landlock_layer: bool = False,
 ) -> ChosenBackend:
     """Choose and build the backend, or raise SetupError (exit 125) with the one line of what is missing."""
+    from sandbox.backend import BackendParams, BackendRefused, choose
+
     params = BackendParams(
         runtime_dir=locations.runtime_dir,
         cache_dir=locations.cache_dir,
@@ -97,7 +102,7 @@ def open_backend(
 
 
 __all__ = [
-    "KNOWN_NAMES",
+    "BACKEND_NAMES",
     "BackendRequest",
     "ChosenBackend",
     "effective_request",
