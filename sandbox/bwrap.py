@@ -127,11 +127,17 @@ def _own_real_entry(path: Path) -> bool:
 
 
 def prepare_layout(
-    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+    policy: Policy,
+    run_dir: Path,
+    layers_dir: Path | None,
+    *,
+    tmpfs_bytes: int | None = None,
+    decoy_content: bytes = b"",
 ) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
     slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
-    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`);
+    `decoy_content` fills each decoy file (see `sandbox.readwatch`; empty for bwrap)."""
     if tmpfs_bytes is None:
         tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -250,10 +256,10 @@ def prepare_layout(
             elsewhere.append(hidden)
         elif not any(_is_within(hidden, p) for p in (*policy.private_caches, *policy.blanked)):
             in_home[home].append(hidden)
-    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir)
+    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir, decoy_content)
     stand_ins: dict[Path, tuple[Path, Signature]] = {}
     for home, entries in in_home.items():
-        stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys))
+        stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys, decoy_content))
         copy_in((p for p in policy.copied if _is_within(p, home)), home, home_layers[home].upper)
     for decoy, real in decoys.mounts:
         _check_target(real)

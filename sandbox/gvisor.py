@@ -51,6 +51,9 @@ SHM = Path("/dev/shm")
 """bwrap's /dev/shm (a sized tmpfs of its own), which gVisor does not show: it has a /dev of its own."""
 STATE_DIR = SHM / ".corral-runsc"
 """runsc's `--root` inside bwrap (its temporary bundle goes to `SHM`)."""
+DECOY_CONTENT = b"\n"
+"""Decoy files hold one newline under gVisor: it answers a read of an empty file itself, so only a
+non-empty decoy's read reaches the host file and moves its access time (`sandbox.readwatch`)."""
 COST = "about 1-2 s more per command than bwrap alone (a cold gVisor start); see bench/bench_gvisor.py"
 
 _RELEASE = re.compile(r"runsc version (?:release-|[0-9.]*~)?(?P<date>20[0-9]{6})")

@@ -98,6 +98,8 @@ class SandboxRunner:
 
     filter_profile: FilterProfile = BWRAP_FILTER
     """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
+    decoy_content: bytes = b""
+    """What each decoy file holds (`sandbox.readwatch`)."""
 
     def __init__(
         self,
@@ -269,7 +271,11 @@ class SandboxRunner:
                 raise SandboxSetupError(f"no run directory available: {error}") from error
             try:
                 return slot, prepare_layout(
-                    policy, slot.path, self.layers_dir, tmpfs_bytes=self.limits.tmpfs_bytes
+                    policy,
+                    slot.path,
+                    self.layers_dir,
+                    tmpfs_bytes=self.limits.tmpfs_bytes,
+                    decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
                 slot.release()
