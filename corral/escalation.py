@@ -312,7 +312,9 @@ class Escalator:
             self.notices.append(f"corral: no rules store; {violation.target} allowed for this session only")
             return Decision(Scope.SESSION, decision.confirmed_sensitive), DecidedBy.PERSON
         try:
-            self.rules.add_for(project_key, violation, confirmed=decision.confirmed_sensitive)
+            self.rules.add_for(
+                project_key, violation, confirmed=decision.confirmed_sensitive, one_port=decision.one_port
+            )
         except (RuleError, sqlite3.Error, OSError) as error:
             self.notices.append(
                 f"corral: could not store a rule for {violation.target} ({error}); session only"
