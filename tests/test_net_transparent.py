@@ -127,7 +127,13 @@ def drive(actor: Actor, **spec: Any) -> dict[str, Any]:
         command = ["setpriv", f"--reuid={actor.uid}", f"--regid={actor.gid}", "--init-groups", "--", *command]
     environment = dict(actor.env, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        command, cwd=actor.workspace, env=environment, capture_output=True, text=True, timeout=120, check=False
+        command,
+        cwd=actor.workspace,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
