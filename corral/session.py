@@ -25,6 +25,7 @@ from pathlib import Path
 
 from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
+from corral.backendchoice import ChosenBackend
 from corral.carveouts import agent_readable
 from corral.command import Command
 from corral.decision import DENY, Decision
@@ -37,9 +38,10 @@ from corral.network import LiveDecisions, NetworkGate
 from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
+from sandbox.backend import Backend
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+from sandbox.runner import NetworkHook, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -73,6 +75,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    lookups: list[str] = field(default_factory=list)
+    """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -104,6 +108,7 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "lookups": list(self.lookups),
         }
 
 
@@ -131,13 +136,15 @@ class SessionSummary:
 class SessionParts:
     """The collaborators a Session runs with, built in one place (`corral.opening.compose_session`)."""
 
-    runner: SandboxRunner
+    runner: Backend
     rules: RuleStore
     escalator: Escalator
     recorder: CommandRecorder
     live: LiveDecisions | None = None
     """Answers the proxy about new hosts while a command runs; None when the network is closed."""
     gate: NetworkGate | None = None
+    backend: ChosenBackend | None = None
+    """Why `runner` is the backend it is (None: built by hand, it says nothing more)."""
 
 
 class Session:
@@ -182,6 +189,9 @@ class Session:
         self.extra_readable = tuple(extra_readable)
         """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
         self._runner = parts.runner
+        self.backend = parts.backend or ChosenBackend(parts.runner, parts.runner.traits.name, fallback=False)
+        """The sandbox backend commands run under and why (display only: the Session runs through
+        `Backend` whatever it is)."""
         self._rules = parts.rules
         self._escalator = parts.escalator
         self._recorder = parts.recorder
@@ -315,6 +325,8 @@ class Session:
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
+        if self._gate is not None:
+            outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []
@@ -344,6 +356,9 @@ class Session:
             settled = self._runner.settle(result, allowed)
             outcome.applied.extend(settled.applied)  # what an allow applied outside the workspace
             outcome.refused.extend(settled.refused)
+            # A backend that cannot capture writes re-runs the command on an allow (Seatbelt): the
+            # re-run's exit status is the command's.
+            outcome.exit_code = result.exit_code
         records.extend(self._escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
