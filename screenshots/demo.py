@@ -188,6 +188,25 @@ def demo_request(violations: list[Violation] | None = None, command: str | None 
     )
 
 
+def write_request(root: Path = DEMO_ROOT) -> PromptRequest:
+    """One write outside the workspace, with its captured change."""
+    violation = demo_violations(root)[1]
+    return demo_request([violation], command="echo 'alias ls=\"ls --color\"' >> ../host-bashrc")
+
+
+def net_request() -> PromptRequest:
+    """One new host (nothing captured)."""
+    violation = Violation(ViolationKind.NET, "registry.npmjs.org:443", "connect")
+    return demo_request([violation], command="npm install left-pad")
+
+
+def protected_request(root: Path = DEMO_ROOT) -> PromptRequest:
+    """A protected path deep enough to end in an ellipsis at 80 columns."""
+    deep = root / "project" / "packages" / "frontend-dashboard" / "node_modules" / ".bin" / ".envrc"
+    violation = Violation(ViolationKind.FS_PROTECTED, str(deep), "create")
+    return demo_request([violation], command="npx create-env --here")
+
+
 def many_hosts_request(count: int = 50) -> PromptRequest:
     """A flood of hosts with one sensitive item interleaved (A09)."""
     hosts = [Violation(ViolationKind.NET, f"cdn{n}.example.net:443", "connect") for n in range(count)]

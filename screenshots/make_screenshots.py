@@ -2,7 +2,7 @@
 
     .venv/bin/python screenshots/make_screenshots.py [SCENE ...]
 
-Each scene runs headless at 120x40 with HOME and XDG_* pointed at a fresh temporary directory (no
+Each scene runs headless at 120x35 (`scenes.SIZE`) with HOME and XDG_* pointed at a fresh temporary directory (no
 real corral state is read or written) and the demo project under /tmp/corral-demo. Regenerate after
 any UI change and commit the SVGs; README embeds them.
 """

@@ -25,7 +25,8 @@ from tui.escalation import EscalationScreen
 from tui.trust_dialog import TrustScreen
 
 Steps = Callable[[Pilot[object]], Awaitable[None]]
-SIZE = (120, 40)
+SIZE = (120, 35)
+"""The README's screenshots; the snapshot tests also take every scene at 80x24 and 200x50."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,24 @@ SCENES: tuple[Scene, ...] = (
         _dialog(demo.many_hosts_request, "v", "down", "x"),
     ),
     Scene(
+        "escalation-write",
+        "One write outside the workspace, its captured change one key away",
+        _shell,
+        _dialog(demo.write_request),
+    ),
+    Scene(
+        "escalation-net",
+        "One new host: no captured changes, so no changes key",
+        _shell,
+        _dialog(demo.net_request),
+    ),
+    Scene(
+        "escalation-protected",
+        "A protected path with a long name: the target ends in an ellipsis, the reason says why",
+        _shell,
+        _dialog(demo.protected_request),
+    ),
+    Scene(
         "trust",
         "Trust dialog for an untrusted project: what would load, widening values highlighted",
         _shell,
@@ -179,6 +198,12 @@ SCENES: tuple[Scene, ...] = (
         lambda: _shell(seed=True),
         _key("f2"),
     ),
+    Scene(
+        "trust-inspect",
+        "A trusted project inspected from the review: what it loads, no “until you trust it”",
+        lambda: _shell(seed=True),
+        _key("f2", "down", "i"),
+    ),
     Scene("rules", "Rules screen: this project's stored rules", lambda: _shell(seed=True), _key("f3")),
     Scene(
         "stats",
@@ -186,4 +211,5 @@ SCENES: tuple[Scene, ...] = (
         lambda: _shell(seed=True),
         _key("f4"),
     ),
+    Scene("help", "F1: every key of the screen underneath, with what it does", _shell, _key("f1")),
 )

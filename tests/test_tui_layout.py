@@ -146,5 +146,157 @@ async def test_a_long_project_path_in_the_review_ends_in_an_ellipsis() -> None:
         table = app.screen.query_one(DataTable)
         assert table.max_scroll_x == 0
         lines = screen_lines(app)
-        row = next(line for line in lines if "a-very-long" in line)
+        row = next(line for line in lines if "…" in line and "trusted" in line)
         assert "…" in row and "trusted" in row and row.rstrip().endswith(("0", "1", "2", "3"))
+        assert row.lstrip().startswith("/tmp/corral-demo/") and "…/project " in row  # shortened in the middle
+
+
+def test_paths_are_shortened_in_the_middle_keeping_whole_components_at_the_end() -> None:
+    from rich.text import Text
+
+    from tui.tables import shorten_middle
+
+    path = "/tmp/corral-demo/project/.git/hooks/pre-push"
+    assert shorten_middle(Text(path), 80).plain == path
+    assert shorten_middle(Text(path), 30).plain == "/tmp/corral-de…/hooks/pre-push"
+    assert shorten_middle(Text(path), 20).plain == "/tmp/corra…/pre-push"
+    for width in range(5, len(path)):
+        assert len(shorten_middle(Text(path), width).plain) == width
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_a_long_protected_path_keeps_its_file_name_in_view(size: tuple[int, int]) -> None:
+    scene = _scene("escalation-protected")
+    app = scene.build()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await scene.steps(pilot)  # type: ignore[arg-type]
+        await pilot.pause(0.1)
+        row = next(line for line in screen_lines(app) if "!  protected path" in line)
+        assert "/.envrc" in row and "/tmp/corral-demo/" in row, row
+        assert ("…" in row) is (size[0] < 120), row
+
+
+def _footer_keys(app: App[Any]) -> list[tuple[str, Region]]:
+    from textual.widgets._footer import FooterKey
+
+    footer = app.screen.query(Footer).last()
+    return [(key.key, key.region) for key in footer.query(FooterKey)]
+
+
+@pytest.mark.parametrize("keys", [(), ("f2",), ("f3",), ("f4",)], ids=["shell", "review", "rules", "stats"])
+async def test_every_footer_key_fits_at_80_columns(keys: tuple[str, ...]) -> None:
+    app = _scene("trust-review").build()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        for _ in range(40):  # the footer fills in after the first focus
+            await pilot.pause(0.05)
+            shown = _footer_keys(app)
+            if shown:
+                break
+        assert shown and all(region.right <= 80 for _key, region in shown), shown
+        names = {key for key, _region in shown}
+        assert "f1" in names  # the help is always one key away
+        if keys:
+            assert not names & {"f2", "f3", "f4", "ctrl+l"}, names  # the view's own keys, not the shell's
+
+
+async def test_f1_lists_the_keys_of_the_screen_underneath_and_closes_again() -> None:
+    from tui.escalation import EscalationScreen
+    from tui.views import HelpScreen
+
+    app = _scene("escalation").build()
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        names = {name for _key, name, _tooltip in app.screen.rows}
+        assert {"Trust", "Rules", "Stats", "Interrupt", "Quit"} <= names
+        assert "Move cursor left" not in names  # the input line's editing keys are not corral's keys
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await _scene("escalation").steps(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert {"Allow once", "Session", "Project", "Deny"} <= {n for _k, n, _t in app.screen.rows}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)  # Escape closed the help, not the dialog
+
+
+async def test_views_never_open_over_a_dialog() -> None:
+    from tui.escalation import EscalationScreen
+
+    scene = _scene("escalation")
+    app = scene.build()
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        await scene.steps(pilot)  # type: ignore[arg-type]
+        for key in ("f2", "f3", "f4"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, EscalationScreen)
+
+
+@pytest.mark.parametrize(
+    ("name", "offered", "not_offered"),
+    [
+        ("escalation-net", {"escape", "o", "s", "p"}, {"c", "x", "v"}),
+        ("escalation-write", {"c"}, {"x", "v"}),
+        ("escalation", {"c", "x"}, {"v"}),
+        ("escalation-flood", {"x", "v"}, {"c"}),
+    ],
+)
+async def test_the_dialog_footer_offers_only_keys_that_do_something(
+    name: str, offered: set[str], not_offered: set[str]
+) -> None:
+    scene = _scene(name)
+    app = scene.build()
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        await scene.steps(pilot)  # type: ignore[arg-type]
+        await pilot.pause(0.1)
+        names = {key for key, _region in _footer_keys(app)}
+        assert offered <= names and not (not_offered & names), names
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 35)], ids=["80x24", "120x35"])
+async def test_the_focused_button_is_legible_and_differs_from_the_others(size: tuple[int, int]) -> None:
+    scene = _scene("escalation")
+    app = scene.build()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await scene.steps(pilot)  # type: ignore[arg-type]
+        await pilot.pause(0.1)
+        deny = app.screen.query_one("#deny", Button)
+        assert app.screen.focused is deny
+        focused = deny.rich_style
+        app.screen.query_one("#once", Button).focus()
+        await pilot.pause()
+        unfocused = deny.rich_style
+        assert not focused.reverse, "focus never reverses the colours"
+        assert focused.color != focused.bgcolor
+        assert focused != unfocused, "focus shows"
+
+
+@pytest.mark.parametrize("name", DIALOGS)
+async def test_a_dialog_has_one_border(name: str) -> None:
+    scene = _scene(name)
+    app = scene.build()
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        await scene.steps(pilot)  # type: ignore[arg-type]
+        await pilot.pause(0.1)
+        dialog = app.screen.query(".dialog").last().region
+        lines = screen_lines(app)
+        top = lines[dialog.y][dialog.x : dialog.right]
+        bottom = lines[dialog.bottom - 1][dialog.x : dialog.right]
+        assert top.startswith("╭") and top.endswith("╮") and top.count("╭") == 1, top
+        assert bottom.startswith("╰") and bottom.endswith("╯") and bottom.count("╰") == 1, bottom
+        inside = [line[dialog.x + 1 : dialog.right - 1] for line in lines[dialog.y + 1 : dialog.bottom - 1]]
+        assert not any(row.startswith(("│", "┃", "║")) for row in inside), "no second frame inside"

@@ -15,7 +15,7 @@ from tui.escalation import EscalationScreen
 from tui.review import TrustReviewScreen
 from tui.rules_screen import RulesScreen
 from tui.stats_screen import StatsScreen, bar_chart, summary_text
-from tui.trust_dialog import TrustScreen, describe_gate
+from tui.trust_dialog import TrustScreen, TrustViewer, describe_gate
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 SIZE = (120, 35)
@@ -83,8 +83,8 @@ async def test_trust_footer_names_the_buttons_keys() -> None:
     from corral.locations import Locations
 
     gate = evaluate(demo.PROJECT, TrustStore(Locations.default().trust_dir))
-    for inspect_only, expected in ((False, {"u", "t", "q"}), (True, set())):
-        app = Host(lambda inspect_only=inspect_only: TrustScreen(gate, inspect_only=inspect_only))
+    for viewer, expected in ((False, {"u", "t", "q"}), (True, {"escape"})):
+        app = Host(lambda viewer=viewer: TrustViewer(gate) if viewer else TrustScreen(gate))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             screen = app.screen
@@ -98,7 +98,8 @@ async def test_trust_footer_names_the_buttons_keys() -> None:
             assert screen.query(Footer)
             labels = " ".join(str(button.label) for button in screen.query(Button))
             for key in expected:
-                assert f"({key}" in labels or f"/{key}" in labels
+                shown_as = "Esc" if key == "escape" else key
+                assert f"({shown_as}" in labels or f"/{shown_as}" in labels
 
 
 def test_trusted_project_text_does_not_say_until_you_trust_it() -> None:

@@ -1,5 +1,7 @@
-"""SVG snapshots of every screen of `corral shell` at 120x40, and of the main screens at 80x24, 120x35
-and 200x50 (pytest-textual-snapshot).
+"""SVG snapshots of every screen of `corral shell` (every scene in screenshots/scenes.py: the shell,
+the escalation dialog for writes, hosts, protected paths and floods, the captured changes, the
+sensitive confirmation, the trust dialog, viewer and review, rules, stats and the F1 help) at 80x24,
+120x35 and 200x50 (pytest-textual-snapshot).
 
 The scenes (screenshots/scenes.py) include spoofing attempts: Rich markup (`[red]`, `[link=...]`), escape
 sequences (CSI erase, SGR conceal, OSC 8 links, OSC 52 clipboard writes), bidi overrides, zero-width
@@ -37,21 +39,13 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-@pytest.mark.parametrize("scene", SCENES, ids=[scene.name for scene in SCENES])
-def test_screen(scene: Scene, snap_compare: Callable[..., Any]) -> None:
-    assert snap_compare(scene.build(), run_before=scene.steps, terminal_size=SIZE)
-
-
-MAIN_SCREENS = ("shell", "escalation", "escalation-changes", "trust", "trust-review", "rules", "stats")
-SIZES = ((80, 24), (120, 35), (200, 50))
+SIZES = ((80, 24), SIZE, (200, 50))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-@pytest.mark.parametrize("name", MAIN_SCREENS)
-def test_main_screens_at_three_sizes(
-    name: str, size: tuple[int, int], snap_compare: Callable[..., Any]
-) -> None:
-    """The main screens at a small, a common and a large terminal: headers end in an ellipsis instead of
-    wrapping, dialogs stay between the header and the input row, views replace each other."""
-    scene = next(scene for scene in SCENES if scene.name == name)
+@pytest.mark.parametrize("scene", SCENES, ids=[scene.name for scene in SCENES])
+def test_screen(scene: Scene, size: tuple[int, int], snap_compare: Callable[..., Any]) -> None:
+    """Every screen at a small, a common and a large terminal: headers end in an ellipsis instead of
+    wrapping, dialogs stay between the header and the input row with their buttons in view, tables
+    end long cells in an ellipsis, views replace each other."""
     assert snap_compare(scene.build(), run_before=scene.steps, terminal_size=size)

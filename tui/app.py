@@ -85,6 +85,8 @@ class CorralShell(App[int]):
 
     TITLE = "corral shell"
     CSS_PATH = "shell.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    """Every action has a key in the footer and in the F1 help; the palette only took footer room."""
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", tooltip="Leave the shell", id="shell.quit", priority=True),
         Binding(
@@ -95,6 +97,7 @@ class CorralShell(App[int]):
             id="shell.interrupt",
             priority=True,
         ),
+        Binding("f1", "help", "Help", tooltip="Every key of this screen", id="shell.help"),
         Binding(
             "f2",
             "trust_review",
@@ -104,7 +107,9 @@ class CorralShell(App[int]):
         ),
         Binding("f3", "rules", "Rules", tooltip="This project's stored rules", id="shell.rules"),
         Binding("f4", "stats", "Stats", tooltip="Prompts and decisions from the ledger", id="shell.stats"),
-        Binding("ctrl+l", "clear_log", "Clear", tooltip="Clear the command log", id="shell.clear"),
+        Binding(
+            "ctrl+l", "clear_log", "Clear", show=False, tooltip="Clear the command log", id="shell.clear"
+        ),
     ]
 
     def __init__(
@@ -347,13 +352,26 @@ class CorralShell(App[int]):
 
     def _open_view(self, view: Screen[None], callback: Callable[[None], None] | None = None) -> None:
         """Show one of the F2/F3/F4 views: it replaces a view already open (views never stack); the
-        same key again leaves it as it is. Dialogs (escalation, trust) are never replaced."""
+        same key again leaves it as it is. Dialogs (escalation, trust) are never replaced or covered."""
         current = self.screen
         if type(current) is type(view):
+            return
+        if isinstance(current, ModalScreen):
+            self.bell()  # a dialog waits for its answer: views open over the shell, never over a dialog
             return
         if getattr(current, "IS_VIEW", False):
             current.dismiss(None)
         self.push_screen(view, callback)
+
+    def action_help(self) -> None:
+        """Show every key of the current screen (F1; F1 or Escape closes it)."""
+        from tui.views import HelpScreen
+
+        current = self.screen
+        if isinstance(current, HelpScreen):
+            current.dismiss(None)
+            return
+        self.push_screen(HelpScreen(current, getattr(current, "HELP_TITLE", "the shell")))
 
     def action_trust_review(self) -> None:
         """Open the trust review screen."""

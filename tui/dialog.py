@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from textual import events
+from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button
@@ -27,6 +28,10 @@ ResultType = TypeVar("ResultType")
 
 class DialogScreen(ModalScreen[ResultType]):
     """A modal dialog whose body scrolls and whose other parts always show."""
+
+    BINDINGS = [
+        Binding("f1", "app.help", "Help", show=False, tooltip="Every key of this dialog", id="dialog.help"),
+    ]
 
     def on_mount(self) -> None:
         self._fit(self.app.size.height)

@@ -31,7 +31,7 @@ from corral.grouping import deleted_paths, is_deletion
 from tui.changes import change_set, describe, diff_for, shows_target_line
 from tui.dialog import DialogScreen
 from tui.inert import inert
-from tui.tables import FitTable
+from tui.tables import FitTable, shorten_middle
 
 _MEANINGFUL_KEYS = frozenset(
     {
@@ -80,6 +80,8 @@ def _scope_answer(
 
 class ConfirmSensitiveScreen(DialogScreen[bool]):
     """The explicit second step for a project rule on sensitive targets. Default: cancel."""
+
+    HELP_TITLE = "the sensitive confirmation"
 
     BINDINGS = [
         Binding("escape", "cancel", "Go back", show=False, id="confirm.cancel"),
@@ -140,6 +142,8 @@ class ConfirmSensitiveScreen(DialogScreen[bool]):
 class ChangesScreen(DialogScreen[None]):
     """The captured change set: file list with sizes and modes, and a diff for text files."""
 
+    HELP_TITLE = "captured changes"
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the decision", id="changes.back"),
         Binding("c", "close", "Back", show=False, id="changes.back-c"),
@@ -153,27 +157,41 @@ class ChangesScreen(DialogScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="changes-box", classes="dialog wide"):
             yield Static(Text("Captured changes (not on the host yet)", style="bold"), classes="title")
-            yield VerticalScroll(Static(self._body()), id="changes-body")
+            yield VerticalScroll(Static(self._body(), id="changes-text"), id="changes-body")
             yield Footer()
 
-    def _body(self) -> Text:
-        body = Text(end="", no_wrap=True, overflow="ellipsis")  # a long path ends in "…", never wraps
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._fit_paths)
+
+    def _fit_paths(self) -> None:
+        """Shorten long paths in the middle to the body's width (a diff line ends in "…")."""
+        body = self.query_one("#changes-body", VerticalScroll)
+        width = body.content_region.width - body.styles.scrollbar_size_vertical
+        self.query_one("#changes-text", Static).update(self._body(width))
+
+    def _body(self, width: int = 10_000) -> Text:
+        body = Text(end="", no_wrap=True, overflow="ellipsis")  # nothing wraps: long paths are shortened
         pairs = change_set(self.violations)
         if not pairs:
             body.append("This prompt carries no captured file changes (reads and connections only).")
             return body
         for violation, changes in pairs:
             if shows_target_line(violation, changes):
-                body.append_text(inert(violation.target, "bold underline", one_line=True))
+                body.append_text(
+                    shorten_middle(inert(violation.target, "bold underline", one_line=True), width)
+                )
                 body.append("\n")
             for change in changes:
                 row = describe(change)
+                prefix = f"  {row.op:<8}{row.size:>10}  {row.mode:>4}  "
+                note = inert(row.note, "yellow", one_line=True) if row.note else Text("")
+                room = width - len(prefix) - (len(note.plain) + 2 if row.note else 0)
                 body.append(f"  {row.op:<8}", style="bold")
                 body.append(f"{row.size:>10}  {row.mode:>4}  ", style="dim")
-                body.append_text(inert(row.path, one_line=True))
+                body.append_text(shorten_middle(inert(row.path, one_line=True), max(room, 12)))
                 if row.note:
                     body.append("  ")
-                    body.append_text(inert(row.note, "yellow", one_line=True))
+                    body.append_text(note)
                 body.append("\n")
             for change in changes:
                 for line in diff_for(change):
@@ -193,6 +211,8 @@ class ChangesScreen(DialogScreen[None]):
 
 class EscalationScreen(DialogScreen[PromptAnswer]):
     """Ask about one command's violations. Dismisses with a Decision or a per-violation mapping."""
+
+    HELP_TITLE = "the escalation dialog"
 
     BINDINGS = [
         Binding("escape", "deny", "Deny", tooltip="Deny everything (the default)", id="escalation.escape"),
@@ -324,7 +344,7 @@ class EscalationScreen(DialogScreen[PromptAnswer]):
             else (Text("!", style="bold white on red") if sensitive else Text(""))
         )
         reason = self.request.reasons.get(members[0].target, "")
-        target_cell = inert(target, "bold" if sensitive else "", one_line=True, limit=300)
+        target_cell = inert(target, "bold" if sensitive else "", one_line=True, limit=4096)
         target_cell.append("\n")
         target_cell.append_text(inert(reason, "italic dim", one_line=True, limit=300))
         label = _KIND_LABEL.get(kind, kind)
@@ -340,11 +360,13 @@ class EscalationScreen(DialogScreen[PromptAnswer]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`c` (changes) is offered only when the prompt carries captured changes, `v` (details) only
-        when a summary groups violations."""
+        when a summary groups violations, `x` (deny one item) only when there is more than one."""
         if action == "changes":
             return bool(change_set(self.request.violations))
         if action == "toggle_details":
             return len(self.request.groups) != len(self.request.violations)
+        if action == "exclude":
+            return len(self.request.violations) > 1  # one item: denying it is the deny
         return True
 
     def on_key(self, event: events.Key) -> None:

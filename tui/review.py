@@ -15,7 +15,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from corral.locations import Locations
@@ -23,7 +22,8 @@ from corral.trusting import KnownProject, evaluate_project, grant_shown, known_p
 from tui.dialog import DialogScreen
 from tui.inert import inert
 from tui.tables import FitTable
-from tui.trust_dialog import TrustChoice, TrustScreen
+from tui.trust_dialog import TrustChoice, TrustScreen, TrustViewer
+from tui.views import ViewScreen
 
 _STATE_STYLE = {"unchanged": "green", "changed": "bold dark_orange", "missing": "bold red", "-": "dim"}
 _DECISION_STYLE = {"trusted": "bold green", "denied": "bold red", "none": "dim"}
@@ -55,11 +55,10 @@ class ConfirmRevokeScreen(DialogScreen[bool]):
         self.dismiss(yes)
 
 
-class TrustReviewScreen(Screen[None]):
+class TrustReviewScreen(ViewScreen):
     """All projects corral knows."""
 
-    IS_VIEW = True
-    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+    HELP_TITLE = "trust review"
 
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="review.back"),
@@ -96,7 +95,7 @@ class TrustReviewScreen(Screen[None]):
         for row in self.rows:
             date = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.decided_at)) if row.decided_at else "-"
             table.add_row(
-                inert(row.root, one_line=True, limit=120),
+                inert(row.root, one_line=True, limit=4096),
                 Text(row.decision, style=_DECISION_STYLE.get(row.decision, "")),
                 Text(date),
                 Text(row.fingerprint_state, style=_STATE_STYLE.get(row.fingerprint_state, "")),
@@ -126,7 +125,7 @@ class TrustReviewScreen(Screen[None]):
         if row is None or not os.path.isdir(row.root):
             return
         result = evaluate_project(row.root, self.locations)
-        self.app.push_screen(TrustScreen(result, inspect_only=True))
+        self.app.push_screen(TrustViewer(result))
 
     def action_revoke(self) -> None:
         """Forget the selected project's trust decision (after a confirmation)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from corral.locations import Locations
@@ -19,13 +18,13 @@ from corral.rules import Rule, RuleStore
 from tui.inert import inert
 from tui.review import ConfirmRevokeScreen
 from tui.tables import FitTable
+from tui.views import ViewScreen
 
 
-class RulesScreen(Screen[None]):
+class RulesScreen(ViewScreen):
     """This project's rules (all projects' with `a`)."""
 
-    IS_VIEW = True
-    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+    HELP_TITLE = "rules"
 
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="rules.back"),
@@ -95,7 +94,7 @@ class RulesScreen(Screen[None]):
                 Text(time.strftime("%Y-%m-%d %H:%M", time.localtime(rule.created_at))),
             ]
             if self.all_projects:
-                cells.insert(1, inert(rule.project, "dim", one_line=True, limit=60))
+                cells.insert(1, inert(rule.project, "dim", one_line=True, limit=4096))
             table.add_row(*cells)
         table.fit()
         self.query_one("#rules-note", Static).update(note)

@@ -11,16 +11,18 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from corral.fatigue.stats import FatigueStats, StatsReport, compute_stats
 from corral.locations import Locations
 from corral.rules import canonical_project
 from tui.inert import inert
+from tui.tables import shorten_middle
+from tui.views import ViewScreen
 
 MAX_SESSIONS_CHARTED = 60
 CHART_ROWS = 5
@@ -66,8 +68,9 @@ def _latency(value_ms: float | None) -> str:
     return f"{value_ms / 1000:.1f} s" if value_ms >= 1000 else f"{value_ms:.0f} ms"
 
 
-def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
-    """The figures under the chart (a line too long for the screen ends in an ellipsis)."""
+def summary_text(stats: FatigueStats, sessions: list[FatigueStats], width: int = 10_000) -> Text:
+    """The figures under the chart in `width` cells (a session's project path is shortened in the
+    middle; any other line too long for the screen ends in an ellipsis)."""
     text = Text(end="", no_wrap=True, overflow="ellipsis")
     rows = [
         ("commands", f"{stats.commands:,}"),
@@ -104,16 +107,17 @@ def summary_text(stats: FatigueStats, sessions: list[FatigueStats]) -> Text:
             text.append(
                 f"{_plural(session.commands, 'command'):>13}  {_plural(session.prompts, 'prompt'):>11}  "
             )
-            text.append_text(inert(session.project or "", "dim", one_line=True, limit=60))
+            used = 2 + 7 + 16 + 2 + 13 + 2 + 11 + 2  # id, start, commands, prompts and their gaps
+            project = inert(session.project or "", "dim", one_line=True, limit=300)
+            text.append_text(shorten_middle(project, max(width - used, 12)))
             text.append("\n")
     return text
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(ViewScreen):
     """Prompts and decisions from the ledger."""
 
-    IS_VIEW = True
-    """One of the F2/F3/F4 views: opening another replaces it (`CorralShell._open_view`)."""
+    HELP_TITLE = "stats"
 
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the shell", id="stats.back"),
@@ -125,6 +129,8 @@ class StatsScreen(Screen[None]):
         self.locations = locations
         self.project = project
         self.all_projects = False
+        self._shown: tuple[FatigueStats, list[FatigueStats]] | None = None
+        """The figures last read from the ledger (a resize shows them again without reading)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="screen-title")
@@ -158,7 +164,18 @@ class StatsScreen(Screen[None]):
         sessions = sorted(report.sessions, key=lambda s: (s.started_at or 0, s.session_id or 0))
         chart = [s.prompts for s in sessions[-MAX_SESSIONS_CHARTED:]]
         self.query_one("#stats-chart", Static).update(bar_chart(chart))
-        self.query_one("#stats-figures", Static).update(summary_text(report.total, sessions))
+        self._shown = (report.total, sessions)
+        self._show_figures()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._show_figures)
+
+    def _show_figures(self) -> None:
+        if self._shown is None:
+            return
+        body = self.query_one("#stats-body", VerticalScroll)
+        width = body.content_region.width - body.styles.scrollbar_size_vertical
+        self.query_one("#stats-figures", Static).update(summary_text(*self._shown, width=width))
 
     def action_close(self) -> None:
         """Back to the shell."""

@@ -2,19 +2,25 @@
 
 `FitTable` is a `DataTable` whose columns are sized by corral, not by their widest cell: every column
 but the flexible ones keeps its natural width (its widest line), and the flexible ones (a path, a
-target, a project) share what is left of the table's width, so a long value ends in an ellipsis
-("…", at the end: the start of a path stays readable) instead of pushing the other columns out of
-view. The sizes are recomputed when the table is resized and whenever `fit` is called after rows
-change. Cells must be `rich.text.Text` built with `no_wrap` and `overflow="ellipsis"` (`tui.inert`
-with `one_line=True` does that; `cell` does it for any other text).
+target, a project) share what is left of the table's width, so a long value is shortened instead
+of pushing the other columns out of view. A flexible cell's first line (the path, host or project)
+is shortened in the middle (`shorten_middle`: "/tmp/corral-demo/…/hooks/pre-commit"), so both where it
+starts and the file it names stay readable; any further line (a reason) ends in "…". Every path corral
+shows in a width it does not fit (tables, the captured changes) is shortened this one way. The sizes
+are recomputed when the table is resized and whenever `fit` is called after rows change. Cells must be
+`rich.text.Text` built with `no_wrap` and `overflow="ellipsis"` (`tui.inert` with `one_line=True` does
+that; `cell` does it for any other text).
 """
 
 from __future__ import annotations
+
+from typing import Self
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 MIN_FLEXIBLE_WIDTH = 12
 """The flexible column never gets narrower than this (below it the table scrolls sideways)."""
@@ -23,6 +29,36 @@ MIN_FLEXIBLE_WIDTH = 12
 def cell(text: str, style: str = "", *, justify: str = "left") -> Text:
     """A one-line table cell that ends in an ellipsis when its column is too narrow."""
     return Text(text, style=style, no_wrap=True, overflow="ellipsis", justify=justify, end="")  # type: ignore[arg-type]
+
+
+def shorten_middle(line: Text, width: int) -> Text:
+    """`line` in at most `width` cells: when too long, its start and its end with "…" between. The end
+    starts at a "/" and is the longest run of whole path components that fits in two thirds of the
+    width (or just the last two thirds of the width when the last component alone is longer)."""
+    plain = line.plain
+    if cell_len(plain) <= width or width < 5:
+        return line
+    keep = width - 1
+    most = keep * 2 // 3
+    starts = [index for index, char in enumerate(plain) if char == "/" and 0 < len(plain) - index <= most]
+    tail = len(plain) - starts[0] if starts else most
+    shortened = line[: keep - tail]
+    shortened.append("…", style="dim")
+    shortened.append_text(line[len(plain) - tail :])
+    shortened.no_wrap, shortened.overflow, shortened.end = True, "ellipsis", ""
+    return shortened
+
+
+def _shorten_cell(value: Text, width: int) -> Text:
+    lines = value.split("\n", allow_blank=True)
+    if not lines or cell_len(lines[0].plain) <= width:
+        return value
+    result = shorten_middle(lines[0], width)
+    for line in lines[1:]:
+        result.append("\n")
+        result.append_text(line)
+    result.no_wrap, result.overflow, result.end = True, "ellipsis", ""
+    return result
 
 
 def _natural_width(value: object) -> int:
@@ -57,6 +93,7 @@ class FitTable(DataTable[Text]):
         super().__init__(id=id, **options)  # type: ignore[arg-type]
         self.flexible = frozenset(flexible)
         """Indices of the columns that share the width the other columns leave."""
+        self._originals: dict[tuple[RowKey, ColumnKey], Text] = {}
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit()
@@ -66,7 +103,8 @@ class FitTable(DataTable[Text]):
         columns = list(self.columns.values())
         if not columns:
             return
-        rows = [self.get_row(row.key) for row in self.ordered_rows]
+        keys = [list(self.columns)[index] for index in range(len(columns))]
+        rows = [[self._original(row.key, key) for key in keys] for row in self.ordered_rows]
         natural = [
             max(
                 [
@@ -93,9 +131,25 @@ class FitTable(DataTable[Text]):
                 column.width = widths[index]
                 changed = True
         if changed:
+            for row, values in zip(self.ordered_rows, rows, strict=True):
+                for index in flexible:
+                    value = values[index]
+                    if isinstance(value, Text):
+                        self.update_cell(row.key, keys[index], _shorten_cell(value, widths[index]))
             self._require_update_dimensions = True
             self._clear_caches()
             self.refresh(layout=True)
+
+    def _original(self, row: RowKey, column: ColumnKey) -> Text:
+        """The cell as it was added (before any shortening)."""
+        found = self._originals.get((row, column))
+        if found is None:
+            found = self._originals[(row, column)] = self.get_cell(row, column)
+        return found
+
+    def clear(self, columns: bool = False) -> Self:
+        self._originals.clear()
+        return super().clear(columns)
 
     def _needs_vertical_scrollbar(self) -> bool:
         rows = sum(row.height for row in self.ordered_rows) + (self.header_height if self.show_header else 0)

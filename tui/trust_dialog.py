@@ -141,6 +141,8 @@ def describe_gate(gate: GateResult) -> Text:
 class TrustScreen(DialogScreen[TrustChoice]):
     """Trust / continue untrusted / quit for one project; or, with `inspect_only`, just a viewer."""
 
+    HELP_TITLE = "the trust dialog"
+
     BINDINGS = [
         Binding(
             "escape",
@@ -215,3 +217,16 @@ class TrustScreen(DialogScreen[TrustChoice]):
     def _pressed(self, event: Button.Pressed) -> None:
         if event.button.id:
             self.action_choose(event.button.id)
+
+
+class TrustViewer(TrustScreen):
+    """The trust dialog as a viewer (from the review): shows what the project would load, only closes."""
+
+    HELP_TITLE = "the trust viewer"
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", tooltip="Back to the review", id="trust-viewer.close"),
+    ]
+
+    def __init__(self, gate: GateResult) -> None:
+        super().__init__(gate, inspect_only=True)
