@@ -94,7 +94,11 @@ class NetworkGate:
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
         when the first connection arrives: commands that never touch the network never pay for it."""
-        listener = open_listener_in(child_pid, self.port)
+        self.serve_on(open_listener_in(child_pid, self.port))
+
+    def serve_on(self, listener: socket.socket) -> None:
+        """Serve the proxy on `listener` (a backend with no network namespace opens one on the host's
+        loopback, on a port of its own for the command); loaded on its first connection, as `attach`."""
         self._listener = listener
         self._stop_r, self._stop_w = os.pipe()
         self._waiter = threading.Thread(

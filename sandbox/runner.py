@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.apply import ApplyOutcome, apply_changes
@@ -62,6 +62,9 @@ from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+
+if TYPE_CHECKING:
+    from sandbox.landlock_layer import InnerLayer
 
 EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
@@ -272,6 +275,7 @@ class SandboxRunner:
         on_start: Callable[[int], None] | None,
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
+        layer = self.inner_layer(policy)
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
@@ -288,6 +292,9 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        if layer is not None:
+            command = layer.wrap(command)
+            pass_fds += layer.child_fds
         argv = list(mechanism.scope_argv) + build_argv(
             binary.path,
             policy,
@@ -311,10 +318,16 @@ class SandboxRunner:
                 # there: give it only the command's filtered environment, never corral's.
                 env=dict(policy.env),
             )
+        except BaseException:
+            if layer is not None:
+                layer.close()
+            raise
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
+        if layer is not None:
+            layer.started()
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -350,6 +363,8 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            if layer is not None:
+                layer.released()
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
@@ -381,6 +396,8 @@ class SandboxRunner:
                     self._children.discard(init.pid)
                     self._pending.pop(init.pid, None)
             os.close(block_w)
+            if layer is not None:
+                layer.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -395,6 +412,10 @@ class SandboxRunner:
                         cgroup.remove()
             elif cgroup is not None:
                 cgroup.remove()
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """A second layer inside the sandbox for one command (`sandbox.bwrap_backend`: Landlock)."""
+        return None
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one

@@ -81,6 +81,8 @@ class Actor:
     env: dict[str, str] = field(default_factory=dict)
     real_home: Path | None = None
     """The unprivileged user's real home (shared by every test), or None for a per-test home."""
+    backend: str = "bwrap"
+    """The sandbox backend every `corral run` of this actor uses (`sandbox_backend`)."""
 
     @property
     def home(self) -> Path:
@@ -111,7 +113,9 @@ class Actor:
     def run(
         self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """Run `corral ARGS` as this actor, with no TTY."""
+        """Run `corral ARGS` as this actor, with no TTY (`run` with this actor's backend)."""
+        if args and args[0] == "run" and self.backend != "bwrap" and "--backend" not in args:
+            args = ("run", "--backend", self.backend, *args[1:])
         command = [CORRAL, *args]
         if self.uid != os.geteuid():
             command = [
@@ -233,8 +237,43 @@ def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | 
     return actor
 
 
+BACKEND_OVERRIDE = os.environ.get("CORRAL_TEST_BACKEND")
+"""Run every escape test against this backend (e.g. `CORRAL_TEST_BACKEND=landlock`), to survey them."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.backends("bwrap", "landlock")` runs an `actor` test once per backend (`slow=(names)`:
+    those backends' runs are marked slow, out of the default run)."""
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None and "sandbox_backend" in metafunc.fixturenames and BACKEND_OVERRIDE is None:
+        slow = marker.kwargs.get("slow", ())
+        params = [
+            pytest.param(name, marks=[pytest.mark.slow] if name in slow else []) for name in marker.args
+        ]
+        metafunc.parametrize("sandbox_backend", params, indirect=True)
+
+
+@pytest.fixture
+def sandbox_backend(request: pytest.FixtureRequest) -> str:
+    """The backend an `actor` runs its commands with: bwrap unless the test is marked `backends`."""
+    name = str(getattr(request, "param", BACKEND_OVERRIDE or "bwrap"))
+    if name != "bwrap":
+        from sandbox.backend import BackendParams, unavailable
+
+        missing = unavailable(name, BackendParams(runtime_dir=Path("/nonexistent"), cache_dir=_probe_cache()))
+        if missing is not None:
+            pytest.skip(f"the {name} backend cannot run here: {missing}")
+    return name
+
+
+def _probe_cache() -> Path:
+    cache = Path("/tmp") / f"corral-test-probe-{os.geteuid()}"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return cache
+
+
 @pytest.fixture(params=["root", "user"])
-def actor(request: pytest.FixtureRequest) -> Iterator[Actor]:
+def actor(request: pytest.FixtureRequest, sandbox_backend: str) -> Iterator[Actor]:
     """Runs each test twice: as root (these machines) and as an unprivileged user (real users)."""
     if request.param == "root":
         if os.geteuid() != 0:
@@ -255,6 +294,7 @@ def actor(request: pytest.FixtureRequest) -> Iterator[Actor]:
         else:
             pw = pwd.getpwuid(os.getuid())
             made = make_actor("user", os.getuid(), os.getgid(), pw.pw_name, real_home=Path(pw.pw_dir))
+    made.backend = sandbox_backend
     try:
         yield made
     finally:
