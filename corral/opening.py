@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from corral.backendchoice import BackendRequest, effective_request, open_backend
 from corral.decision import AskCallback
 from corral.errors import UsageError, state_error
 from corral.escalation import BurstPolicy, Escalator, OnViolation
@@ -32,7 +33,6 @@ from sandbox.egress.environment import DEFAULT_PROXY_PORT
 from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess
-from sandbox.runner import SandboxRunner
 
 
 def open_session(
@@ -80,11 +80,13 @@ def open_session(
             burst=burst,
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
+            backend=effective_request(user.sandbox_backend, user.source),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
-    return session, list(hosts.warnings)
+    warning = session.backend.warning()
+    return session, [*hosts.warnings, *([warning] if warning else [])]
 
 
 def compose_session(
@@ -109,14 +111,23 @@ def compose_session(
     proxy_port: int = DEFAULT_PROXY_PORT,
     extra_readable: Sequence[str] = (),
     limits: ResourceLimits | None = None,
+    backend: BackendRequest | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
 
     `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
     this session already allowed it); `on_violation` DENY denies without asking even with a callback.
-    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included.
+    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included. `backend` is
+    the sandbox backend asked for (default: `--backend` of this process, else `auto`); one that cannot
+    run raises SetupError (exit 125) before anything is opened.
     """
+    chosen = open_backend(
+        backend if backend is not None else effective_request(None, ""),
+        locations,
+        workspace=workspace,
+        limits=limits,
+    )
     locations.ensure(locations.data_dir)
     rules = RuleStore.open(locations.rules_path)
     ledger = Ledger.open(locations.ledger_path) if record else None
@@ -138,12 +149,8 @@ def compose_session(
         live = LiveDecisions(escalator, workspace)
         gate = NetworkGate(hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port)
     parts = SessionParts(
-        runner=SandboxRunner(
-            runtime_dir=locations.runtime_dir,
-            cache_dir=locations.cache_dir,
-            layers_dir=locations.cache_layers_dir,
-            limits=limits,
-        ),
+        runner=chosen.backend,
+        backend=chosen,
         rules=rules,
         escalator=escalator,
         recorder=CommandRecorder(ledger, workspace, frontend),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
+from corral.backendchoice import ChosenBackend
 from corral.carveouts import agent_readable
 from corral.command import Command
 from corral.decision import DENY, Decision
@@ -37,9 +38,10 @@ from corral.network import LiveDecisions, NetworkGate
 from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
+from sandbox.backend import Backend
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+from sandbox.runner import NetworkHook, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -131,13 +133,15 @@ class SessionSummary:
 class SessionParts:
     """The collaborators a Session runs with, built in one place (`corral.opening.compose_session`)."""
 
-    runner: SandboxRunner
+    runner: Backend
     rules: RuleStore
     escalator: Escalator
     recorder: CommandRecorder
     live: LiveDecisions | None = None
     """Answers the proxy about new hosts while a command runs; None when the network is closed."""
     gate: NetworkGate | None = None
+    backend: ChosenBackend | None = None
+    """Why `runner` is the backend it is (None: built by hand, it says nothing more)."""
 
 
 class Session:
@@ -182,6 +186,9 @@ class Session:
         self.extra_readable = tuple(extra_readable)
         """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
         self._runner = parts.runner
+        self.backend = parts.backend or ChosenBackend(parts.runner, parts.runner.traits.name, fallback=False)
+        """The sandbox backend commands run under and why (display only: the Session runs through
+        `Backend` whatever it is)."""
         self._rules = parts.rules
         self._escalator = parts.escalator
         self._recorder = parts.recorder
