@@ -127,11 +127,18 @@ def _own_real_entry(path: Path) -> bool:
 
 
 def prepare_layout(
-    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+    policy: Policy,
+    run_dir: Path,
+    layers_dir: Path | None,
+    *,
+    tmpfs_bytes: int | None = None,
+    shared_tmp: Path | None = None,
 ) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
     slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
-    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`). `shared_tmp`:
+    the session's own /tmp (a private directory of corral's, `sandbox.sessiontmp`), bound at /tmp
+    instead of a fresh tmpfs, so that the session's commands hand files to each other there."""
     if tmpfs_bytes is None:
         tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -140,7 +147,10 @@ def prepare_layout(
             raise SandboxSetupError(
                 f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
             )
-    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
+    if shared_tmp is not None:
+        mounts: list[Mount] = [Mount("bind", Path("/tmp"), source=shared_tmp)]
+    else:
+        mounts = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
     if Path("/var/tmp").is_dir():
         mounts.append(Mount("tmpfs", Path("/var/tmp"), size=tmpfs_bytes))
     layers: list[CaptureLayer] = []
@@ -436,15 +446,18 @@ def build_argv(
     seccomp_fd: int,
     status_fd: int | None = None,
     block_fd: int | None = None,
+    shared_net: bool = False,
 ) -> list[str]:
-    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints)."""
+    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
+    `shared_net`: bwrap starts inside the session's network namespace (`sandbox.sessionns`) and
+    makes none of its own."""
     argv = [
         str(bwrap),
         "--unshare-user",
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
-        "--unshare-net",
+        *(() if shared_net else ("--unshare-net",)),
         "--unshare-cgroup-try",
         "--disable-userns",
         "--die-with-parent",

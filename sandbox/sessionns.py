@@ -36,10 +36,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 
 START_TIMEOUT_S = 5.0
 
@@ -47,6 +51,12 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _setns = _libc.setns
 _setns.argtypes = (ctypes.c_int, ctypes.c_int)
 _setns.restype = ctypes.c_int
+_unshare = _libc.unshare
+_unshare.argtypes = (ctypes.c_int,)
+_unshare.restype = ctypes.c_int
+_mount = _libc.mount
+_mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
+_mount.restype = ctypes.c_int
 
 _KEEPER = r"""
 import ctypes, errno, fcntl, os, socket, struct, sys
@@ -100,6 +110,15 @@ out.write("ok %d\n" % pid)
 out.close()
 os._exit(0)
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPlace:
+    """What the commands of one session share: the keeper's namespaces (None: each command gets its
+    own network namespace) and the session's /tmp (None: a fresh tmpfs per command)."""
+
+    namespace: SessionNamespace | None = None
+    tmp: Path | None = None
 
 
 class SessionNamespaceError(OSError):
@@ -211,6 +230,7 @@ class SessionNamespace:
                     raise OSError(code, f"cannot join the session's namespaces: {os.strerror(code)}")
             child = os.fork()
             if child == 0:
+                _own_proc()
                 return
             os.closerange(0, 1 << 16)
             while True:
@@ -274,6 +294,20 @@ def _read_line(process: subprocess.Popen[bytes], timeout_s: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace").strip()
+
+
+def _own_proc() -> None:
+    """Give this process (now in the session's pid namespace) a /proc of that namespace, in a mount
+    namespace of its own: bubblewrap reads /proc/PID of the child it made by the pid it sees."""
+    if _unshare(CLONE_NEWNS) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot make a mount namespace: {os.strerror(code)}")
+    if _mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot make the mounts private: {os.strerror(code)}")
+    if _mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot mount the session's /proc: {os.strerror(code)}")
 
 
 def monitored_pid(monitor: int, timeout_s: float = 5.0) -> int | None:
