@@ -339,7 +339,9 @@ class SandboxRunner:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
-            raise SandboxSetupError(f"could not start the sandbox in the session's namespaces: {error}") from error
+            raise SandboxSetupError(
+                f"could not start the sandbox in the session's namespaces: {error}"
+            ) from error
         finally:
             os.close(seccomp_fd)
             os.close(status_w)

@@ -89,7 +89,9 @@ def _pending_consecutive_standalone_runs_share_the_projects_tmp(actor: Actor) ->
     actor.chown_path(other)
     subprocess.run(["git", "init", "-q", str(other)], check=True)
     actor.chown_tree(other)
-    elsewhere = actor.run("run", "--no-session", "-c", f"cat /tmp/{name} 2>/dev/null || echo absent", cwd=other)
+    elsewhere = actor.run(
+        "run", "--no-session", "-c", f"cat /tmp/{name} 2>/dev/null || echo absent", cwd=other
+    )
     assert elsewhere.stdout == "absent\n", elsewhere.stderr  # another project's /tmp is another place
 
 
