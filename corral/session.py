@@ -76,6 +76,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    lookups: list[str] = field(default_factory=list)
+    """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -107,6 +109,7 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "lookups": list(self.lookups),
         }
 
 
@@ -333,6 +336,8 @@ class Session:
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
+        if self._gate is not None:
+            outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []
@@ -362,6 +367,9 @@ class Session:
             settled = self._runner.settle(result, allowed)
             outcome.applied.extend(settled.applied)  # what an allow applied outside the workspace
             outcome.refused.extend(settled.refused)
+            # A backend that cannot capture writes re-runs the command on an allow (Seatbelt): the
+            # re-run's exit status is the command's.
+            outcome.exit_code = result.exit_code
         records.extend(self._escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}
@@ -394,7 +402,7 @@ class Session:
 
     def _enter_place(self) -> None:
         """Hand the session's shared place to the backend that can use it (bwrap)."""
-        if not isinstance(self._runner, SandboxRunner):
+        if not isinstance(self._runner, SandboxRunner) or not self._runner.shares_place:
             return
         place = self.place.current()
         self._runner.place = place

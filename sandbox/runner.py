@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
+from sandbox.appends import merge as merge_appends
 from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
@@ -60,7 +61,7 @@ from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
-from sandbox.seccomp import SeccompUnavailable, filter_path
+from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
 from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
 
@@ -92,7 +93,18 @@ class StdioSpec:
 class SandboxRunner:
     """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
     compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
-    bounds of every command (`sandbox.limits`)."""
+    bounds of every command (`sandbox.limits`).
+
+    A backend that runs something inside the same prepared view (gVisor's runsc) overrides
+    `filter_profile` and `sandbox_argv`; everything else (capture, decoys, proxy, apply) is shared."""
+
+    shares_place = True
+    """Whether this backend runs a session's commands in its shared place (`place`)."""
+
+    filter_profile: FilterProfile = BWRAP_FILTER
+    """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
+    decoy_content: bytes = b""
+    """What each decoy file holds (`sandbox.readwatch`)."""
 
     def __init__(
         self,
@@ -135,7 +147,7 @@ class SandboxRunner:
         """Find bwrap and the seccomp filter, or raise SandboxSetupError saying how to fix it."""
         try:
             binary = self.locate(policy.workspace)
-            seccomp = filter_path(self.cache_dir)
+            seccomp = filter_path(self.cache_dir, self.filter_profile)
         except (BwrapNotFound, SeccompUnavailable) as error:
             raise SandboxSetupError(str(error)) from error
         return binary, seccomp
@@ -151,9 +163,33 @@ class SandboxRunner:
         run_dir = self.new_run_dir()
         try:
             layout = prepare_layout(policy, run_dir, None)
-            return build_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
+            return self.sandbox_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
         finally:
             remove_run_dir(run_dir)
+
+    def sandbox_argv(
+        self,
+        bwrap: Path,
+        policy: Policy,
+        layout: SandboxLayout,
+        command: list[str],
+        *,
+        seccomp_fd: int,
+        status_fd: int | None = None,
+        block_fd: int | None = None,
+        shared_net: bool = False,
+    ) -> list[str]:
+        """The bwrap argv that runs `command` (`sandbox.bwrap.build_argv`)."""
+        return build_argv(
+            bwrap,
+            policy,
+            layout,
+            command,
+            seccomp_fd=seccomp_fd,
+            status_fd=status_fd,
+            block_fd=block_fd,
+            shared_net=shared_net,
+        )
 
     def run(
         self,
@@ -256,6 +292,7 @@ class SandboxRunner:
                     self.layers_dir,
                     tmpfs_bytes=self.limits.tmpfs_bytes,
                     shared_tmp=self.place.tmp if self.place is not None else None,
+                    decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
                 slot.release()
@@ -297,7 +334,7 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
-        argv = list(mechanism.scope_argv) + build_argv(
+        argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
             layout,
@@ -463,6 +500,11 @@ class SandboxRunner:
                 self._pending.pop(child, None)
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
+        # Lines added to a hidden shell start-up file become "the real file plus those lines" in the
+        # layer before it is read (`sandbox.appends`); a stand-in left as it was is no change.
+        unchanged: set[Path] = set()
+        for upper, taking_appends in layout.appends:
+            unchanged |= merge_appends(taking_appends, upper)
         for layer in layout.layers:
             try:
                 changes = read_changes(layer, layout.kept)
@@ -472,7 +514,9 @@ class SandboxRunner:
                 reason = error.strerror or str(error)
                 result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
                 continue
-            changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
+            changes = [
+                c for c in changes if not untouched(layout.stand_ins, c.path) and c.path not in unchanged
+            ]
             # A hidden home entry the command deleted: its stand-in is gone (no whiteout to read).
             deleted = [Change(path, ChangeOp.DELETE) for path in removed(layout.stand_ins, layer.target)]
             changes = [*deleted, *changes]
