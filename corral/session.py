@@ -75,6 +75,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    lookups: list[str] = field(default_factory=list)
+    """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -106,6 +108,7 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "lookups": list(self.lookups),
         }
 
 
@@ -322,6 +325,8 @@ class Session:
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
+        if self._gate is not None:
+            outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []

@@ -361,6 +361,7 @@ class EgressProxy:
 
     def _serve_http(self, client: socket.socket, deadline: float) -> None:
         version = "1.1"
+        forward = False  # a plain-HTTP request: refused ones get no response at all (see below)
         try:
             head, extra = read_head(client, b"", deadline)
             check_head_syntax(head)
@@ -382,14 +383,19 @@ class EgressProxy:
             if request.method == b"CONNECT":
                 self._serve_connect(client, parser, request, version)
             else:
+                forward = True
                 self._serve_forward(client, parser, request, version)
         except ProtocolError as error:
             logger.debug("egress proxy: bad request: %s", error)
             with contextlib.suppress(OSError):
                 client.sendall(plain_response(error.status, str(error), version))
         except Refusal as refusal:
-            with contextlib.suppress(OSError):
-                client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
+            # A refused CONNECT gets its status line (every client treats a non-2xx CONNECT answer as a
+            # failure). A refused plain-HTTP request gets nothing: any response, 403 or 502, is a
+            # success to `curl -s URL && echo UP`; an empty reply makes it fail (curl: exit 52).
+            if not forward:
+                with contextlib.suppress(OSError):
+                    client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
 
     def _serve_connect(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
