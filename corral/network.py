@@ -19,6 +19,7 @@ import contextlib
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -128,15 +129,19 @@ class NetworkGate:
         extra = (
             [s.fileno() for s in (*interception.tcp, *interception.dns)] if interception is not None else []
         )
-        ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
-        if self._stop_r in ready:
-            return
+        if "sandbox.egress.proxy" not in sys.modules:
+            # The first use in this process: load the proxy only when a connection needs it.
+            ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
+            if self._stop_r in ready:
+                return
+        # else it costs nothing: serve at once, so the first connection waits for no start-up.
         try:
             from sandbox.egress.proxy import EgressProxy
 
             proxy = EgressProxy(
                 self.decide,
                 self.resolver,
+                decide_now=self.decide_now,
                 on_violation=self._on_refusal,
                 is_address_allowed=self.hosts.allows_address,
                 timeouts=self.proxy_timeouts(),
@@ -226,6 +231,16 @@ class NetworkGate:
             allowed, self.allowed = self.allowed, []
         return refused, allowed
 
+    def decide_now(self, host: str, port: int) -> bool | None:
+        """The proxy's static answer, on the connection's thread: the host policy's allow or deny;
+        None when the session must be asked (`decide`)."""
+        verdict = self.hosts.match(host)
+        if verdict is HostDecision.ALLOW:
+            return True
+        if verdict is HostDecision.DENY:
+            return False
+        return None
+
     def decide(self, host: str, port: int) -> bool:
         """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
@@ -261,3 +276,14 @@ class NetworkGate:
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)
+
+
+def preload_proxy() -> None:
+    """Load the proxy in the background, for a live session: its commands' first connections then
+    wait for no start-up (a one-off command keeps loading it only when a connection arrives)."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import sandbox.egress.proxy  # noqa: F401
+
+    threading.Thread(target=load, daemon=True, name="corral-egress-preload").start()

@@ -32,14 +32,13 @@ VAR_TMP = Path("/var/tmp")
 TMP = Path("/tmp")
 
 
-def mount_of(path: Path) -> tuple[int, str] | None:
-    """(mount id, filesystem type) of the mount holding `path` (its nearest existing ancestor), from
-    this process's mount table; None when the table cannot be read."""
-    current = Path(os.path.abspath(path))
-    while not os.path.lexists(current) and current != current.parent:
-        current = current.parent
-    target = os.path.realpath(current)
-    best: tuple[int, int, str] | None = None  # (length of the mount point, mount id, type)
+MountTable = list[tuple[str, int, str]]
+"""(mount point, mount id, filesystem type), in the order of /proc/self/mountinfo."""
+
+
+def read_mount_table() -> MountTable | None:
+    """This process's mount table; None when it cannot be read."""
+    table: MountTable = []
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
             for line in handle:
@@ -48,18 +47,33 @@ def mount_of(path: Path) -> tuple[int, str] | None:
                     separator = fields.index("-")
                 except ValueError:
                     continue
-                point = _unescape_mountinfo(fields[4])
-                inside = target == point or target.startswith(point.rstrip("/") + "/")
-                if inside and (best is None or len(point) >= best[0]):  # later mounts stack on top
-                    best = (len(point), int(fields[0]), fields[separator + 1])
+                table.append((_unescape_mountinfo(fields[4]), int(fields[0]), fields[separator + 1]))
     except (OSError, ValueError, IndexError):
         return None
+    return table
+
+
+def mount_of(path: Path, table: MountTable | None = None) -> tuple[int, str] | None:
+    """(mount id, filesystem type) of the mount holding `path` (its nearest existing ancestor), from
+    this process's mount table; None when the table cannot be read."""
+    table = read_mount_table() if table is None else table
+    if table is None:
+        return None
+    current = Path(os.path.abspath(path))
+    while not os.path.lexists(current) and current != current.parent:
+        current = current.parent
+    target = os.path.realpath(current)
+    best: tuple[int, int, str] | None = None  # (length of the mount point, mount id, type)
+    for point, mount_id, kind in table:
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):  # later mounts stack on top
+            best = (len(point), mount_id, kind)
     return None if best is None else (best[1], best[2])
 
 
-def is_ram_backed(path: Path) -> bool:
+def is_ram_backed(path: Path, table: MountTable | None = None) -> bool:
     """Whether `path` lives on a tmpfs or ramfs (unknown counts as RAM-backed: never assumed on disk)."""
-    found = mount_of(path)
+    found = mount_of(path, table)
     return found is None or found[1] in RAM_FILESYSTEMS
 
 
@@ -75,20 +89,27 @@ def capture_place(runtime_dir: Path, workspace: Path, captured: Sequence[Path] =
         runtime_dir,
         *(var_tmp_place(runtime_dir, base) for base in (VAR_TMP, TMP) if base.is_dir()),
     ]
-    workspace_mount = mount_of(workspace)
+    table = read_mount_table()
+    if table is None:
+        return runtime_dir
+    workspace_mount = mount_of(workspace, table)
     avoid = (workspace, *captured)
     on_disk = [
-        c for c in candidates if not any(_overlaps(c, other) for other in avoid) and not is_ram_backed(c)
+        c
+        for c in candidates
+        if not any(_overlaps(c, other) for other in avoid) and not is_ram_backed(c, table)
     ]
-    same_mount = [c for c in on_disk if workspace_mount is not None and _mount_id(c) == workspace_mount[0]]
+    same_mount = [
+        c for c in on_disk if workspace_mount is not None and _mount_id(c, table) == workspace_mount[0]
+    ]
     for candidate in (*same_mount, *on_disk):
         if _private_dir(candidate):
             return candidate
     return runtime_dir
 
 
-def _mount_id(path: Path) -> int | None:
-    found = mount_of(path)
+def _mount_id(path: Path, table: MountTable) -> int | None:
+    found = mount_of(path, table)
     return None if found is None else found[0]
 
 
