@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boundary.hosts import format_authority
+from boundary.hosts import IPAddress, format_authority, ip_of
 from boundary.violations import Violation, ViolationKind
 from corral.command import Command
 from corral.decision import Decision
@@ -84,6 +84,8 @@ class NetworkGate:
     decide_timeout_s: float = 300.0
     """The one deadline for a live host decision (the user's `prompts.timeout_s`)."""
     port: int = DEFAULT_PROXY_PORT
+    rules_allow_address: Callable[[IPAddress], bool] | None = None
+    """Whether the project's rules name an address (or a range holding it): `RuleStore.allows_address`."""
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
@@ -99,6 +101,7 @@ class NetworkGate:
     _stop_r: int = -1
     _stop_w: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _allowed_literals: set[str] = field(default_factory=set)
 
     def access(self) -> NetworkAccess:
         return NetworkAccess(proxy_env=proxy_environment(self.port))
@@ -143,7 +146,7 @@ class NetworkGate:
                 self.resolver,
                 decide_now=self.decide_now,
                 on_violation=self._on_refusal,
-                is_address_allowed=self.hosts.allows_address,
+                is_address_allowed=self.allows_address,
                 timeouts=self.proxy_timeouts(),
             )
         except Exception:
@@ -241,6 +244,16 @@ class NetworkGate:
             return False
         return None
 
+    def allows_address(self, address: IPAddress) -> bool:
+        """An address is explicitly allowed by the host policy (config), the project's rules (an address
+        or CIDR rule), or a person who was asked about that very address in this session."""
+        if self.hosts.allows_address(address):
+            return True
+        with self._lock:
+            if str(address) in self._allowed_literals:
+                return True
+        return self.rules_allow_address is not None and self.rules_allow_address(address)
+
     def decide(self, host: str, port: int) -> bool:
         """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
@@ -257,6 +270,8 @@ class NetworkGate:
         if allowed:
             with self._lock:
                 self.allowed.append((violation, decision))
+                if ip_of(host) is not None:
+                    self._allowed_literals.add(host)  # the person allowed this very address
         return allowed
 
     def take_lookups(self) -> list[str]:
