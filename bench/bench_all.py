@@ -352,7 +352,9 @@ def build_rows(args: argparse.Namespace, stack: contextlib.ExitStack, base: Path
     rows: list[Row] = []
     if "true" not in args.skip:
         rows = command_rows("true", "true", cold, warm, nothing)
-        rows.insert(4 if srt is None else 6, Row("true", "corral warm: broker round trip", timed(broker_true)))
+        rows.insert(
+            4 if srt is None else 6, Row("true", "corral warm: broker round trip", timed(broker_true))
+        )
     if "writes" not in args.skip:
 
         def clear(path: Path) -> None:
