@@ -70,16 +70,14 @@ class ChosenBackend:
         return self.backend.traits
 
     def warning(self) -> str | None:
-        """One line for the front end when the backend enforces less than bwrap."""
+        """One line for the front end when the backend enforces less than bwrap: the first (the most
+        important) of what it cannot do."""
         if not self.traits.cannot:
             return None
-        if not self.traits.captures_writes:
-            return (
-                f"sandbox backend {self.traits.name} ({self.reason}): writes outside the workspace are refused, "
-                "not captured, and paths inside the workspace are not protected; `corral doctor` lists what "
-                "it cannot do"
-            )
-        return f"sandbox backend {self.traits.name} ({self.reason}) enforces less than bwrap; see `corral doctor`"
+        return (
+            f"sandbox backend {self.traits.name} ({self.reason}) enforces less than bwrap: it "
+            f"{self.traits.cannot[0]}; `corral doctor --backend {self.traits.name}` lists the rest"
+        )
 
 
 def open_backend(

@@ -37,6 +37,7 @@ from sandbox.limits import default_limits
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
 from sandbox.readwatch import DecoySet, Signature, copy_in, plant_stand_ins, reuse_or_build_decoys
+from sandbox.registryview import build_views
 from sandbox.slots import clear_dir, empty_upper, with_ancestors
 
 
@@ -83,6 +84,8 @@ class SandboxLayout:
     """Hidden home entries' stand-ins in the home layers' upper directories (see `plant_stand_ins`)."""
     tmpfs_bytes: int = BLANK_TMPFS_BYTES
     """The size of each writable tmpfs (/tmp, /var/tmp, /dev/shm)."""
+    appends: list[tuple[Path, dict[Path, Path]]] = field(default_factory=list)
+    """(home capture layer's upper directory, real start-up file -> its stand-in taking appends)."""
 
     @property
     def writable_tmpfs(self) -> tuple[Path, ...]:
@@ -113,7 +116,10 @@ def _check_target(path: Path) -> None:
 
 
 def _is_within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    """`path` is `root` or below it (string comparison of the normalised paths: the same answer as
+    `root in path.parents`, without building every parent; prepare_layout asks thousands of times)."""
+    inner, outer = str(path), str(root)
+    return inner == outer or inner.startswith(outer if outer.endswith("/") else outer + "/")
 
 
 def _own_real_entry(path: Path) -> bool:
@@ -127,11 +133,20 @@ def _own_real_entry(path: Path) -> bool:
 
 
 def prepare_layout(
-    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+    policy: Policy,
+    run_dir: Path,
+    layers_dir: Path | None,
+    *,
+    tmpfs_bytes: int | None = None,
+    shared_tmp: Path | None = None,
+    decoy_content: bytes = b"",
 ) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
     slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
-    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`);
+    `decoy_content` fills each decoy file (see `sandbox.readwatch`; empty for bwrap). `shared_tmp`:
+    the session's own /tmp (a private directory of corral's, `sandbox.sessiontmp`), bound at /tmp
+    instead of a fresh tmpfs, so that the session's commands hand files to each other there."""
     if tmpfs_bytes is None:
         tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -140,7 +155,10 @@ def prepare_layout(
             raise SandboxSetupError(
                 f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
             )
-    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
+    if shared_tmp is not None:
+        mounts: list[Mount] = [Mount("bind", Path("/tmp"), source=shared_tmp)]
+    else:
+        mounts = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
     if Path("/var/tmp").is_dir():
         mounts.append(Mount("tmpfs", Path("/var/tmp"), size=tmpfs_bytes))
     layers: list[CaptureLayer] = []
@@ -250,11 +268,26 @@ def prepare_layout(
             elsewhere.append(hidden)
         elif not any(_is_within(hidden, p) for p in (*policy.private_caches, *policy.blanked)):
             in_home[home].append(hidden)
-    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir)
+    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir, decoy_content)
     stand_ins: dict[Path, tuple[Path, Signature]] = {}
+    appendable = frozenset(policy.appendable)
+    appends: list[tuple[Path, dict[Path, Path]]] = []
     for home, entries in in_home.items():
-        stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys))
-        copy_in((p for p in policy.copied if _is_within(p, home)), home, home_layers[home].upper)
+        upper = home_layers[home].upper
+        taking_appends: dict[Path, Path] = {}
+        stand_ins.update(
+            plant_stand_ins(entries, home, upper, decoys, appendable, taking_appends, decoy_content)
+        )
+        appends.append((upper, taking_appends))
+        copy_in((p for p in policy.copied if _is_within(p, home)), home, upper)
+    for view, real, watched in build_views(
+        [p for p in policy.filtered if any(_is_within(p, h) and p != h for h in skeletons)], run_dir
+    ):
+        # A copy that withheld credentials is watched like a decoy (read-write bind: the access time
+        # must move); one that withheld nothing is bound read-only and never reported.
+        mounts.append(Mount("bind" if watched else "ro-bind", real, source=view))
+        if watched:
+            decoys.files[view] = real
     for decoy, real in decoys.mounts:
         _check_target(real)
         # A read-write bind: a read-only mount would stop the kernel from updating the access time that
@@ -285,6 +318,7 @@ def prepare_layout(
         cache_locks=cache_locks,
         stand_ins=stand_ins,
         tmpfs_bytes=tmpfs_bytes,
+        appends=appends,
     )
 
 
@@ -436,17 +470,27 @@ def build_argv(
     seccomp_fd: int,
     status_fd: int | None = None,
     block_fd: int | None = None,
+    shared_net: bool = False,
+    nested_userns: bool = False,
+    sandbox_id: int | None = None,
 ) -> list[str]:
-    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints)."""
+    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
+
+    `shared_net`: bwrap starts inside the session's network namespace (`sandbox.sessionns`) and makes
+    none of its own. `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and
+    gid inside: only for a command that is itself a sandbox and needs a user namespace of its own
+    (gVisor's runsc)."""
+    ids = ["--uid", str(sandbox_id), "--gid", str(sandbox_id)] if sandbox_id is not None else []
     argv = [
         str(bwrap),
         "--unshare-user",
+        *ids,
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
-        "--unshare-net",
+        *(() if shared_net else ("--unshare-net",)),
         "--unshare-cgroup-try",
-        "--disable-userns",
+        *([] if nested_userns else ["--disable-userns"]),
         "--die-with-parent",
         "--new-session",
         "--cap-drop",

@@ -97,11 +97,11 @@ class LandlockBackend:
             "no-new-privileges, the seccomp filter, capabilities dropped, resource limits"
         ),
         cannot=(
+            "cannot protect paths in the workspace (git hooks and config, agent and IDE config, shell "
+            "start-up files): Landlock cannot refuse one name in a writable directory",
             "cannot capture a write: a write outside the workspace is refused (the command sees EACCES) and "
             "corral cannot report which path it was, so nothing is asked; allow a path with the project's "
             "[paths] writable and run the command again",
-            "cannot protect paths in the workspace (git hooks and config, agent and IDE config, shell "
-            "start-up files): Landlock cannot refuse one name in a writable directory",
             "cannot report reads of hidden paths (refused without a decoy to watch)",
             "cannot limit TCP by address: a host listening on the proxy's port (random per command) is "
             "reachable directly",

@@ -20,8 +20,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from sandbox.gvisor import RunscUnavailable, find_runsc
 
 REPO = Path(__file__).resolve().parent.parent
 CORRAL = str(Path(sys.executable).with_name("corral"))
@@ -82,7 +85,7 @@ class Actor:
     real_home: Path | None = None
     """The unprivileged user's real home (shared by every test), or None for a per-test home."""
     backend: str = "bwrap"
-    """The sandbox backend every `corral run` of this actor uses (`sandbox_backend`)."""
+    """The sandbox backend this actor's corral runs with (its user config, `sandbox_backend`)."""
 
     @property
     def home(self) -> Path:
@@ -113,9 +116,7 @@ class Actor:
     def run(
         self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """Run `corral ARGS` as this actor, with no TTY (`run` with this actor's backend)."""
-        if args and args[0] == "run" and self.backend != "bwrap" and "--backend" not in args:
-            args = ("run", "--backend", self.backend, *args[1:])
+        """Run `corral ARGS` as this actor, with no TTY."""
         command = [CORRAL, *args]
         if self.uid != os.geteuid():
             command = [
@@ -195,6 +196,91 @@ def _plant_home(home: Path) -> None:
         os.replace(temp, path)
 
 
+def _runsc_missing() -> str | None:
+    try:
+        find_runsc()
+    except RunscUnavailable as error:
+        return str(error)
+    return None
+
+
+RUNSC_MISSING = _runsc_missing()
+
+
+def _landlock_missing() -> str | None:
+    from sandbox.backend import BackendParams, unavailable
+
+    cache = Path("/tmp") / f"corral-test-probe-{os.geteuid()}"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return unavailable("landlock", BackendParams(runtime_dir=cache / "run", cache_dir=cache))
+
+
+LANDLOCK_MISSING = _landlock_missing()
+
+
+def _backend_param(name: str, *, slow: bool = False) -> Any:
+    """One backend as a test parameter: skipped with the reason where it cannot run, `slow` when asked."""
+    marks: list[pytest.MarkDecorator] = [pytest.mark.slow] if slow else []
+    if name == "gvisor":
+        marks += [
+            pytest.mark.slow,
+            pytest.mark.skipif(RUNSC_MISSING is not None, reason=f"gVisor backend: {RUNSC_MISSING}"),
+        ]
+    if name == "landlock":
+        marks.append(
+            pytest.mark.skipif(LANDLOCK_MISSING is not None, reason=f"Landlock backend: {LANDLOCK_MISSING}")
+        )
+    return pytest.param(name, marks=marks, id=name) if marks else name
+
+
+SANDBOX_BACKENDS = (_backend_param("bwrap"), _backend_param("gvisor"))
+"""The backends the escape tests run against (the gVisor variants are `slow`: a cold runsc per command).
+Landlock enforces less (README: Backends), so an escape test runs against it only when marked
+`@pytest.mark.backends("bwrap", "gvisor", "landlock")`, a family that applies to it."""
+BACKEND_OVERRIDE = os.environ.get("CORRAL_TEST_BACKEND")
+"""Run every escape test against this one backend (e.g. `CORRAL_TEST_BACKEND=landlock`), to survey them."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every escape test that uses `actor` runs against each backend in `SANDBOX_BACKENDS`, except a test
+    marked `bwrap_only` (what it checks is bwrap's own mechanism, not the boundary the person sees).
+    `@pytest.mark.backends(*names, slow=(names))` names the backends of a test instead (any module)."""
+    if "actor" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if BACKEND_OVERRIDE is not None:
+        metafunc.parametrize("sandbox_backend", [_backend_param(BACKEND_OVERRIDE)], indirect=True)
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None:
+        slow = marker.kwargs.get("slow", ())
+        params = [_backend_param(name, slow=name in slow) for name in marker.args]
+        metafunc.parametrize("sandbox_backend", params, indirect=True)
+        return
+    if (
+        not module.startswith("test_escape_")
+        or metafunc.definition.get_closest_marker("bwrap_only") is not None
+    ):
+        return
+    metafunc.parametrize("sandbox_backend", SANDBOX_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def sandbox_backend(request: pytest.FixtureRequest) -> str:
+    """The backend the actor's corral runs with (its user config's `sandbox.backend`)."""
+    return str(getattr(request, "param", "bwrap"))
+
+
+def _use_backend(actor: Actor, backend: str) -> None:
+    actor.backend = backend
+    if backend == "bwrap":
+        return
+    config = actor.state_home / ".config" / "corral" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[sandbox]\nbackend = "{backend}"\n')
+    actor.chown_tree(actor.state_home / ".config")
+
+
 def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | None = None) -> Actor:
     base = Path("/tmp") / f"corral-test-{name}-{secrets.token_hex(4)}"
     base.mkdir(mode=0o755)
@@ -237,41 +323,6 @@ def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | 
     return actor
 
 
-BACKEND_OVERRIDE = os.environ.get("CORRAL_TEST_BACKEND")
-"""Run every escape test against this backend (e.g. `CORRAL_TEST_BACKEND=landlock`), to survey them."""
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`@pytest.mark.backends("bwrap", "landlock")` runs an `actor` test once per backend (`slow=(names)`:
-    those backends' runs are marked slow, out of the default run)."""
-    marker = metafunc.definition.get_closest_marker("backends")
-    if marker is not None and "sandbox_backend" in metafunc.fixturenames and BACKEND_OVERRIDE is None:
-        slow = marker.kwargs.get("slow", ())
-        params = [
-            pytest.param(name, marks=[pytest.mark.slow] if name in slow else []) for name in marker.args
-        ]
-        metafunc.parametrize("sandbox_backend", params, indirect=True)
-
-
-@pytest.fixture
-def sandbox_backend(request: pytest.FixtureRequest) -> str:
-    """The backend an `actor` runs its commands with: bwrap unless the test is marked `backends`."""
-    name = str(getattr(request, "param", BACKEND_OVERRIDE or "bwrap"))
-    if name != "bwrap":
-        from sandbox.backend import BackendParams, unavailable
-
-        missing = unavailable(name, BackendParams(runtime_dir=Path("/nonexistent"), cache_dir=_probe_cache()))
-        if missing is not None:
-            pytest.skip(f"the {name} backend cannot run here: {missing}")
-    return name
-
-
-def _probe_cache() -> Path:
-    cache = Path("/tmp") / f"corral-test-probe-{os.geteuid()}"
-    cache.mkdir(mode=0o700, exist_ok=True)
-    return cache
-
-
 @pytest.fixture(params=["root", "user"])
 def actor(request: pytest.FixtureRequest, sandbox_backend: str) -> Iterator[Actor]:
     """Runs each test twice: as root (these machines) and as an unprivileged user (real users)."""
@@ -294,7 +345,7 @@ def actor(request: pytest.FixtureRequest, sandbox_backend: str) -> Iterator[Acto
         else:
             pw = pwd.getpwuid(os.getuid())
             made = make_actor("user", os.getuid(), os.getgid(), pw.pw_name, real_home=Path(pw.pw_dir))
-    made.backend = sandbox_backend
+    _use_backend(made, sandbox_backend)
     try:
         yield made
     finally:

@@ -55,6 +55,9 @@ Decide = Callable[[str, int], bool]
 """``decide(canonical_host, port) -> True`` to allow; may block while a person is asked."""
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """``resolver(canonical_host, port) -> [(address, port), ...]``; raises OSError when nothing resolves."""
+DecideNow = Callable[[str, int], bool | None]
+"""``decide_now(canonical_host, port)``: a static answer (an allow-list hit or a deny rule) given at once,
+on the connection's own thread; None when `decide` must be asked (it may block on a person)."""
 OnViolation = Callable[[str, int, str], None]
 """``on_violation(host, port, reason)``: one refused destination, for the report and the ledger."""
 
@@ -144,8 +147,10 @@ class EgressProxy:
         is_address_allowed: Callable[[IPAddress], bool] | None = None,
         timeouts: ProxyTimeouts | None = None,
         max_connections: int = 512,
+        decide_now: DecideNow | None = None,
     ) -> None:
         self._decide = decide
+        self._decide_now = decide_now
         self._resolver = resolver or system_resolver
         self._on_violation = on_violation
         self._is_address_allowed = is_address_allowed
@@ -259,6 +264,14 @@ class EgressProxy:
 
     def _ask(self, host: str, port: int) -> str | None:
         """None when `decide` allowed the destination in time, else the reason it is refused."""
+        if self._decide_now is not None:
+            try:
+                quick = self._decide_now(host, port)
+            except Exception as error:
+                logger.error("egress proxy: decide_now(%s, %d) failed: %r", host, port, error)
+                return "the decision failed"
+            if quick is not None:
+                return None if quick is True else "denied"
         outcome: list[object] = []
         answered = threading.Event()
 
@@ -361,6 +374,7 @@ class EgressProxy:
 
     def _serve_http(self, client: socket.socket, deadline: float) -> None:
         version = "1.1"
+        forward = False  # a plain-HTTP request: refused ones get no response at all (see below)
         try:
             head, extra = read_head(client, b"", deadline)
             check_head_syntax(head)
@@ -382,14 +396,19 @@ class EgressProxy:
             if request.method == b"CONNECT":
                 self._serve_connect(client, parser, request, version)
             else:
+                forward = True
                 self._serve_forward(client, parser, request, version)
         except ProtocolError as error:
             logger.debug("egress proxy: bad request: %s", error)
             with contextlib.suppress(OSError):
                 client.sendall(plain_response(error.status, str(error), version))
         except Refusal as refusal:
-            with contextlib.suppress(OSError):
-                client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
+            # A refused CONNECT gets its status line (every client treats a non-2xx CONNECT answer as a
+            # failure). A refused plain-HTTP request gets nothing: any response, 403 or 502, is a
+            # success to `curl -s URL && echo UP`; an empty reply makes it fail (curl: exit 52).
+            if not forward:
+                with contextlib.suppress(OSError):
+                    client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
 
     def _serve_connect(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
