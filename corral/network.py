@@ -15,9 +15,11 @@ little longer (`PROXY_GRACE_S`), so it always hears the core's answer and never 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -121,15 +123,19 @@ class NetworkGate:
         listener = self._listener
         if listener is None:
             return
-        ready, _, _ = select.select([listener.fileno(), *self.interceptor.fds(), self._stop_r], [], [])
-        if self._stop_r in ready:
-            return
+        if "sandbox.egress.proxy" not in sys.modules:
+            # The first use in this process: load the proxy only when a connection needs it.
+            ready, _, _ = select.select([listener.fileno(), *self.interceptor.fds(), self._stop_r], [], [])
+            if self._stop_r in ready:
+                return
+        # else it costs nothing: serve at once, so the first connection waits for no start-up.
         try:
             from sandbox.egress.proxy import EgressProxy
 
             proxy = EgressProxy(
                 self.decide,
                 self.resolver,
+                decide_now=self.decide_now,
                 on_violation=self._on_refusal,
                 is_address_allowed=self.allows_address,
                 timeouts=self.proxy_timeouts(),
@@ -180,6 +186,16 @@ class NetworkGate:
             allowed, self.allowed = self.allowed, []
         return refused, allowed
 
+    def decide_now(self, host: str, port: int) -> bool | None:
+        """The proxy's static answer, on the connection's thread: the host policy's allow or deny;
+        None when the session must be asked (`decide`)."""
+        verdict = self.hosts.match(host)
+        if verdict is HostDecision.ALLOW:
+            return True
+        if verdict is HostDecision.DENY:
+            return False
+        return None
+
     def allows_address(self, address: IPAddress) -> bool:
         """An address is explicitly allowed by the host policy (config), the project's rules (an address
         or CIDR rule), or a person who was asked about that very address in this session."""
@@ -227,3 +243,14 @@ class NetworkGate:
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)
+
+
+def preload_proxy() -> None:
+    """Load the proxy in the background, for a live session: its commands' first connections then
+    wait for no start-up (a one-off command keeps loading it only when a connection arrives)."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import sandbox.egress.proxy  # noqa: F401
+
+    threading.Thread(target=load, daemon=True, name="corral-egress-preload").start()
