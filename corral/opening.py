@@ -12,6 +12,7 @@ and `corral.errors.StateError` when corral's own rules or ledger database is dam
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,7 +148,14 @@ def compose_session(
         if config is not None and config.allowed_hosts:
             hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
         live = LiveDecisions(escalator, workspace)
-        gate = NetworkGate(hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port)
+        gate = NetworkGate(
+            hosts,
+            live,
+            resolver,
+            decide_timeout_s=ask_timeout_s,
+            port=proxy_port,
+            rules_allow_address=functools.partial(rules.allows_address, workspace),
+        )
     parts = SessionParts(
         runner=chosen.backend,
         backend=chosen,

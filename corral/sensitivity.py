@@ -172,6 +172,8 @@ def _net_reason(target: str) -> str:
 def why_it_matters(violation: Violation) -> str:
     """A short line telling a person what allowing this violation would mean."""
     if violation.kind is ViolationKind.NET:
+        if violation.detail not in ("", "new host", "denied", "connect"):
+            return f"{violation.detail}: {_net_reason(violation.target)}"  # a refusal says why first
         return _net_reason(violation.target)
     specific = _path_reason(violation.target)
     if specific is not None:
