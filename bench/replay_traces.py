@@ -169,10 +169,11 @@ def _plain_member(member: tarfile.TarInfo) -> bool:
     return True
 
 
-def snapshot(world: World) -> dict[str, str]:
-    """Each file of the workspace (not .git internals, which differ by time) and of /tmp, by digest."""
+def snapshot(world: World, tmp: Path | None = None) -> dict[str, str]:
+    """Each file of the workspace (not .git internals, which differ by time) and of /tmp, by digest.
+    `tmp`: where the world's /tmp really is (corral's session /tmp for the corral world)."""
     state: dict[str, str] = {}
-    for base, label in ((world.repo, "repo"), (world.tmp, "tmp")):
+    for base, label in ((world.repo, "repo"), (tmp or world.tmp, "tmp")):
         for directory, dirs, files in os.walk(base):
             dirs[:] = sorted(d for d in dirs if d not in ("node_modules", ".git"))
             for name in files:
@@ -326,7 +327,10 @@ def replay_session(
                     )
                     one, two = first.result(), second.result()
                 step.exit_baseline = (one[0], two[0])
-                after = {label: snapshot(w) for label, w in worlds.items()}
+                after = {
+                    label: snapshot(w, session_tmp(session) if label == "corral" else None)
+                    for label, w in worlds.items()
+                }
                 changes = [delta(states[label], after[label]) for label in worlds]
                 states = after
                 judge(step, corral_out, one, two, changes)
@@ -335,6 +339,17 @@ def replay_session(
         finally:
             session.close()
     return steps
+
+
+def session_tmp(session: object) -> Path | None:
+    """The /tmp the session's commands share (`corral.place`), when the session has one."""
+    place = getattr(session, "place", None)
+    if place is None:
+        return None
+    with contextlib.suppress(Exception):
+        tmp = place.current().tmp
+        return Path(tmp) if tmp is not None else None
+    return None
 
 
 def judge(
