@@ -225,6 +225,7 @@ def _host_creates(family: int, kind: int, protocol: int) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED_FAMILIES))
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_socket_family_outside_the_allow_list_is_refused(
     actor: Actor, name: str, sandbox_backend: str
 ) -> None:
