@@ -55,7 +55,7 @@ STATE_DIR = SHM / ".corral-runsc"
 DECOY_CONTENT = b"\n"
 """Decoy files hold one newline under gVisor: it answers a read of an empty file itself, so only a
 non-empty decoy's read reaches the host file and moves its access time (`sandbox.readwatch`)."""
-COST = "about 1-2 s more per command than bwrap alone (a cold gVisor start); see bench/bench_gvisor.py"
+COST = "a cold gVisor start per command: about 2.7-2.9x bwrap for `true` or an interpreter start (bench/bench_gvisor.py)"
 
 _RELEASE = re.compile(r"runsc version (?:release-|[0-9.]*~)?(?P<date>20[0-9]{6})")
 
