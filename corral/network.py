@@ -36,6 +36,8 @@ from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
+    from sandbox.egress.brokersession import BrokerSession
+    from sandbox.egress.credentials import BrokeredCredential
     from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
 
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
@@ -81,6 +83,10 @@ class NetworkGate:
     port: int = DEFAULT_PROXY_PORT
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
+    broker: BrokerSession | None = None
+    """The session's brokered credentials (TLS termination for their hosts), when the person mapped any."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential while the command ran: (host:port, credential) -> count."""
     _proxy: EgressProxy | None = None
     _listener: socket.socket | None = None
     _waiter: threading.Thread | None = None
@@ -89,7 +95,16 @@ class NetworkGate:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def access(self) -> NetworkAccess:
-        return NetworkAccess(proxy_env=proxy_environment(self.port))
+        env = proxy_environment(self.port)
+        if self.broker is None:
+            return NetworkAccess(proxy_env=env)
+        env.update(self.broker.environment())
+        return NetworkAccess(proxy_env=env, readable=(self.broker.directory,))
+
+    def close(self) -> None:
+        """The session ends: its broker's generated files go (the CA key only ever lived in memory)."""
+        if self.broker is not None:
+            self.broker.close()
 
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
@@ -118,6 +133,11 @@ class NetworkGate:
                 on_violation=self._on_refusal,
                 is_address_allowed=self.hosts.allows_address,
                 timeouts=self.proxy_timeouts(),
+                tunnel_hook=(
+                    self.broker.interceptor(self._on_foreign_credential, self._on_brokered)
+                    if self.broker is not None
+                    else None
+                ),
             )
         except Exception:
             # Fail closed, and promptly: no proxy means the listener goes away (connections are refused
@@ -163,6 +183,12 @@ class NetworkGate:
             allowed, self.allowed = self.allowed, []
         return refused, allowed
 
+    def take_brokered(self) -> dict[tuple[str, str], int]:
+        """The brokered requests counted since the last call (for the ledger)."""
+        with self._lock:
+            brokered, self.brokered = self.brokered, {}
+        return brokered
+
     def decide(self, host: str, port: int) -> bool:
         """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
@@ -186,3 +212,14 @@ class NetworkGate:
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)
+
+    def _on_foreign_credential(self, host: str, port: int, reason: str) -> None:
+        violation = Violation(ViolationKind.NET_CREDENTIAL, format_authority(host, port), "request", reason)
+        with self._lock:
+            if violation not in self.violations:
+                self.violations.append(violation)
+
+    def _on_brokered(self, host: str, port: int, credential: BrokeredCredential) -> None:
+        key = (format_authority(host, port), credential.name)
+        with self._lock:
+            self.brokered[key] = self.brokered.get(key, 0) + 1

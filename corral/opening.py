@@ -12,10 +12,13 @@ and `corral.errors.StateError` when corral's own rules or ledger database is dam
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from corral.credentialmap import ResolvedCredentials, resolve_credentials
 from corral.decision import AskCallback
 from corral.errors import UsageError, state_error
 from corral.escalation import BurstPolicy, Escalator, OnViolation
@@ -64,6 +67,7 @@ def open_session(
             hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
     except (ConfigError, PolicyError) as error:
         raise UsageError(str(error)) from error
+    resolved = resolve_credentials(user.credentials, os.environ if environ is None else environ)
     try:
         session = compose_session(
             workspace,
@@ -80,11 +84,12 @@ def open_session(
             burst=burst,
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
+            credentials=resolved,
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
-    return session, list(hosts.warnings)
+    return session, [*hosts.warnings, *resolved.warnings]
 
 
 def compose_session(
@@ -109,6 +114,8 @@ def compose_session(
     proxy_port: int = DEFAULT_PROXY_PORT,
     extra_readable: Sequence[str] = (),
     limits: ResourceLimits | None = None,
+    credentials: ResolvedCredentials | None = None,
+    upstream_tls: ssl.SSLContext | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
@@ -116,6 +123,8 @@ def compose_session(
     `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
     this session already allowed it); `on_violation` DENY denies without asking even with a callback.
     `ask_timeout_s` is the one deadline for every prompt, the live host prompts included.
+    `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
+    `upstream_tls` or the system CAs); they need the network open (`hosts`).
     """
     locations.ensure(locations.data_dir)
     rules = RuleStore.open(locations.rules_path)
@@ -136,7 +145,19 @@ def compose_session(
         if config is not None and config.allowed_hosts:
             hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
         live = LiveDecisions(escalator, workspace)
-        gate = NetworkGate(hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port)
+        broker = None
+        if credentials is not None and credentials.credentials:
+            from sandbox.egress.brokersession import BrokerSession
+            from sandbox.egress.credentials import CredentialBroker
+
+            broker = BrokerSession(
+                CredentialBroker(credentials.credentials),
+                fixed_env=credentials.fixed_env,
+                upstream_context=upstream_tls,
+            )
+        gate = NetworkGate(
+            hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port, broker=broker
+        )
     parts = SessionParts(
         runner=SandboxRunner(
             runtime_dir=locations.runtime_dir,

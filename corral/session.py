@@ -73,6 +73,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential: (host:port, credential name) -> count (names only)."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -104,6 +106,10 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "brokered": [
+                {"host": host, "credential": name, "requests": count}
+                for (host, name), count in sorted(self.brokered.items())
+            ],
         }
 
 
@@ -196,7 +202,9 @@ class Session:
         return self._recorder.session_id
 
     def close(self) -> None:
-        """Close the ledger and the rules store."""
+        """Close the ledger and the rules store, and remove the broker's generated files."""
+        if self._gate is not None:
+            self._gate.close()
         self._recorder.close()
 
     def interrupt(self, signal_number: int) -> None:
@@ -315,6 +323,8 @@ class Session:
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
+        if self._gate is not None:
+            outcome.brokered = self._gate.take_brokered()
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []
@@ -367,7 +377,9 @@ class Session:
             violation_count=len(outcome.outcomes),
             hook=hook_event,
         )
-        failure = self._recorder.record(record, records)
+        failure = self._recorder.record(
+            record, records, [(host, name, count) for (host, name), count in outcome.brokered.items()]
+        )
         if failure is not None:
             outcome.notices.append(failure)
         return outcome

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from corral.credentialmap import CredentialConfigError, CredentialEntry, parse_credentials
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
@@ -111,6 +112,8 @@ class UserConfig:
     limits_processes: int | None = None
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
+    credentials: tuple[CredentialEntry, ...] = ()
+    """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
     source: str = "(defaults)"
 
     def resource_limits(self) -> ResourceLimits:
@@ -167,6 +170,12 @@ def parse_user_config(raw: bytes, source: str) -> UserConfig:
     tables = {setting.key.split(".")[0] for setting in USER_SETTINGS}
     values: dict[str, object] = {}
     for table, content in data.items():
+        if table == "credentials":
+            try:
+                values["credentials"] = parse_credentials(content, source)
+            except CredentialConfigError as error:
+                raise UserConfigError(str(error)) from None
+            continue
         if table not in tables:
             raise UserConfigError(f"{source}: key '{table}': unknown table")
         if not isinstance(content, dict):

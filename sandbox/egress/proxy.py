@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import h11
 
@@ -102,6 +103,18 @@ def static_resolver(mapping: Mapping[str, tuple[str, int]]) -> Resolver:
     return resolve
 
 
+class TunnelHook(Protocol):
+    """Takes over a granted tunnel to some hosts (credential brokering: `sandbox.egress.intercept`)."""
+
+    def wants(self, host: str, port: int) -> bool:
+        """Whether this hook serves tunnels to canonical `host`:`port`."""
+        ...
+
+    def serve(self, client: socket.socket, upstream: socket.socket, host: str, port: int) -> None:
+        """Serve the tunnel (the client was told it is established) until it ends."""
+        ...
+
+
 class Refusal(Exception):
     """A destination the proxy will not connect to, with the answer for each protocol."""
 
@@ -144,8 +157,10 @@ class EgressProxy:
         is_address_allowed: Callable[[IPAddress], bool] | None = None,
         timeouts: ProxyTimeouts | None = None,
         max_connections: int = 512,
+        tunnel_hook: TunnelHook | None = None,
     ) -> None:
         self._decide = decide
+        self._tunnel_hook = tunnel_hook
         self._resolver = resolver or system_resolver
         self._on_violation = on_violation
         self._is_address_allowed = is_address_allowed
@@ -355,7 +370,17 @@ class EgressProxy:
             return
         with upstream:
             client.sendall(socks.reply(socks.SUCCEEDED))
-            relay(client, upstream, idle_timeout_s=self.timeouts.idle)
+            self._tunnel(client, upstream, request.host, request.port)
+
+    def _tunnel(self, client: socket.socket, upstream: socket.socket, raw_host: str, port: int) -> None:
+        """Relay a granted tunnel, or hand it to the tunnel hook when it wants the host."""
+        hook = self._tunnel_hook
+        if hook is not None:
+            host = canonical_host(raw_host)  # open_upstream accepted it: it is canonical-able
+            if hook.wants(host, port):
+                hook.serve(client, upstream, host, port)
+                return
+        relay(client, upstream, idle_timeout_s=self.timeouts.idle)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -414,7 +439,17 @@ class EgressProxy:
                     400, "data after CONNECT before the tunnel was granted (pipelining refused)"
                 )
             client.sendall(f"HTTP/{version} 200 Connection established\r\n\r\n".encode("ascii"))
-            relay(client, upstream, idle_timeout_s=self.timeouts.idle)
+            self._tunnel(client, upstream, authority.host, authority.port)
+
+    def _refuse_plain_brokered(self, raw_host: str) -> None:
+        """A brokered host is reached over HTTPS only: plain HTTP to it is refused (nothing is sent)."""
+        hook = self._tunnel_hook
+        if hook is None:
+            return
+        with contextlib.suppress(HostError):
+            host = canonical_host(raw_host)
+            if hook.wants(host, 443):
+                raise Refusal(f"{host} is reached with a brokered credential: use https://", status=403)
 
     def _serve_forward(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
@@ -424,6 +459,7 @@ class EgressProxy:
             target = parse_absolute_target(target_text)
         except ProtocolError as error:
             raise self._malformed(_rough_authority(target_text), error) from None
+        self._refuse_plain_brokered(target.authority.host)
         upstream = self.open_upstream(target.authority.host, target.authority.port)
         with upstream:
             authority = _host_header(canonical_host(target.authority.host), target.authority.port)
