@@ -10,13 +10,15 @@ Run: .venv/bin/python bench/bench_proxy.py [--megabytes 200] [--runs 5] [--conne
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,6 +53,56 @@ def serve(megabytes: int) -> None:
     threading.Thread(target=accept, args=(ping, send_ping), daemon=True).start()
     print(bulk.getsockname()[1], ping.getsockname()[1], flush=True)
     sys.stdin.read()
+
+
+def serve_http(payload: Path) -> None:
+    """HTTP server process: `GET /big` sends `payload` (with sendfile), `GET /small` one byte; one
+    request per connection (`Connection: close`), as a plain origin server for curl."""
+    size = payload.stat().st_size
+    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                head += data
+            path = head.split(b" ", 2)[1]
+            length = size if path.endswith(b"/big") else 1
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % length)
+            if length == 1:
+                connection.sendall(b"!")
+                return
+            with payload.open("rb") as source:
+                connection.sendfile(source)
+
+    def accept() -> None:
+        while True:
+            connection, _ = listener.accept()
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    print(listener.getsockname()[1], flush=True)
+    sys.stdin.read()
+
+
+@contextlib.contextmanager
+def serve_http_process(payload: Path) -> Iterator[int]:
+    """`serve_http` in its own process (as a real server is); yields its port."""
+    server = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--serve-http", str(payload)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    try:
+        yield int(server.stdout.readline())
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def _open(port: int, proxy_port: int | None) -> socket.socket:
@@ -101,7 +153,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-http", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.serve_http is not None:
+        serve_http(Path(arguments.serve_http))
+        return
     if arguments.serve is not None:
         serve(arguments.serve)
         return

@@ -41,6 +41,9 @@ class Decision:
 
     scope: Scope
     confirmed_sensitive: bool = False
+    one_port: bool = False
+    """For a host (`net`): allow only the port asked about. By default an allowance for a host, for the
+    session or the project, covers that host on any port."""
 
     @property
     def allows(self) -> bool:

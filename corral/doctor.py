@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.backendchoice import effective_request, open_backend
+from corral.errors import SetupError
 from corral.locations import Locations
 from corral.userconfig import UserConfig, UserConfigError, load_user_config
 from sandbox.limits import MIB, detect_mechanism
@@ -166,10 +168,36 @@ def format_check(check: Check) -> list[str]:
     return lines
 
 
-def format_checks(checks: list[Check]) -> str:
+def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[Check, list[str]]:
+    """Which backend commands get (`--backend`, the config key, or `auto`), why, and what it cannot do
+    compared with bwrap: the check, and the lines below it."""
+    try:
+        user = load_user_config(locations.user_config_path)
+    except UserConfigError:
+        user = UserConfig()
+    request = effective_request(user.sandbox_backend, user.source)
+    try:
+        chosen = open_backend(request, locations, workspace=workspace, limits=user.resource_limits())
+    except SetupError as error:
+        fix = "fix what is named above, or choose another backend with --backend / sandbox.backend"
+        return Check("backend", False, str(error), fix), []
+    traits = chosen.traits
+    lines = [f"     enforces: {traits.enforces}"]
+    lines += [f"     cannot (compared with bwrap): {item}" for item in traits.cannot]
+    if not traits.captures_writes:
+        lines.append(
+            "     writes outside the workspace are refused, not captured: approving one re-runs the command "
+            "with that path writable"
+        )
+    return Check("backend", True, f"{traits.title}; {chosen.reason}"), lines
+
+
+def format_checks(checks: list[Check], backend: tuple[Check, list[str]] | None = None) -> str:
     lines = [line for check in checks for line in format_check(check)]
-    backend_ok = all(c.ok for c in checks if c.name != "landlock")
-    lines.append("backend: bubblewrap (Linux)" + ("" if backend_ok else " — cannot run commands until fixed"))
+    if backend is not None:
+        check, details = backend
+        lines += format_check(check)
+        lines += details if check.ok else []
     return "\n".join(lines)
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from boundary.violations import Violation
+from boundary.violations import Violation, ViolationKind
 from corral.command import OnViolation as OnViolation  # lives with the run request; kept here too
 from corral.decision import DENY, AskCallback, Decision, PromptRequest, Scope
 from corral.grouping import group_violations, summarize
@@ -310,14 +310,16 @@ class Escalator:
             return DENY, DecidedBy.UNCONFIRMED
         if self.rules is None:
             self.notices.append(f"corral: no rules store; {violation.target} allowed for this session only")
-            return Decision(Scope.SESSION, decision.confirmed_sensitive), DecidedBy.PERSON
+            return Decision(Scope.SESSION, decision.confirmed_sensitive, decision.one_port), DecidedBy.PERSON
         try:
-            self.rules.add_for(project_key, violation, confirmed=decision.confirmed_sensitive)
+            self.rules.add_for(
+                project_key, violation, confirmed=decision.confirmed_sensitive, one_port=decision.one_port
+            )
         except (RuleError, sqlite3.Error, OSError) as error:
             self.notices.append(
                 f"corral: could not store a rule for {violation.target} ({error}); session only"
             )
-            return Decision(Scope.SESSION, decision.confirmed_sensitive), DecidedBy.PERSON
+            return Decision(Scope.SESSION, decision.confirmed_sensitive, decision.one_port), DecidedBy.PERSON
         return decision, DecidedBy.PERSON
 
     def _record(
@@ -359,4 +361,5 @@ def _interpret(answer: object, violation: Violation) -> tuple[Decision, DecidedB
         scope = Scope(chosen.scope)
     except (ValueError, TypeError):
         return DENY, DecidedBy.INVALID
-    return Decision(scope, bool(chosen.confirmed_sensitive is True)), DecidedBy.PERSON
+    one_port = violation.kind is ViolationKind.NET and chosen.one_port is True
+    return Decision(scope, bool(chosen.confirmed_sensitive is True), one_port), DecidedBy.PERSON

@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from corral.backendchoice import BackendRequest, effective_request, open_backend
 from corral.credentialmap import ResolvedCredentials, resolve_credentials
 from corral.decision import AskCallback
 from corral.errors import UsageError, state_error
@@ -35,7 +36,6 @@ from sandbox.egress.environment import DEFAULT_PROXY_PORT
 from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess
-from sandbox.runner import SandboxRunner
 
 
 def open_session(
@@ -85,11 +85,13 @@ def open_session(
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
             credentials=resolved,
+            backend=effective_request(user.sandbox_backend, user.source),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
-    return session, [*hosts.warnings, *resolved.warnings]
+    warning = session.backend.warning()
+    return session, [*hosts.warnings, *([warning] if warning else []), *resolved.warnings]
 
 
 def compose_session(
@@ -116,16 +118,25 @@ def compose_session(
     limits: ResourceLimits | None = None,
     credentials: ResolvedCredentials | None = None,
     upstream_tls: ssl.SSLContext | None = None,
+    backend: BackendRequest | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
 
     `ask` is the front end's callback (None: nobody to ask, so every crossing is denied unless a rule or
     this session already allowed it); `on_violation` DENY denies without asking even with a callback.
-    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included.
+    `ask_timeout_s` is the one deadline for every prompt, the live host prompts included. `backend` is
+    the sandbox backend asked for (default: `--backend` of this process, else `auto`); one that cannot
+    run raises SetupError (exit 125) before anything is opened.
     `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
     `upstream_tls` or the system CAs); they need the network open (`hosts`).
     """
+    chosen = open_backend(
+        backend if backend is not None else effective_request(None, ""),
+        locations,
+        workspace=workspace,
+        limits=limits,
+    )
     locations.ensure(locations.data_dir)
     rules = RuleStore.open(locations.rules_path)
     ledger = Ledger.open(locations.ledger_path) if record else None
@@ -159,12 +170,8 @@ def compose_session(
             hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port, broker=broker
         )
     parts = SessionParts(
-        runner=SandboxRunner(
-            runtime_dir=locations.runtime_dir,
-            cache_dir=locations.cache_dir,
-            layers_dir=locations.cache_layers_dir,
-            limits=limits,
-        ),
+        runner=chosen.backend,
+        backend=chosen,
         rules=rules,
         escalator=escalator,
         recorder=CommandRecorder(ledger, workspace, frontend),

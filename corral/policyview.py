@@ -17,10 +17,11 @@ from pathlib import Path
 from corral.project import ProjectContext
 from corral.rules import Rule
 from corral.userconfig import UserConfig
+from sandbox.backend import BackendTraits
 from sandbox.egress.hostpolicy import PRESETS
 from sandbox.policy import Policy
 
-EFFECTIVE_SCHEMA = 1
+EFFECTIVE_SCHEMA = 2
 EFFECTIVE_KEYS = (
     "schema",
     "workspace",
@@ -32,6 +33,7 @@ EFFECTIVE_KEYS = (
     "network",
     "hooks",
     "rules",
+    "backend",
 )
 """The top-level keys of `effective_policy`, in order."""
 
@@ -46,6 +48,9 @@ class PolicySources:
     cache_layer: Path | None = None
     """Where the caches' writes are kept on the host (`corral cache path`)."""
     allow_hosts: Sequence[str] = ()
+    backend: BackendTraits | None = None
+    """The sandbox backend commands run under (None: not known, shown as bwrap)."""
+    backend_reason: str = ""
 
 
 def _paths(paths: Sequence[Path]) -> list[str]:
@@ -141,6 +146,21 @@ def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object
         },
         "hooks": {hook.event: hook.command for hook in (config.hooks if config is not None else ())},
         "rules": [rule.to_json() for rule in sources.rules],
+        "backend": _backend(sources),
+    }
+
+
+def _backend(sources: PolicySources) -> dict[str, object]:
+    traits = sources.backend
+    if traits is None:
+        return {"name": "bwrap", "reason": sources.backend_reason, "cannot": [], "captures_writes": True}
+    return {
+        "name": traits.name,
+        "title": traits.title,
+        "reason": sources.backend_reason,
+        "enforces": traits.enforces,
+        "cannot": list(traits.cannot),
+        "captures_writes": traits.captures_writes,
     }
 
 
@@ -215,6 +235,16 @@ def render_effective(view: dict[str, object]) -> str:
     rules = view["rules"]
     assert isinstance(rules, list)
     lines.append(f"project rules: {len(rules)} (corral rules list --project {view['workspace']})")
+    backend = view["backend"]
+    assert isinstance(backend, dict)
+    lines.append(f"backend: {backend.get('title', backend['name'])} ({backend['reason']})")
+    cannot = backend["cannot"]
+    assert isinstance(cannot, list)
+    lines.extend(f"  cannot (compared with bwrap): {item}" for item in cannot)
+    if not backend["captures_writes"]:
+        lines.append(
+            "  writes outside the workspace are refused, not captured: approving one re-runs the command"
+        )
     return "\n".join(lines) + "\n"
 
 

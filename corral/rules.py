@@ -145,6 +145,15 @@ def normalize_host(target: str) -> str:
         raise RuleError(f"not an exact host: {error}{hint}") from None
 
 
+def host_of(target: str) -> str:
+    """The host of a `host:port` target (a target that does not split is returned unchanged)."""
+    try:
+        host, _ = split_authority(target)
+    except HostError:
+        return target
+    return authority_text(host, None)
+
+
 def _directory_is_sensitive(directory: str, project: str) -> bool:
     """A directory rule is sensitive when it could cover a sensitive path.
 
@@ -281,10 +290,22 @@ class RuleStore:
             raise
         return _rule(row)
 
-    def add_for(self, project: str | os.PathLike[str], violation: Violation, *, confirmed: bool) -> Rule:
+    def add_for(
+        self,
+        project: str | os.PathLike[str],
+        violation: Violation,
+        *,
+        confirmed: bool,
+        one_port: bool = False,
+    ) -> Rule:
         """Store the exact rule for one violation (its path or host, never a wider pattern); for a git
-        config change, bound to its key/value changes (added to those the rule already allows)."""
-        rule = self.add(project, violation.kind, violation.target, confirmed_sensitive=confirmed)
+        config change, bound to its key/value changes (added to those the rule already allows).
+
+        A host rule names the host on any port unless `one_port` (the person picked that port)."""
+        target = violation.target
+        if violation.kind is ViolationKind.NET and not one_port:
+            target = host_of(target)
+        rule = self.add(project, violation.kind, target, confirmed_sensitive=confirmed)
         if not violation.config_changes:
             return rule
         merged = tuple(sorted({*rule.config_changes, *violation.config_changes}))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
+from corral.backendchoice import ChosenBackend
 from corral.carveouts import agent_readable
 from corral.command import Command
 from corral.decision import DENY, Decision
@@ -37,9 +38,10 @@ from corral.network import LiveDecisions, NetworkGate
 from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
+from sandbox.backend import Backend
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+from sandbox.runner import NetworkHook, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -75,6 +77,8 @@ class CommandOutcome:
     """The project's before/after hooks that ran around this command (their decisions included)."""
     brokered: dict[tuple[str, str], int] = field(default_factory=dict)
     """Requests sent with a brokered credential: (host:port, credential name) -> count (names only)."""
+    lookups: list[str] = field(default_factory=list)
+    """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
     @property
     def denied(self) -> list[ViolationOutcome]:
@@ -110,6 +114,7 @@ class CommandOutcome:
                 {"host": host, "credential": name, "requests": count}
                 for (host, name), count in sorted(self.brokered.items())
             ],
+            "lookups": list(self.lookups),
         }
 
 
@@ -137,13 +142,15 @@ class SessionSummary:
 class SessionParts:
     """The collaborators a Session runs with, built in one place (`corral.opening.compose_session`)."""
 
-    runner: SandboxRunner
+    runner: Backend
     rules: RuleStore
     escalator: Escalator
     recorder: CommandRecorder
     live: LiveDecisions | None = None
     """Answers the proxy about new hosts while a command runs; None when the network is closed."""
     gate: NetworkGate | None = None
+    backend: ChosenBackend | None = None
+    """Why `runner` is the backend it is (None: built by hand, it says nothing more)."""
 
 
 class Session:
@@ -188,6 +195,9 @@ class Session:
         self.extra_readable = tuple(extra_readable)
         """The person's own `[filesystem] readable` (user config only: a repository never widens reads)."""
         self._runner = parts.runner
+        self.backend = parts.backend or ChosenBackend(parts.runner, parts.runner.traits.name, fallback=False)
+        """The sandbox backend commands run under and why (display only: the Session runs through
+        `Backend` whatever it is)."""
         self._rules = parts.rules
         self._escalator = parts.escalator
         self._recorder = parts.recorder
@@ -325,6 +335,7 @@ class Session:
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         if self._gate is not None:
             outcome.brokered = self._gate.take_brokered()
+            outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []

@@ -1,6 +1,7 @@
 """What a person decided in one session, and the session's recent denials (the burst count).
 
-A denial is remembered for the whole session; an allowance for a sensitive target only bound to the
+A host's answer covers that host on any port (unless the person allowed one port only). A denial is
+remembered for the whole session; an allowance for a sensitive target only bound to the
 content fingerprint it was given for, so a changed hook or rc file is asked about again (TT1).
 """
 
@@ -12,8 +13,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from boundary.violations import Violation
+from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision, Scope
+from corral.rules import host_of
 from corral.sensitivity import is_sensitive
 
 
@@ -35,7 +37,7 @@ class SessionMemory:
     def recall(self, violation: Violation, fingerprint: str | None = None) -> Decision | None:
         """The session's decision for this target, or None when it must be decided again."""
         with self._lock:
-            remembered = self._decided.get(violation.key())
+            remembered = self._decided.get(violation.key()) or self._decided.get(_host_key(violation))
         if remembered is None:
             return None
         if not remembered.decision.allows:
@@ -57,7 +59,8 @@ class SessionMemory:
         if decision.allows and is_sensitive(violation) and fingerprint is None:
             return
         with self._lock:
-            self._decided[violation.key()] = _Remembered(decision, fingerprint)
+            key = violation.key() if decision.allows and decision.one_port else _host_key(violation)
+            self._decided[key] = _Remembered(decision, fingerprint)
 
     def note_denial(self) -> None:
         """Count one prompt answered with a denial (or unanswered) towards the burst limit."""
@@ -76,3 +79,10 @@ class SessionMemory:
         """Forget recent denials (the person started a new turn); remembered decisions stay."""
         with self._lock:
             self._denials.clear()
+
+
+def _host_key(violation: Violation) -> tuple[str, str]:
+    """A host's answer covers it on any port: the key drops the port (`net` only)."""
+    if violation.kind is not ViolationKind.NET:
+        return violation.key()
+    return (violation.kind.value, host_of(violation.target))

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from boundary.backends import BACKEND_NAMES as KNOWN_NAMES
 from corral.credentialmap import CredentialConfigError, CredentialEntry, parse_credentials
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
-SettingKind = Literal["hosts", "names", "seconds", "count", "paths"]
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths", "backend"]
 
 
 class UserConfigError(UsageError):
@@ -42,6 +43,7 @@ class UserSetting:
             "paths": "list of strings",
             "seconds": "number > 0",
             "count": "integer > 0",
+            "backend": "string: " + ", ".join(KNOWN_NAMES),
         }[self.kind]
 
 
@@ -94,6 +96,14 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "home paths (`~/...` or absolute) sandboxed commands may read, read-only, besides the built-in "
         "allow-list; everything else in the home stays hidden (credential stores always do)",
     ),
+    UserSetting(
+        "sandbox.backend",
+        "backend",
+        '"auto"',
+        "which sandbox runs commands: `auto` is bubblewrap, or Landlock where bubblewrap cannot start; "
+        "a named backend that cannot run here refuses (exit 125) instead of running with less. "
+        "`--backend NAME` overrides it for one command; `corral doctor` says which runs and why",
+    ),
 )
 """Every key of the user config, in the order the reference lists them."""
 
@@ -114,6 +124,7 @@ class UserConfig:
     limits_tmpfs_mib: int | None = None
     credentials: tuple[CredentialEntry, ...] = ()
     """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
+    sandbox_backend: str = "auto"
     source: str = "(defaults)"
 
     def resource_limits(self) -> ResourceLimits:
@@ -134,6 +145,7 @@ _FIELD_OF: dict[str, str] = {
     "limits.processes": "limits_processes",
     "limits.memory_mib": "limits_memory_mib",
     "limits.tmpfs_mib": "limits_tmpfs_mib",
+    "sandbox.backend": "sandbox_backend",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
@@ -142,6 +154,10 @@ def _value(setting: UserSetting, value: Any, where: str) -> object:
     if setting.kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise UserConfigError(f"{where}: expected a whole number > 0")
+        return value
+    if setting.kind == "backend":
+        if not isinstance(value, str) or value not in KNOWN_NAMES:
+            raise UserConfigError(f"{where}: expected one of {', '.join(KNOWN_NAMES)}")
         return value
     if setting.kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float):

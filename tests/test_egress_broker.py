@@ -262,3 +262,11 @@ def test_scrubber_masks_a_secret_split_across_chunks() -> None:
     scrubber = Scrubber([b"SECRET"])
     out = scrubber.feed(b"xxSEC") + scrubber.feed(b"RETyy") + scrubber.flush()
     assert out == b"xx******yy"
+
+
+def test_plain_http_to_a_brokered_host_is_refused_and_reported(brokered: Brokered) -> None:
+    with socket.create_connection(("127.0.0.1", brokered.proxy.port), timeout=5) as client:
+        client.sendall(f"GET http://{API}/user HTTP/1.1\r\nHost: {API}\r\n\r\n".encode())
+        assert client.recv(100) == b""  # a refused plain request gets no response at all
+    assert brokered.upstream.received == []
+    assert [(host, port) for host, port, _ in brokered.proxy.violations] == [(API, 80)]

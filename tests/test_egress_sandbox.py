@@ -159,7 +159,11 @@ def test_allowed_name_resolving_to_loopback_is_refused_without_explicit_address(
     assert hits == []
 
 
-def test_raw_sockets_have_no_route(workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
+def test_raw_sockets_reach_nothing_unasked(
+    workspace: Path, web: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """The sandbox's own loopback is not the host's; a connect that ignores the proxy is accepted by
+    corral's transparent listener, decided (no terminal: denied) and reset before a byte is answered."""
     port, hits = web
     session = _session(workspace, port, ["allowed.example", "127.0.0.1"])
     script = (
@@ -167,15 +171,18 @@ def test_raw_sockets_have_no_route(workspace: Path, web: tuple[int, list[str]], 
         "import socket\n"
         f"for target in [('127.0.0.1', {port}), ('1.1.1.1', 80), ('::1', {port})]:\n"
         "    try:\n"
-        "        socket.create_connection(target, timeout=2)\n"
-        "        print('CONNECTED', target)\n"
+        "        s = socket.create_connection(target, timeout=2)\n"
+        "        s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+        "        s.settimeout(5)\n"
+        "        print('ANSWERED' if s.recv(10) else 'closed', target)\n"
         "    except OSError as e:\n"
         "        print('refused', target, e.errno)\n"
         "EOF"
     )
-    _code, text, _ = _run(session, script, tmp_path)
-    assert "CONNECTED" not in text
+    _code, text, outcome = _run(session, script, tmp_path)
+    assert "ANSWERED" not in text
     assert hits == []
+    assert [o.violation.target for o in outcome.denied] == ["1.1.1.1:80"]  # type: ignore[attr-defined]
 
 
 def test_proxy_gone_means_no_network(workspace: Path, tmp_path: Path) -> None:

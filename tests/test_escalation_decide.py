@@ -263,13 +263,39 @@ def test_sensitive_project_rule_needs_confirmation(project: Path, home: Path, ru
 
 
 def test_project_answer_stores_exact_host_only(project: Path, rules: RuleStore) -> None:
+    """Issue 13: "allow for this project" on a host means that host on any port, never other hosts."""
     ask = Recorder(PROJECT)
     make(rules, ask).decide("curl", project, [host("api.example.com:443")])
     [rule] = rules.list(project)
-    assert rule.target == "api.example.com:443"
+    assert rule.target == "api.example.com"
     fresh = make(rules, Recorder(DENY))
     assert fresh.decide("c", project, [host("evil.example.com:443")])[host("evil.example.com:443")] == DENY
+    assert fresh.decide("c", project, [host("api.example.com:22")])[host("api.example.com:22")] == PROJECT
+    assert (
+        fresh.decide("c", project, [host("sub.api.example.com:443")])[host("sub.api.example.com:443")] == DENY
+    )
+
+
+def test_project_answer_for_one_port_stores_that_port_only(project: Path, rules: RuleStore) -> None:
+    one_port = Decision(Scope.PROJECT, one_port=True)
+    make(rules, Recorder(one_port)).decide("curl", project, [host("api.example.com:443")])
+    [rule] = rules.list(project)
+    assert rule.target == "api.example.com:443"
+    fresh = make(rules, Recorder(DENY))
     assert fresh.decide("c", project, [host("api.example.com:80")])[host("api.example.com:80")] == DENY
+
+
+def test_session_answer_covers_the_host_on_any_port_unless_one_port(project: Path) -> None:
+    ask = Recorder(Decision(Scope.SESSION))
+    escalator = make(None, ask)
+    escalator.decide("c", project, [host("db.example:5432")])
+    assert escalator.decide("c", project, [host("db.example:5433")])[host("db.example:5433")].allows
+    assert len(ask.requests) == 1
+    pinned = Recorder(Decision(Scope.SESSION, one_port=True))
+    escalator = make(None, pinned)
+    escalator.decide("c", project, [host("db.example:5432")])
+    escalator.decide("c", project, [host("db.example:5433")])
+    assert len(pinned.requests) == 2
 
 
 # --- A06: complexity never turns deny into ask -----------------------------------------------------------

@@ -224,34 +224,47 @@ except OSError as e: print("tcp-failed", e.errno)'
 
 
 def test_N03_no_direct_network(actor: Actor) -> None:
-    """TCP to public addresses (IPv4 and IPv6), UDP, raw and packet sockets, /dev/tcp: all fail at the
-    OS layer, and the namespace has no interface but loopback."""
-    script = """
+    """TCP to public addresses (IPv4 and IPv6), UDP, raw and packet sockets, /dev/tcp: nothing gets out.
+
+    Since issue 13 a TCP connect that ignores the proxy is redirected to corral's transparent listener
+    inside the sandbox, so the handshake completes locally; the connection is then decided (here:
+    denied, no terminal) and reset before a byte leaves, and the denial names the destination. A DNS
+    look-up gets a placeholder address from corral's responder (no question leaves the machine)."""
+    script = r"""
         python3 - <<'EOF'
-import socket
+import ipaddress, socket
 def attempt(label, fn):
     try:
         fn(); print(label, "OK")
     except OSError as e:
         print(label, "failed", e.errno)
-attempt("tcp4", lambda: socket.create_connection(("1.1.1.1", 443), timeout=3))
-attempt("tcp6", lambda: socket.create_connection(("2606:4700:4700::1111", 443), timeout=3))
+def talk(address):
+    s = socket.create_connection((address, 443), timeout=5); s.sendall(b"hello"); s.settimeout(5)
+    if not s.recv(10): raise OSError("closed without data")
+attempt("tcp4", lambda: talk("1.1.1.1"))
+attempt("tcp6", lambda: talk("2606:4700:4700::1111"))
 def udp():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"x", ("8.8.8.8", 53)); s.settimeout(1); s.recv(10)
 attempt("udp", udp)
 attempt("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
 attempt("packet", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
-attempt("dns", lambda: socket.getaddrinfo("example.com", 443))
+found = {info[4][0] for info in socket.getaddrinfo("example.com", 443, socket.AF_INET)}
+pool = ipaddress.ip_network("198.18.0.0/15")
+print("dns", "placeholder" if found and all(ipaddress.ip_address(a) in pool for a in found) else found)
 print("interfaces", sorted(name for _, name in socket.if_nameindex()))
 EOF
-        (exec 3<>/dev/tcp/1.1.1.1/80) 2>/dev/null && echo devtcp-connected || echo devtcp-failed
+        (exec 3<>/dev/tcp/1.1.1.1/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; read -r line <&3; [ -n "$line" ]) 2>/dev/null \
+            && echo devtcp-connected || echo devtcp-failed
         curl -fsS --noproxy '*' --max-time 3 http://1.1.1.1/ >/dev/null 2>&1 || echo curl-failed
         echo end
     """
     result = actor.sandboxed(script)
     out = result.stdout
     assert "end" in out, result.stderr
-    for label in ("tcp4", "tcp6", "udp", "raw", "packet", "dns"):
+    for label in ("tcp4", "tcp6", "udp", "raw", "packet"):
         assert f"{label} failed" in out, f"{label}: {out}"
+    assert "dns placeholder" in out, out
     assert "interfaces ['lo']" in out
     assert "devtcp-failed" in out and "curl-failed" in out
+    for target in ("1.1.1.1:443", "[2606:4700:4700::1111]:443", "1.1.1.1:80"):
+        assert f"denied net {target}" in result.stderr, result.stderr

@@ -43,7 +43,7 @@ def _view(project: Path) -> dict[str, Any]:
 def test_json_keys_are_stable_machine_names(tmp_path: Path, isolated_home: Path) -> None:
     view = _view(_project(tmp_path, isolated_home))
     assert tuple(view) == EFFECTIVE_KEYS
-    assert view["schema"] == 1
+    assert view["schema"] == 2
     assert set(view["trust"]) == {"state", "config_loaded"}
     assert set(view["filesystem"]) == {
         "default", "workspace", "captured", "caches", "hidden", "readable_by_rule", "blanked",

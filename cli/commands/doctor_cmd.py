@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.backend_option import add_backend_option, apply_backend_option
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -16,13 +18,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--project", metavar="DIR", help="the project whose config to check (default: git root of cwd)"
     )
+    add_backend_option(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
+    apply_backend_option(args)
     from pathlib import Path
 
-    from corral.doctor import euid_note, format_check, format_checks, run_checks
+    from corral.doctor import backend_check, euid_note, format_check, format_checks, run_checks
     from corral.locations import Locations
     from corral.statecheck import run_state_checks
     from corral.workspace import WorkspaceError, find_workspace
@@ -38,14 +42,15 @@ def _handle(args: argparse.Namespace) -> int:
             raise
         # Not in a project (e.g. the home directory): there is no project config to check.
     checks = run_checks(locations)
-    print(format_checks(checks))
+    backend = backend_check(locations, workspace)
+    print(format_checks(checks, backend))
     state = run_state_checks(locations, workspace)
     for check in state:
         print("\n".join(format_check(check)))
     note = euid_note()
     if note:
         print(note)
-    problems = [c for c in (*checks, *state) if not c.ok and c.name != "landlock"]
+    problems = [c for c in (*checks, backend[0], *state) if not c.ok and c.name != "landlock"]
     if problems:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
         return 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.backend_option import add_backend_option, apply_backend_option
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("policy", help="show the effective sandbox policy")
@@ -12,13 +14,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
-        "--backend-args", action="store_true", help="print the exact bwrap argv that would run"
+        "--backend-args", action="store_true", help="print the exact backend argv that would run"
     )
     parser.add_argument("--allow-home-workspace", action="store_true", help="allow $HOME as the workspace")
+    add_backend_option(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
+    apply_backend_option(args)
     import json
     import shlex
     import sqlite3
@@ -74,7 +78,14 @@ def _handle(args: argparse.Namespace) -> int:
         from sandbox.cachelayers import project_layers_dir
 
         layer = project_layers_dir(locations.cache_layers_dir, workspace)
-        sources = PolicySources(session.project, user, session.project_rules(), cache_layer=layer)
+        sources = PolicySources(
+            session.project,
+            user,
+            session.project_rules(),
+            cache_layer=layer,
+            backend=session.backend.traits,
+            backend_reason=session.backend.reason,
+        )
         view = effective_policy(policy, sources)
         if args.json:
             print(json.dumps(view, indent=2))

@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from cli.backend_option import add_backend_option, apply_backend_option
+
 if TYPE_CHECKING:
     from corral.decision import AskCallback
 
@@ -53,11 +55,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("-c", dest="shell_command", metavar="STRING", help="run STRING with the shell")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    add_backend_option(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     """Build the typed request for the core: the `Command` once, here, and the prompt if one is needed."""
+    apply_backend_option(args)
     from dataclasses import replace
     from pathlib import Path
 
@@ -85,7 +89,8 @@ def _handle(args: argparse.Namespace) -> int:
         allow_home_workspace=args.allow_home_workspace,
         require_trust=args.require_trust,
         allow_hosts=tuple(args.allow_host),
-        no_session=args.no_session,
+        # A forced backend runs standalone: a live session runs under its own backend.
+        no_session=args.no_session or args.backend not in (None, "auto"),
     )
     from corral.broker.run_client import run_via_session
 

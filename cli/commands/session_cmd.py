@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.backend_option import add_backend_option, apply_backend_option
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -25,11 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="ask",
         help="ask on this terminal (default) or deny every crossing no rule allows",
     )
+    add_backend_option(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     """The prompt is loaded here, at the top (cli imports the front end; the core never does)."""
+    apply_backend_option(args)
     from cli.commands.run_cmd import line_mode_ask
     from corral.broker.headless import has_terminal, run_session
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.backend_option import add_backend_option, apply_backend_option
 from corral.errors import UsageError
 
 NO_TERMINAL = (
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--plain", action="store_true", help="line mode (prompt-toolkit) instead of the full-screen app"
     )
+    add_backend_option(parser)
     parser.set_defaults(handler=_handle)
 
 
@@ -44,6 +46,7 @@ def _is_terminal(stream: object) -> bool:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    apply_backend_option(args)
     if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
         raise UsageError(NO_TERMINAL)
     from tui.app import run_shell

@@ -370,10 +370,11 @@ class EgressProxy:
             return
         with upstream:
             client.sendall(socks.reply(socks.SUCCEEDED))
-            self._tunnel(client, upstream, request.host, request.port)
+            self.tunnel(client, upstream, request.host, request.port)
 
-    def _tunnel(self, client: socket.socket, upstream: socket.socket, raw_host: str, port: int) -> None:
-        """Relay a granted tunnel, or hand it to the tunnel hook when it wants the host."""
+    def tunnel(self, client: socket.socket, upstream: socket.socket, raw_host: str, port: int) -> None:
+        """Relay a granted tunnel, or hand it to the tunnel hook when it wants the host (the transparent
+        path calls this too, so a brokered host is served the same however the client got there)."""
         hook = self._tunnel_hook
         if hook is not None:
             host = canonical_host(raw_host)  # open_upstream accepted it: it is canonical-able
@@ -386,6 +387,7 @@ class EgressProxy:
 
     def _serve_http(self, client: socket.socket, deadline: float) -> None:
         version = "1.1"
+        forward = False  # a plain-HTTP request: refused ones get no response at all (see below)
         try:
             head, extra = read_head(client, b"", deadline)
             check_head_syntax(head)
@@ -407,14 +409,19 @@ class EgressProxy:
             if request.method == b"CONNECT":
                 self._serve_connect(client, parser, request, version)
             else:
+                forward = True
                 self._serve_forward(client, parser, request, version)
         except ProtocolError as error:
             logger.debug("egress proxy: bad request: %s", error)
             with contextlib.suppress(OSError):
                 client.sendall(plain_response(error.status, str(error), version))
         except Refusal as refusal:
-            with contextlib.suppress(OSError):
-                client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
+            # A refused CONNECT gets its status line (every client treats a non-2xx CONNECT answer as a
+            # failure). A refused plain-HTTP request gets nothing: any response, 403 or 502, is a
+            # success to `curl -s URL && echo UP`; an empty reply makes it fail (curl: exit 52).
+            if not forward:
+                with contextlib.suppress(OSError):
+                    client.sendall(plain_response(refusal.status, f"corral: {refusal.reason}", version))
 
     def _serve_connect(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
@@ -439,17 +446,20 @@ class EgressProxy:
                     400, "data after CONNECT before the tunnel was granted (pipelining refused)"
                 )
             client.sendall(f"HTTP/{version} 200 Connection established\r\n\r\n".encode("ascii"))
-            self._tunnel(client, upstream, authority.host, authority.port)
+            self.tunnel(client, upstream, authority.host, authority.port)
 
-    def _refuse_plain_brokered(self, raw_host: str) -> None:
-        """A brokered host is reached over HTTPS only: plain HTTP to it is refused (nothing is sent)."""
+    def _refuse_plain_brokered(self, raw_host: str, port: int) -> None:
+        """A brokered host is reached over HTTPS only: plain HTTP to it is refused and reported (nothing
+        is sent upstream)."""
         hook = self._tunnel_hook
         if hook is None:
             return
-        with contextlib.suppress(HostError):
+        try:
             host = canonical_host(raw_host)
-            if hook.wants(host, 443):
-                raise Refusal(f"{host} is reached with a brokered credential: use https://", status=403)
+        except HostError:
+            return  # open_upstream refuses and reports it
+        if hook.wants(host, 443):
+            raise self._refuse(host, port, "a host with a brokered credential is reached over https:// only")
 
     def _serve_forward(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
@@ -459,7 +469,7 @@ class EgressProxy:
             target = parse_absolute_target(target_text)
         except ProtocolError as error:
             raise self._malformed(_rough_authority(target_text), error) from None
-        self._refuse_plain_brokered(target.authority.host)
+        self._refuse_plain_brokered(target.authority.host, target.authority.port)
         upstream = self.open_upstream(target.authority.host, target.authority.port)
         with upstream:
             authority = _host_header(canonical_host(target.authority.host), target.authority.port)
