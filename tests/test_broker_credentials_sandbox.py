@@ -324,3 +324,21 @@ def test_the_search_would_find_the_secret_in_another_process(stage: Stage) -> No
         f" NEEDLE_B64={needle} python3 search.py /nonexistent; kill %1",
     )
     assert "/mem" in str(result["output"]), result["output"]
+
+
+def test_a_client_that_ignores_the_proxy_is_brokered_and_checked_too(stage: Stage) -> None:
+    """Traffic that bypasses the proxy variables reaches corral's transparent path, which serves a
+    brokered host exactly like a proxied tunnel: the placeholder works, a planted key is refused."""
+    result = _drive(
+        stage,
+        'curl -sS --noproxy "*" --fail-with-body -H "Authorization: token $GH_TOKEN" https://api.github.com/user'
+        f' ; echo; curl -sS --noproxy "*" -H "Authorization: token {PLANTED}" https://api.github.com/user',
+    )
+    output = str(result["output"])
+    if "Could not resolve" in output or "Couldn't connect" in output:
+        pytest.skip(f"the transparent path is not available here: {output.splitlines()[0]}")
+    assert [r.headers["authorization"] for r in stage.api.received] == [f"token {SECRET}"]
+    violations = result["violations"]
+    assert isinstance(violations, list)
+    assert [(v["kind"], v["target"]) for v in violations] == [("net-credential", "api.github.com:443")]
+    assert SECRET not in output
