@@ -92,6 +92,8 @@ class World:
     root: Path
     orig_root: str
     orig_home: str
+    runtime: Path
+    """XDG_RUNTIME_DIR: outside every home (corral refuses a runtime directory inside the home)."""
 
     @property
     def repo(self) -> Path:
@@ -128,15 +130,16 @@ class World:
             "XDG_DATA_HOME": str(self.home / ".local/share"),
             "XDG_CACHE_HOME": str(self.home / ".cache"),
             "XDG_STATE_HOME": str(self.home / ".local/state"),
-            "XDG_RUNTIME_DIR": str(self.root / "run"),
+            "XDG_RUNTIME_DIR": str(self.runtime),
             "GIT_CONFIG_NOSYSTEM": "1",
         }
 
 
 def make_world(root: Path, archive: Path, meta: dict[str, str]) -> World:
     """Unpack the session's archive into `root` and make it a git repository at one commit."""
-    world = World(root, meta["orig_root"], meta["orig_home"])
-    for directory in (world.home, world.tmp, root / "run"):
+    runtime = Path(tempfile.mkdtemp(prefix="corral-replay-run-", dir="/tmp"))
+    world = World(root, meta["orig_root"], meta["orig_home"], runtime)
+    for directory in (world.home, world.tmp):
         directory.mkdir(parents=True, mode=0o700)
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if _plain_member(m)]
@@ -254,7 +257,9 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: int | None) -> list[Step]:
+def replay_session(
+    name: str, traces: Path, base: Path, timeout: float, limit: int | None, runtimes: list[Path]
+) -> list[Step]:
     from corral.command import Command
     from corral.escalation import BurstPolicy, OnViolation
     from corral.locations import Locations
@@ -267,6 +272,7 @@ def replay_session(name: str, traces: Path, base: Path, timeout: float, limit: i
     if limit is not None:
         lines = lines[:limit]
     worlds = {label: make_world(base / name / label, archive, meta) for label in ("corral", "one", "two")}
+    runtimes.extend(w.runtime for w in worlds.values())
     ours = worlds["corral"]
     states = {label: snapshot(w) for label, w in worlds.items()}
     person = Person()
@@ -392,6 +398,76 @@ def summarise(results: dict[str, list[Step]]) -> dict[str, object]:
     return table
 
 
+def _per_100(row: dict[str, object], key: str) -> str:
+    value = row.get(key, 0)
+    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _cell(text: str, width: int = 110) -> str:
+    """A command or reason inside a Markdown table cell: one line, pipes escaped, bounded."""
+    flat = " ".join(text.split())
+    if len(flat) > width:
+        flat = flat[: width - 1] + "…"
+    return flat.replace("|", "\\|").replace("`", "'")
+
+
+def render_markdown(document: dict[str, object]) -> str:
+    """The README section: per session and in total, prompts per 100 commands by kind, network
+    denials, silent breakages and noticed differences per 100; then every prompted command and every
+    silent or noticed difference, with the run's date, commit and user."""
+    summary = document["summary"]
+    steps = document["steps"]
+    run = document.get("run", {})
+    assert isinstance(summary, dict) and isinstance(steps, dict) and isinstance(run, dict)
+    kinds = sorted(
+        {kind for row in summary.values() for kind in row.get("prompted commands per 100 by kind", {})}
+    )
+    header = ["session", "commands", *(f"{k} prompts/100" for k in kinds), "all prompts/100",
+              "network denials/100", "silent breakages/100", "noticed/100"]  # fmt: skip
+    lines = [
+        f"Replayed {run.get('date', '?')} on commit `{run.get('commit', '?')}` as `{run.get('user', '?')}` "
+        f"(uid {run.get('uid', '?')}), {run.get('timeout', '?')} s per command, "
+        f"{'first ' + str(run['limit']) + ' commands of each session' if run.get('limit') else 'every command'}, "
+        f"{run.get('seconds', '?')} s in all (`bench/replay_traces.py`):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+    ]
+    for name, row in summary.items():
+        by_kind = row.get("prompted commands per 100 by kind", {})
+        prompted = sum(1 for step in (steps.get(name) or _all(steps)) if step["prompts"])
+        commands = row.get("commands", 0) or 1
+        cells = [name if name != "total" else "**total**", str(row.get("commands", 0))]
+        cells += [f"{by_kind.get(k, 0):.2f}" for k in kinds]
+        cells.append(f"{100 * prompted / commands:.2f}")
+        cells += [_per_100(row, "network denials per 100"), _per_100(row, "silent breakages per 100"),
+                  _per_100(row, "noticed differences per 100")]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    sections = (
+        ("Prompts (what a person was asked)", lambda s: bool(s["prompts"]), lambda s: ", ".join(sorted(set(s["prompts"])))),
+        ("Silent breakages (corral changed the outcome and said nothing)", lambda s: s["verdict"] == "silent", lambda s: s["why"]),
+        ("Noticed differences (changed, with a violation reported or a `corral:` line)", lambda s: s["verdict"] == "noticed", lambda s: s["why"]),
+        ("Network denials (excluded: the baseline has no network either)", lambda s: s["verdict"] == "net-denied", lambda s: s["why"]),
+    )  # fmt: skip
+    for title, wanted, why in sections:
+        chosen = [(name, step) for name, rows in steps.items() for step in rows if wanted(step)]
+        lines.append(f"{title}: {len(chosen)}")
+        lines.append("")
+        if chosen:
+            lines += ["| session | # | command | what |", "|---|---:|---|---|"]
+            lines += [
+                f"| {name} | {step['index']} | `{_cell(step['command'])}` | {_cell(why(step), 160)} |"
+                for name, step in chosen
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _all(steps: dict[str, list[dict[str, object]]]) -> list[dict[str, object]]:
+    return [step for rows in steps.values() for step in rows]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES)
@@ -400,27 +476,35 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per command in each world")
     parser.add_argument("--limit", type=int, help="only the first N commands of each session")
     parser.add_argument("--json", type=Path, help="write every step and the summary here")
+    parser.add_argument("--markdown", type=Path, help="write the README table and lists here")
+    parser.add_argument(
+        "--from-json", type=Path, help="replay nothing: render --markdown from this --json file"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the worlds for inspection")
     args = parser.parse_args()
+    if args.from_json is not None:
+        if args.markdown is None:
+            parser.error("--from-json needs --markdown")
+        args.markdown.write_text(render_markdown(json.loads(args.from_json.read_text())))
+        return 0
     if args.as_user and os.geteuid() == 0:
-        user = pwd.getpwnam(args.as_user)
-        base = Path(tempfile.mkdtemp(prefix="corral-replay-", dir=user.pw_dir))
-        os.chown(base, user.pw_uid, user.pw_gid)
-        argv = [a for a in sys.argv[1:] if not a.startswith("--as-user")]
-        env = {**os.environ, "HOME": user.pw_dir, "USER": user.pw_name, "CORRAL_REPLAY_BASE": str(base)}
-        command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--",
-                   sys.executable, __file__, "--as-user=", *argv]  # fmt: skip
-        try:
-            return subprocess.run(command, env=env, check=False).returncode
-        finally:
-            if not args.keep:
-                shutil.rmtree(base, ignore_errors=True)
+        return _as_user(args)
     base = Path(
         os.environ.get("CORRAL_REPLAY_BASE") or tempfile.mkdtemp(prefix="corral-replay-", dir=Path.home())
     )
     names = args.session or sorted(p.name.removesuffix(".meta.json") for p in args.traces.glob("*.meta.json"))
     started = time.monotonic()
-    results = {name: replay_session(name, args.traces, base, args.timeout, args.limit) for name in names}
+    runtimes: list[Path] = []
+    try:
+        results = {
+            name: replay_session(name, args.traces, base, args.timeout, args.limit, runtimes)
+            for name in names
+        }
+    finally:
+        if not args.keep:
+            for runtime in runtimes:
+                shutil.rmtree(runtime, ignore_errors=True)
+    elapsed = time.monotonic() - started
     summary = summarise(results)
     print(json.dumps(summary, indent=2))
     for name, steps in results.items():
@@ -429,17 +513,87 @@ def main() -> int:
                 print(
                     f"{name} {step.index:3d} {step.verdict:<10} prompts={step.prompts} {step.why} :: {step.command[:120]!r}"
                 )
-    print(
-        f"replayed {sum(map(len, results.values()))} commands in {time.monotonic() - started:.0f} s as uid {os.getuid()}"
-    )
+    print(f"replayed {sum(map(len, results.values()))} commands in {elapsed:.0f} s as uid {os.getuid()}")
+    document = {
+        "summary": summary,
+        "steps": {n: [asdict(s) for s in st] for n, st in results.items()},
+        "run": {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "commit": _commit(),
+            "uid": os.getuid(),
+            "user": pwd.getpwuid(os.getuid()).pw_name,
+            "seconds": round(elapsed),
+            "limit": args.limit,
+            "timeout": args.timeout,
+        },
+    }
+    text = json.dumps(document, indent=1)
+    if os.environ.get("CORRAL_REPLAY_BASE"):
+        (base / "result.json").write_text(text)  # the root parent copies it where it was asked for
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"summary": summary, "steps": {n: [asdict(s) for s in st] for n, st in results.items()}},
-                indent=1,
-            )
-        )
+        args.json.write_text(text)
+    if args.markdown:
+        args.markdown.write_text(render_markdown(document))
     return 0
+
+
+def _as_user(args: argparse.Namespace) -> int:
+    """Re-run this script as `args.as_user` (uid, gid and groups) in a base directory it owns; the
+    results are written where the caller asked, by the caller."""
+    user = pwd.getpwnam(args.as_user)
+    base = Path(tempfile.mkdtemp(prefix="corral-replay-", dir=user.pw_dir))
+    os.chown(base, user.pw_uid, user.pw_gid)
+    argv: list[str] = []
+    skip = False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("--as-user") or arg.startswith("--json=") or arg.startswith("--markdown="):
+            continue
+        if arg in ("--json", "--markdown"):
+            skip = True
+            continue
+        argv.append(arg)
+    env = {
+        **os.environ, "HOME": user.pw_dir, "USER": user.pw_name, "CORRAL_REPLAY_BASE": str(base),
+        "CORRAL_REPLAY_COMMIT": _commit(),
+    }  # fmt: skip
+    command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--",
+               sys.executable, __file__, "--as-user=", *argv]  # fmt: skip
+    try:
+        status = subprocess.run(command, env=env, check=False).returncode
+        result = base / "result.json"
+        if status == 0 and result.is_file():
+            document = json.loads(result.read_text())
+            if args.json:
+                args.json.write_text(result.read_text())
+            if args.markdown:
+                args.markdown.write_text(render_markdown(document))
+        return status
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _commit() -> str:
+    """The commit this harness (and corral) ran from, `+dirty` when the tree had changes."""
+    if os.environ.get("CORRAL_REPLAY_COMMIT"):
+        return os.environ["CORRAL_REPLAY_COMMIT"]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ time (git `include.path`, direnv `dotenv`) are resolved when the policy is built
 The home rows are an allow-list: `READABLE` and `CACHE` rows are what a sandboxed command may read in
 the home; everything else there is hidden. `CREDENTIAL` rows stay hidden even where something wider
 would show them (a home used as the workspace, an allow-listed parent) and name the stores a workspace
-may never be.
+may never be. `APPEND` rows are hidden shell start-up files whose stand-in takes appends (asked, applied
+after the real content: `sandbox.appends`); `FILTERED` rows are registry configs shown as a copy without
+their credentials (`sandbox.registryview`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ class Kind(StrEnum):
     PRIVATE_CACHE = "private-cache"
     """In the home: a per-project layer that starts empty; the host's content stays hidden (it can hold
     tokens), the listed tool caches inside it are shown on top."""
+    APPEND = "append"
+    """In the home: a shell start-up file, hidden like everything else, whose stand-in takes appends: the
+    lines a command adds (`>> ~/.bashrc`) are captured against the real file and asked (`sandbox.appends`)."""
+    FILTERED = "filtered"
+    """In the home: a package-registry config shown as a filtered copy (index and registry URLs,
+    certificates kept; tokens, passwords and credentials in URLs dropped; `sandbox.registryview`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +444,37 @@ _CACHES: tuple[Row, ...] = (
     ),
 )
 
-ROWS: tuple[Row, ...] = (*_PROTECTED, *_CREDENTIALS, *_READABLE, *_CACHES)
+_STARTUP_WHY = "runs in every new shell"
+
+_APPEND: tuple[Row, ...] = tuple(
+    Row(pattern, Kind.APPEND, _STARTUP_WHY)
+    for pattern in (
+        "~/.bashrc",
+        "~/.bash_profile",
+        "~/.bash_login",
+        "~/.bash_logout",
+        "~/.bash_aliases",
+        "~/.profile",
+        "~/.zshrc",
+        "~/.zshenv",
+        "~/.zprofile",
+        "~/.zlogin",
+        "~/.zlogout",
+        "~/.cshrc",
+        "~/.tcshrc",
+        "~/.kshrc",
+        "~/.config/fish/config.fish",
+    )
+)
+
+_REGISTRY_WHY = "registry settings tools need (index URLs, certificates); its credentials stay hidden"
+
+_FILTERED: tuple[Row, ...] = tuple(
+    Row(pattern, Kind.FILTERED, _REGISTRY_WHY)
+    for pattern in ("~/.npmrc", "~/.config/pip/pip.conf", "~/.pip/pip.conf")
+)
+
+ROWS: tuple[Row, ...] = (*_PROTECTED, *_CREDENTIALS, *_READABLE, *_CACHES, *_APPEND, *_FILTERED)
 """Every row, in one place. `corral policy` prints the ones in force."""
 
 

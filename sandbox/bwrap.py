@@ -37,6 +37,7 @@ from sandbox.limits import default_limits
 from sandbox.mounts import host_mount_points
 from sandbox.policy import Policy
 from sandbox.readwatch import DecoySet, Signature, copy_in, plant_stand_ins, reuse_or_build_decoys
+from sandbox.registryview import build_views
 from sandbox.slots import clear_dir, empty_upper, with_ancestors
 
 
@@ -83,6 +84,8 @@ class SandboxLayout:
     """Hidden home entries' stand-ins in the home layers' upper directories (see `plant_stand_ins`)."""
     tmpfs_bytes: int = BLANK_TMPFS_BYTES
     """The size of each writable tmpfs (/tmp, /var/tmp, /dev/shm)."""
+    appends: list[tuple[Path, dict[Path, Path]]] = field(default_factory=list)
+    """(home capture layer's upper directory, real start-up file -> its stand-in taking appends)."""
 
     @property
     def writable_tmpfs(self) -> tuple[Path, ...]:
@@ -252,9 +255,22 @@ def prepare_layout(
             in_home[home].append(hidden)
     decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir)
     stand_ins: dict[Path, tuple[Path, Signature]] = {}
+    appendable = frozenset(policy.appendable)
+    appends: list[tuple[Path, dict[Path, Path]]] = []
     for home, entries in in_home.items():
-        stand_ins.update(plant_stand_ins(entries, home, home_layers[home].upper, decoys))
-        copy_in((p for p in policy.copied if _is_within(p, home)), home, home_layers[home].upper)
+        upper = home_layers[home].upper
+        taking_appends: dict[Path, Path] = {}
+        stand_ins.update(plant_stand_ins(entries, home, upper, decoys, appendable, taking_appends))
+        appends.append((upper, taking_appends))
+        copy_in((p for p in policy.copied if _is_within(p, home)), home, upper)
+    for view, real, watched in build_views(
+        [p for p in policy.filtered if any(_is_within(p, h) and p != h for h in skeletons)], run_dir
+    ):
+        # A copy that withheld credentials is watched like a decoy (read-write bind: the access time
+        # must move); one that withheld nothing is bound read-only and never reported.
+        mounts.append(Mount("bind" if watched else "ro-bind", real, source=view))
+        if watched:
+            decoys.files[view] = real
     for decoy, real in decoys.mounts:
         _check_target(real)
         # A read-write bind: a read-only mount would stop the kernel from updating the access time that
@@ -285,6 +301,7 @@ def prepare_layout(
         cache_locks=cache_locks,
         stand_ins=stand_ins,
         tmpfs_bytes=tmpfs_bytes,
+        appends=appends,
     )
 
 

@@ -39,6 +39,14 @@ PRIVATE_CACHE_DIRS: tuple[str, ...] = tuple(row.pattern for row in rows(Kind.PRI
 """Per-project layers that start empty: the host's content there stays hidden (`~/.cache` can hold
 tokens); the tool-chain caches inside are shown on top."""
 
+APPENDABLE_FILES: tuple[str, ...] = tuple(row.pattern for row in rows(Kind.APPEND))
+"""Hidden shell start-up files whose stand-in takes appends, captured against the real file
+(`sandbox.appends`)."""
+
+FILTERED_FILES: tuple[str, ...] = tuple(row.pattern for row in rows(Kind.FILTERED))
+"""Package-registry configs shown as a filtered copy: registry settings without credentials
+(`sandbox.registryview`)."""
+
 EXTRA_CAPTURE_ROOTS: tuple[str, ...] = (
     "/etc",
     "/opt",

@@ -22,7 +22,7 @@ import fnmatch
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -30,6 +30,7 @@ from boundary.matcher import ProtectedMatcher, default_matcher, fold
 from sandbox import defaults, homeview, pulled
 from sandbox.housekeeping import housekeeping_env
 from sandbox.mounts import host_mount_points
+from sandbox.registryview import registry_env
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,10 @@ class Policy:
     protected_roots: tuple[Path, ...] = ()
     """Absolute paths inside the workspace protected with everything below them (e.g. corral's own
     installation when it lives in the project's virtualenv)."""
+    appendable: tuple[Path, ...] = ()
+    """Hidden shell start-up files in the homes whose stand-in takes appends (`sandbox.appends`)."""
+    filtered: tuple[Path, ...] = ()
+    """Registry configs in the homes shown as a filtered copy, not hidden (`sandbox.registryview`)."""
 
     def is_protected(self, path: Path | str, *, replaces_node: bool) -> bool:
         """Whether a change at absolute `path` inside the workspace touches a protected location.
@@ -279,6 +284,20 @@ def credential_stores(homes: Iterable[Path]) -> list[Path]:
     return [expand_home(p, h) for h in homes for p in defaults.CREDENTIAL_PATHS]
 
 
+def _filtered_views(homes: Sequence[Path], environ: Mapping[str, str], allowed: _Roots) -> list[Path]:
+    """The registry configs in the homes to show filtered: the table's rows and the file
+    `PIP_CONFIG_FILE` names, when each is a regular file (not a link) that no fs-read rule shows whole."""
+    candidates = [expand_home(p, h) for h in homes for p in defaults.FILTERED_FILES]
+    named = environ.get("PIP_CONFIG_FILE", "")
+    if named and os.path.isabs(named) and any(_is_within(Path(os.path.abspath(named)), h) for h in homes):
+        candidates.append(Path(os.path.abspath(named)))
+    return [
+        path
+        for path in dict.fromkeys(candidates)
+        if os.path.isfile(path) and not os.path.islink(path) and not allowed.holds(path)
+    ]
+
+
 def build_policy(
     *,
     workspace: Path,
@@ -321,9 +340,10 @@ def build_policy(
     shown = list(dict.fromkeys(shown))
     stores = credential_stores(homes)
     allowed = _Roots(allowed_reads)
+    filtered = _filtered_views(homes, environ, allowed)
     # A store that holds an allow-listed path (`~/.claude` holds the shell snapshots agents source) is
     # hidden entry by entry instead, like any other directory on the way to something readable.
-    readable_text = [str(r) for r in shown]
+    readable_text = [str(r) for r in (*shown, *filtered)]
     stores = [
         s
         for s in stores
@@ -335,7 +355,7 @@ def build_policy(
     shown = [r for r in shown if not any(_is_within(inner, r) for inner in (*stores, *blanked))]
     hidden = [*stores, *(Path(os.path.abspath(p)) for p in extra_hidden)]
     hidden = resolve_hidden(hidden, keep_visible=(*homes, workspace))
-    hidden = [h for h in hidden if not allowed.holds(h)]
+    hidden = [h for h in hidden if not allowed.holds(h) and h not in filtered]
     secret_paths = list(hidden)
     caches = tuple(expand_home(p, h) for h in homes for p in defaults.CACHE_DIRS)
     private_caches = tuple(expand_home(p, h) for h in homes for p in defaults.PRIVATE_CACHE_DIRS)
@@ -352,7 +372,7 @@ def build_policy(
     for each_home in homes:
         if _is_within(each_home, workspace):
             continue  # a home used as the workspace (explicitly allowed): only the stores stay hidden
-        visible = (*shown, *copied, *caches, *private_caches, *blanked, workspace)
+        visible = (*shown, *filtered, *copied, *caches, *private_caches, *blanked, workspace)
         hidden.extend(
             entry for entry in homeview.hidden_home_entries(each_home, visible) if not allowed.holds(entry)
         )
@@ -365,6 +385,7 @@ def build_policy(
     hidden.extend(root_only)
     secret_paths.extend(root_only)
     env = filter_environment(environ, defaults.ENV_ALLOW)
+    env.update(registry_env(environ))
     if extra_env:
         env.update(filter_environment(extra_env, ("*",)))
     env["HOME"] = str(home)
@@ -419,6 +440,13 @@ def build_policy(
         readable=tuple(shown),
         copied=copied,
         private_caches=private_caches,
+        appendable=tuple(
+            path
+            for h in homes
+            for p in defaults.APPENDABLE_FILES
+            if (path := expand_home(p, h)) in hidden and path not in copied
+        ),
+        filtered=tuple(filtered),
         protected_roots=tuple(
             dict.fromkeys(
                 real

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.appends import appendable as shell_appendable
+from sandbox.appends import plant as plant_appendable
+
 MAX_DECOY_ENTRIES = 256
 MAX_DECOY_DEPTH = 3
 MAX_STAND_INS = 4096
@@ -176,7 +179,12 @@ def _signature(path: Path) -> Signature | None:
 
 
 def plant_stand_ins(
-    hidden: list[Path], home: Path, upper: Path, decoys: DecoySet
+    hidden: list[Path],
+    home: Path,
+    upper: Path,
+    decoys: DecoySet,
+    appendable: frozenset[Path] = frozenset(),
+    appends: dict[Path, Path] | None = None,
 ) -> dict[Path, tuple[Path, Signature]]:
     """Stand-ins for the hidden entries of a home shown through a skeleton (`sandbox.homeview`),
     planted in the home overlay's *upper* layer: overlayfs records reads of upper files in their
@@ -185,7 +193,11 @@ def plant_stand_ins(
     are empty and read-only (0444: a write to an existing hidden file fails, so nothing is replaced
     by content the command never saw); stand-in directories keep the real mode and list the real
     names (bounded). Returns host path -> (stand-in, signature as planted), so the capture can tell
-    an untouched stand-in from a change."""
+    an untouched stand-in from a change.
+
+    A hidden shell start-up file in `appendable` gets the writable one-line stand-in of
+    `sandbox.appends` instead (recorded in `appends`, real path -> stand-in), so `>> ~/.bashrc` is
+    captured and asked rather than failing."""
     planted: dict[Path, tuple[Path, Signature]] = {}
     budget = [MAX_STAND_INS]
     shares: dict[Path, int] = {}
@@ -219,6 +231,10 @@ def plant_stand_ins(
             return
         if stat.S_ISDIR(st.st_mode):
             stand_in.mkdir(mode=0o700)
+        elif appends is not None and real in appendable and shell_appendable(real):
+            plant_appendable(stand_in, real)
+            appends[real] = stand_in
+            decoys.files[stand_in] = real  # a read is still reported; an append is not a read
         else:
             fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
             os.close(fd)

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
+from sandbox.appends import merge as merge_appends
 from sandbox.apply import ApplyOutcome, apply_changes
 from sandbox.bwrap import (
     SandboxLayout,
@@ -423,6 +424,11 @@ class SandboxRunner:
                 self._pending.pop(child, None)
 
     def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
+        # Lines added to a hidden shell start-up file become "the real file plus those lines" in the
+        # layer before it is read (`sandbox.appends`); a stand-in left as it was is no change.
+        unchanged: set[Path] = set()
+        for upper, taking_appends in layout.appends:
+            unchanged |= merge_appends(taking_appends, upper)
         for layer in layout.layers:
             try:
                 changes = read_changes(layer, layout.kept)
@@ -432,7 +438,9 @@ class SandboxRunner:
                 reason = error.strerror or str(error)
                 result.refused.append((Change(layer.target, ChangeOp.CREATE), reason))
                 continue
-            changes = [c for c in changes if not untouched(layout.stand_ins, c.path)]
+            changes = [
+                c for c in changes if not untouched(layout.stand_ins, c.path) and c.path not in unchanged
+            ]
             # A hidden home entry the command deleted: its stand-in is gone (no whiteout to read).
             deleted = [Change(path, ChangeOp.DELETE) for path in removed(layout.stand_ins, layer.target)]
             changes = [*deleted, *changes]

@@ -36,8 +36,9 @@ def test_S01_link_made_now_written_later(actor: Actor) -> None:
     assert (actor.home / ".bashrc").read_text() == bashrc_before
     assert snapshot(actor.home) == home_before
     assert_denied_under(later.stderr, "fs-write", actor.home / ".zshrc", actor.home)
-    # ~/.bashrc exists, so the sandbox sees a read-only stand-in: the append through rc.txt fails
-    # there (and is not a captured write); the host file is unchanged, checked above.
+    # ~/.bashrc exists and stays hidden: the append through rc.txt reaches its stand-in, is captured
+    # and denied (sandbox.appends); the host file is unchanged, checked above.
+    assert_denied_under(later.stderr, "fs-write", actor.home / ".bashrc", actor.home)
     assert later.returncode == 77
 
 

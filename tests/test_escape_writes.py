@@ -248,8 +248,9 @@ def test_W04_shell_startup_files(actor: Actor) -> None:
     for name in (".envrc", ".bashrc", ".zshrc", ".profile"):
         assert not (actor.workspace / name).exists()
         assert_denied_under(result.stderr, "fs-protected", actor.workspace / name)
-    # ~/.bashrc exists, so it is hidden behind a read-only stand-in: the append fails inside the
-    # sandbox (nothing is replaced by content the command never saw) and the host file is unchanged.
+    # ~/.bashrc exists and stays hidden; its stand-in takes the append (sandbox.appends), which is
+    # captured and denied here (no terminal): the host file is unchanged.
+    assert_denied_under(result.stderr, "fs-write", actor.home / ".bashrc", actor.home)
     assert (actor.home / ".bashrc").read_text() == bashrc_before
     for relative in HOME_STARTUP:
         assert file_state(actor.home / relative) == startup_before[relative], relative
