@@ -85,7 +85,7 @@ CREDENTIAL_PRESETS: dict[str, CredentialPreset] = {
             (Route(("registry.npmjs.org",), "Authorization", "bearer"),),
             ("NPM_TOKEN",),
             file_selector="//registry.npmjs.org/:_authToken",
-            note="a generated .npmrc inside reads the placeholder from NPM_TOKEN",
+            note="a generated global npmrc inside reads the placeholder from NPM_TOKEN (your ~/.npmrc settings stay)",
         ),
         CredentialPreset(
             "pypi",

@@ -158,13 +158,14 @@ def compose_session(
         live = LiveDecisions(escalator, workspace)
         broker = None
         if credentials is not None and credentials.credentials:
-            from sandbox.egress.brokersession import BrokerSession
+            from sandbox.egress.brokersession import BrokerSession, own_bundles
             from sandbox.egress.credentials import CredentialBroker
 
             broker = BrokerSession(
                 CredentialBroker(credentials.credentials),
                 fixed_env=credentials.fixed_env,
                 upstream_context=upstream_tls,
+                own_bundles=own_bundles(os.environ if environ is None else environ),
             )
         gate = NetworkGate(
             hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port, broker=broker

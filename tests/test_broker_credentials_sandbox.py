@@ -174,14 +174,15 @@ class Stage:
 
 @pytest.fixture
 def stage(actor: Actor, tmp_path: Path) -> Iterator[Stage]:
-    certificate = make_certificate(tmp_path, "api.github.com", "github.com")
+    certificate = make_certificate(tmp_path, "api.github.com", "github.com", "registry.npmjs.org")
     ca = actor.base / "upstream-ca.pem"
     shutil.copy(certificate.cert, ca)
     config = actor.state_home / ".config" / "corral" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        '[network]\nallow = ["api.github.com", "github.com", "127.0.0.1"]\n\n'
-        '[credentials.github]\nfrom = "env:GITHUB_TOKEN"\n'
+        '[network]\nallow = ["api.github.com", "github.com", "registry.npmjs.org", "127.0.0.1"]\n\n'
+        '[credentials.github]\nfrom = "env:GITHUB_TOKEN"\n\n'
+        '[credentials.npm]\nfrom = "env:AWS_SECRET_ACCESS_KEY"\n'  # the actor's env holds SECRET there too
     )
     repos = tmp_path / "repos"
     repos.mkdir()
@@ -202,7 +203,11 @@ def stage(actor: Actor, tmp_path: Path) -> Iterator[Stage]:
 
 def _drive(stage: Stage, script: str, host: str = "api.github.com") -> dict[str, object]:
     actor = stage.actor
-    names = {"api.github.com": ["127.0.0.1", stage.api.port], "github.com": ["127.0.0.1", stage.git.port]}
+    names = {
+        "api.github.com": ["127.0.0.1", stage.api.port],
+        "registry.npmjs.org": ["127.0.0.1", stage.api.port],
+        "github.com": ["127.0.0.1", stage.git.port],
+    }
     spec = actor.base / "spec.json"
     output = actor.base / "out.txt"
     spec.write_text(
@@ -342,3 +347,16 @@ def test_a_client_that_ignores_the_proxy_is_brokered_and_checked_too(stage: Stag
     assert isinstance(violations, list)
     assert [(v["kind"], v["target"]) for v in violations] == [("net-credential", "api.github.com:443")]
     assert SECRET not in output
+
+
+def test_npm_whoami_sends_the_placeholder_and_the_registry_gets_the_token(stage: Stage) -> None:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is needed (Debian package npm)")
+    result = _drive(stage, "npm whoami 2>&1; echo npm-exit=$?")
+    output = str(result["output"])
+    paths = [r.path for r in stage.api.received]
+    assert "/-/whoami" in paths, output
+    whoami = next(r for r in stage.api.received if r.path == "/-/whoami")
+    assert whoami.headers["authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in output
+    assert ["registry.npmjs.org:443", "npm", 1] in result["brokered"]  # type: ignore[operator]

@@ -8,6 +8,13 @@ command's sandbox:
   (curl, OpenSSL, Python requests, Node, git, pip, npm), so brokered hosts verify against the session
   CA and every other host verifies as before;
 - ``npmrc``: ``//host/:_authToken=${VAR}`` for a credential named ``npm``, so npm sends the placeholder.
+  It is npm's *global* config (``NPM_CONFIG_GLOBALCONFIG``): the person's own ``~/.npmrc`` (shown
+  filtered, `sandbox.registryview`) still names the registry, scopes and settings; its tokens were
+  withheld, so the placeholder line is the one npm uses.
+
+The bundle starts from the person's own CA bundles when corral's environment names them
+(``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``NODE_EXTRA_CA_CERTS``...: a company CA
+keeps working), else from the system's.
 
 Git over HTTPS gets a credential helper through ``GIT_CONFIG_*`` variables: for each host reached with
 HTTP Basic it answers the placeholder (the helpers of the person's own git config are reset for that
@@ -21,6 +28,7 @@ import shlex
 import shutil
 import ssl
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sandbox.egress.credentials import CredentialBroker
@@ -49,6 +57,7 @@ class BrokerSession:
         *,
         fixed_env: dict[str, str] | None = None,
         upstream_context: ssl.SSLContext | None = None,
+        own_bundles: Sequence[Path] = (),
     ) -> None:
         self.broker = broker
         self.authority = SessionCA(broker.hosts)
@@ -56,7 +65,7 @@ class BrokerSession:
         self._upstream_context = upstream_context
         self.directory = Path(tempfile.mkdtemp(prefix="corral-broker-"))
         self.bundle = self.directory / "ca-bundle.pem"
-        self._write(self.bundle, self.authority.bundle_pem())
+        self._write(self.bundle, self._bundle_pem(own_bundles))
         self.npmrc: Path | None = None
         npm_lines = [
             f"//{host}/:_authToken=${{{credential.env[0]}}}"
@@ -65,8 +74,19 @@ class BrokerSession:
             for host in credential.hosts
         ]
         if npm_lines:
-            self.npmrc = self.directory / "npmrc"
+            self.npmrc = self.directory / "npmrc-global"
             self._write(self.npmrc, ("\n".join(npm_lines) + "\n").encode())
+
+    def _bundle_pem(self, own_bundles: Sequence[Path]) -> bytes:
+        parts: list[bytes] = []
+        for path in dict.fromkeys(own_bundles):
+            with contextlib.suppress(OSError):
+                data = path.read_bytes()[: 16 << 20]
+                if b"-----BEGIN CERTIFICATE-----" in data and data not in parts:
+                    parts.append(data if data.endswith(b"\n") else data + b"\n")
+        if not parts:
+            return self.authority.bundle_pem()
+        return b"".join(parts) + self.authority.certificate_pem()
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -78,7 +98,7 @@ class BrokerSession:
         env.update(self.broker.placeholder_env())
         env.update({name: str(self.bundle) for name in CA_BUNDLE_VARIABLES})
         if self.npmrc is not None:
-            env["NPM_CONFIG_USERCONFIG"] = str(self.npmrc)
+            env["NPM_CONFIG_GLOBALCONFIG"] = str(self.npmrc)
         git: list[tuple[str, str]] = []
         for credential in self.broker.credentials:
             if credential.scheme != "basic":
@@ -108,3 +128,13 @@ class BrokerSession:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             shutil.rmtree(self.directory)
+
+
+def own_bundles(environ: Mapping[str, str]) -> list[Path]:
+    """The CA bundles the person's environment names (absolute paths only), in a stable order."""
+    found: list[Path] = []
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT"):
+        value = environ.get(name, "")
+        if value.startswith("/") and "\0" not in value:
+            found.append(Path(value))
+    return found
