@@ -365,6 +365,9 @@ class Session:
             settled = self._runner.settle(result, allowed)
             outcome.applied.extend(settled.applied)  # what an allow applied outside the workspace
             outcome.refused.extend(settled.refused)
+            # A backend that cannot capture writes re-runs the command on an allow (Seatbelt): the
+            # re-run's exit status is the command's.
+            outcome.exit_code = result.exit_code
         records.extend(self._escalator.take_records())  # live network decisions made while it ran
         asked = {(r.kind, r.target) for r in records if r.asked}
         outcome.decisions = {v: decisions.get(v, DENY) for v in result.violations}

@@ -140,6 +140,8 @@ class Registration:
 
 BACKENDS: dict[str, Registration] = {
     "bwrap": Registration("sandbox.bwrap_backend", "BwrapBackend"),
+    "gvisor": Registration("sandbox.gvisor_backend", "GvisorBackend"),
+    "seatbelt": Registration("sandbox.seatbelt_backend", "SeatbeltBackend", platform="darwin"),
 }
 """Every backend corral can run, by the name `--backend` and the config key take. One line each."""
 

@@ -130,11 +130,17 @@ def _own_real_entry(path: Path) -> bool:
 
 
 def prepare_layout(
-    policy: Policy, run_dir: Path, layers_dir: Path | None, *, tmpfs_bytes: int | None = None
+    policy: Policy,
+    run_dir: Path,
+    layers_dir: Path | None,
+    *,
+    tmpfs_bytes: int | None = None,
+    decoy_content: bytes = b"",
 ) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
     slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
-    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`)."""
+    `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`);
+    `decoy_content` fills each decoy file (see `sandbox.readwatch`; empty for bwrap)."""
     if tmpfs_bytes is None:
         tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -253,14 +259,16 @@ def prepare_layout(
             elsewhere.append(hidden)
         elif not any(_is_within(hidden, p) for p in (*policy.private_caches, *policy.blanked)):
             in_home[home].append(hidden)
-    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir)
+    decoys = reuse_or_build_decoys(tuple(elsewhere), run_dir, decoy_content)
     stand_ins: dict[Path, tuple[Path, Signature]] = {}
     appendable = frozenset(policy.appendable)
     appends: list[tuple[Path, dict[Path, Path]]] = []
     for home, entries in in_home.items():
         upper = home_layers[home].upper
         taking_appends: dict[Path, Path] = {}
-        stand_ins.update(plant_stand_ins(entries, home, upper, decoys, appendable, taking_appends))
+        stand_ins.update(
+            plant_stand_ins(entries, home, upper, decoys, appendable, taking_appends, decoy_content)
+        )
         appends.append((upper, taking_appends))
         copy_in((p for p in policy.copied if _is_within(p, home)), home, upper)
     for view, real, watched in build_views(
@@ -453,17 +461,24 @@ def build_argv(
     seccomp_fd: int,
     status_fd: int | None = None,
     block_fd: int | None = None,
+    nested_userns: bool = False,
+    sandbox_id: int | None = None,
 ) -> list[str]:
-    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints)."""
+    """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
+
+    `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and gid inside: only for
+    a command that is itself a sandbox and needs a user namespace of its own (gVisor's runsc)."""
+    ids = ["--uid", str(sandbox_id), "--gid", str(sandbox_id)] if sandbox_id is not None else []
     argv = [
         str(bwrap),
         "--unshare-user",
+        *ids,
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-net",
         "--unshare-cgroup-try",
-        "--disable-userns",
+        *([] if nested_userns else ["--disable-userns"]),
         "--die-with-parent",
         "--new-session",
         "--cap-drop",

@@ -7,6 +7,10 @@ with an access time older than its modification time, so the kernel's `relatime`
 and the report names the real path. The command reads nothing: the decoy is empty. (inotify would see
 opens as well, but tearing an inotify instance down costs 10-20 ms per command; a stat per decoy
 costs microseconds.) On a `noatime` filesystem reads are still refused, only not reported.
+
+A backend whose kernel answers a read of an empty file without reading the host file (gVisor knows
+the size and returns end-of-file itself) gets decoys holding `content` (one newline): its first read
+then reaches the host file and moves the access time as well.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ class DecoySet:
     files: dict[Path, Path] = field(default_factory=dict)  # decoy file -> the real path it stands for
 
 
-def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
+def _fill(path: Path, content: bytes) -> None:
+    """A decoy file's content (nothing for bwrap; see the module docstring)."""
+    if content:
+        path.write_bytes(content)
+
+
+def build_decoys(hidden: tuple[Path, ...], root: Path, content: bytes = b"") -> DecoySet:
     """Create decoys under `root` for every hidden path that exists (a missing one needs none)."""
     decoys = DecoySet(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -54,10 +64,12 @@ def build_decoys(hidden: tuple[Path, ...], root: Path) -> DecoySet:
         decoy = root / f"d{index}"
         if is_dir:
             decoy.mkdir(mode=0o755, parents=True)
-            _mirror(real, decoy, decoys, 1, budget)
+            _mirror(real, decoy, decoys, 1, budget, content)
         else:
             root.mkdir(parents=True, exist_ok=True)
-            decoy.touch(mode=0o444)
+            decoy.touch(mode=0o644)
+            _fill(decoy, content)
+            os.chmod(decoy, 0o444)
             decoys.files[decoy] = real
         decoys.mounts.append((decoy, real))
     _seal(root)
@@ -77,11 +89,12 @@ def _manifest(hidden: tuple[Path, ...]) -> str:
     return "\n".join(parts)
 
 
-def reuse_or_build_decoys(hidden: tuple[Path, ...], slot: Path) -> DecoySet:
-    """The decoys under `slot`, rebuilt only when a hidden path changed since they were made."""
+def reuse_or_build_decoys(hidden: tuple[Path, ...], slot: Path, content: bytes = b"") -> DecoySet:
+    """The decoys under `slot`, rebuilt only when a hidden path changed since they were made (or the
+    decoys' content differs: another backend ran in this slot)."""
     root = slot / "decoys"
     manifest_file = slot / "decoys.manifest"
-    manifest = _manifest(hidden)
+    manifest = _manifest(hidden) + (f"\n\0content={content.hex()}" if content else "")
     try:
         saved = json.loads(manifest_file.read_text())
         if saved["manifest"] == manifest and root.is_dir():
@@ -96,7 +109,7 @@ def reuse_or_build_decoys(hidden: tuple[Path, ...], slot: Path) -> DecoySet:
         for dirpath, _dirs, _files in os.walk(root):
             os.chmod(dirpath, 0o700)
         shutil.rmtree(root)
-    decoys = build_decoys(hidden, root)
+    decoys = build_decoys(hidden, root, content)
     data = {
         "manifest": manifest,
         "mounts": [[str(d), str(r)] for d, r in decoys.mounts],
@@ -117,7 +130,9 @@ def _seal(root: Path) -> None:
             continue
 
 
-def _mirror(real: Path, decoy: Path, decoys: DecoySet, depth: int, budget: list[int]) -> None:
+def _mirror(
+    real: Path, decoy: Path, decoys: DecoySet, depth: int, budget: list[int], content: bytes = b""
+) -> None:
     try:
         entries = sorted(os.scandir(real), key=lambda e: e.name)
     except OSError:
@@ -131,9 +146,11 @@ def _mirror(real: Path, decoy: Path, decoys: DecoySet, depth: int, budget: list[
             if entry.is_dir(follow_symlinks=False):
                 stand_in.mkdir()
                 if depth < MAX_DECOY_DEPTH:
-                    _mirror(Path(entry.path), stand_in, decoys, depth + 1, budget)
+                    _mirror(Path(entry.path), stand_in, decoys, depth + 1, budget, content)
             else:
-                stand_in.touch(mode=0o444)
+                stand_in.touch(mode=0o644)
+                _fill(stand_in, content)
+                os.chmod(stand_in, 0o444)
                 decoys.files[stand_in] = Path(entry.path)
         except OSError:
             continue
@@ -185,6 +202,7 @@ def plant_stand_ins(
     decoys: DecoySet,
     appendable: frozenset[Path] = frozenset(),
     appends: dict[Path, Path] | None = None,
+    content: bytes = b"",
 ) -> dict[Path, tuple[Path, Signature]]:
     """Stand-ins for the hidden entries of a home shown through a skeleton (`sandbox.homeview`),
     planted in the home overlay's *upper* layer: overlayfs records reads of upper files in their
@@ -237,7 +255,11 @@ def plant_stand_ins(
             decoys.files[stand_in] = real  # a read is still reported; an append is not a read
         else:
             fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
-            os.close(fd)
+            try:
+                if content:
+                    os.write(fd, content)
+            finally:
+                os.close(fd)
             os.chmod(stand_in, 0o444)
             decoys.files[stand_in] = real
         directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode), entry))

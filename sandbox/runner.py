@@ -61,7 +61,7 @@ from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
-from sandbox.seccomp import SeccompUnavailable, filter_path
+from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
 
 EXIT_SETUP_FAILED = 125
@@ -92,7 +92,15 @@ class StdioSpec:
 class SandboxRunner:
     """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
     compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
-    bounds of every command (`sandbox.limits`)."""
+    bounds of every command (`sandbox.limits`).
+
+    A backend that runs something inside the same prepared view (gVisor's runsc) overrides
+    `filter_profile` and `sandbox_argv`; everything else (capture, decoys, proxy, apply) is shared."""
+
+    filter_profile: FilterProfile = BWRAP_FILTER
+    """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
+    decoy_content: bytes = b""
+    """What each decoy file holds (`sandbox.readwatch`)."""
 
     def __init__(
         self,
@@ -132,7 +140,7 @@ class SandboxRunner:
         """Find bwrap and the seccomp filter, or raise SandboxSetupError saying how to fix it."""
         try:
             binary = self.locate(policy.workspace)
-            seccomp = filter_path(self.cache_dir)
+            seccomp = filter_path(self.cache_dir, self.filter_profile)
         except (BwrapNotFound, SeccompUnavailable) as error:
             raise SandboxSetupError(str(error)) from error
         return binary, seccomp
@@ -148,9 +156,25 @@ class SandboxRunner:
         run_dir = self.new_run_dir()
         try:
             layout = prepare_layout(policy, run_dir, None)
-            return build_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
+            return self.sandbox_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
         finally:
             remove_run_dir(run_dir)
+
+    def sandbox_argv(
+        self,
+        bwrap: Path,
+        policy: Policy,
+        layout: SandboxLayout,
+        command: list[str],
+        *,
+        seccomp_fd: int,
+        status_fd: int | None = None,
+        block_fd: int | None = None,
+    ) -> list[str]:
+        """The bwrap argv that runs `command` (`sandbox.bwrap.build_argv`)."""
+        return build_argv(
+            bwrap, policy, layout, command, seccomp_fd=seccomp_fd, status_fd=status_fd, block_fd=block_fd
+        )
 
     def run(
         self,
@@ -248,7 +272,11 @@ class SandboxRunner:
                 raise SandboxSetupError(f"no run directory available: {error}") from error
             try:
                 return slot, prepare_layout(
-                    policy, slot.path, self.layers_dir, tmpfs_bytes=self.limits.tmpfs_bytes
+                    policy,
+                    slot.path,
+                    self.layers_dir,
+                    tmpfs_bytes=self.limits.tmpfs_bytes,
+                    decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
                 slot.release()
@@ -289,7 +317,7 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
-        argv = list(mechanism.scope_argv) + build_argv(
+        argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
             layout,

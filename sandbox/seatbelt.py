@@ -75,9 +75,14 @@ class SeatbeltParams:
     protected: tuple[ProtectedLocation, ...] = ()
     protected_roots: tuple[Path, ...] = ()
     proxy_port: int | None = None
+    approved: tuple[Path, ...] = ()
+    """Paths the person allowed a write to: a re-run of the command may write them (and, for a
+    directory, below it), protected or not. Last in the profile, so they win over every denial."""
 
 
-def params_from_policy(policy: Policy, *, tag: str, temp_dir: Path, proxy_port: int | None) -> SeatbeltParams:
+def params_from_policy(
+    policy: Policy, *, tag: str, temp_dir: Path, proxy_port: int | None, approved: tuple[Path, ...] = ()
+) -> SeatbeltParams:
     """The profile's parameters for one command under `policy` (hidden paths include corral's own
     state; protected locations keep their shell patterns)."""
     return SeatbeltParams(
@@ -88,6 +93,7 @@ def params_from_policy(policy: Policy, *, tag: str, temp_dir: Path, proxy_port: 
         protected=tuple(ProtectedLocation(p.parts, p.subtree) for p in policy.protected_patterns()),
         protected_roots=policy.protected_roots,
         proxy_port=proxy_port if policy.network is not None else None,
+        approved=approved,
     )
 
 
@@ -250,6 +256,16 @@ def generate_profile(params: SeatbeltParams) -> str:
         lines.append(f'(allow network-outbound (remote tcp "localhost:{params.proxy_port}"))')
     else:
         lines.append("; no network: no proxy for this command")
+    if params.approved:
+        lines += [
+            "",
+            "; approved by the person for this re-run (last: wins over every denial above)",
+            *_rule(
+                "allow",
+                "file-write*",
+                (f"(subpath {quote(str(path))})" for path in params.approved),
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ import hashlib
 import os
 import platform
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 AF_UNIX = 1
@@ -73,25 +74,49 @@ _NOSYS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
 FILTER_VERSION = "2"
 
 
+@dataclass(frozen=True, slots=True)
+class FilterProfile:
+    """Which filter to build. The default is the one every bwrap command runs under; a backend that
+    runs its own kernel inside the sandbox (gVisor's runsc) names the few things that kernel itself
+    needs, and nothing else changes."""
+
+    name: str = "bwrap"
+    unix_sockets: bool = False
+    """`socket(AF_UNIX)` allowed (runsc's control socket between its own processes)."""
+    allowed: frozenset[str] = frozenset()
+    """Syscalls of `_DENIED` this profile allows."""
+
+
+BWRAP_FILTER = FilterProfile()
+
+
 class SeccompUnavailable(RuntimeError):
     """libseccomp (or pyseccomp) is missing: the sandbox cannot start without the filter."""
 
 
-def _spec() -> str:
+def _socket_families(profile: FilterProfile) -> frozenset[int]:
+    return SOCKET_FAMILIES | {AF_UNIX} if profile.unix_sockets else SOCKET_FAMILIES
+
+
+def _denied(profile: FilterProfile) -> tuple[str, ...]:
+    return tuple(name for name in _DENIED if name not in profile.allowed)
+
+
+def _spec(profile: FilterProfile = BWRAP_FILTER) -> str:
     return "|".join(
         (
             FILTER_VERSION,
             platform.machine(),
-            *_DENIED,
+            *_denied(profile),
             *_NOSYS,
-            ",".join(map(str, sorted(SOCKET_FAMILIES))),
+            ",".join(map(str, sorted(_socket_families(profile)))),
             ",".join(map(str, sorted(SOCKETPAIR_FAMILIES))),
             str(TIOCSTI),
         )
     )
 
 
-def compile_filter() -> bytes:
+def compile_filter(profile: FilterProfile = BWRAP_FILTER) -> bytes:
     """Build the BPF program with libseccomp. Raises SeccompUnavailable when it cannot."""
     try:
         import pyseccomp as seccomp
@@ -102,7 +127,7 @@ def compile_filter() -> bytes:
     eperm = seccomp.ERRNO(errno.EPERM)
     flt = seccomp.SyscallFilter(seccomp.ALLOW)
     flt.set_attr(seccomp.Attr.ACT_BADARCH, eperm)
-    for syscall, allowed in (("socket", SOCKET_FAMILIES), ("socketpair", SOCKETPAIR_FAMILIES)):
+    for syscall, allowed in (("socket", _socket_families(profile)), ("socketpair", SOCKETPAIR_FAMILIES)):
         for family in range(_FAMILY_SPAN):
             if family not in allowed:
                 flt.add_rule(eperm, syscall, seccomp.Arg(0, seccomp.MASKED_EQ, 0xFFFFFFFF, family))
@@ -116,7 +141,7 @@ def compile_filter() -> bytes:
     )
     flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
     flt.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCLINUX))
-    for name in _DENIED:
+    for name in _denied(profile):
         flt.add_rule(eperm, name)
     for name in _NOSYS:
         flt.add_rule(seccomp.ERRNO(errno.ENOSYS), name)
@@ -126,16 +151,17 @@ def compile_filter() -> bytes:
         return out.read()
 
 
-def filter_path(cache_dir: Path) -> Path:
+def filter_path(cache_dir: Path, profile: FilterProfile = BWRAP_FILTER) -> Path:
     """The compiled filter, from the cache when it is there (built and written atomically otherwise)."""
-    digest = hashlib.sha256(_spec().encode()).hexdigest()[:16]
-    path = cache_dir / f"seccomp-{digest}.bpf"
+    digest = hashlib.sha256(_spec(profile).encode()).hexdigest()[:16]
+    prefix = "seccomp" if profile == BWRAP_FILTER else f"seccomp-{profile.name}"
+    path = cache_dir / f"{prefix}-{digest}.bpf"
     try:
         if path.stat().st_size > 0:
             return path
     except FileNotFoundError:
         pass
-    program = compile_filter()
+    program = compile_filter(profile)
     cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-")
     with os.fdopen(fd, "wb") as handle:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.gvisor import RunscUnavailable, find_runsc
+
 REPO = Path(__file__).resolve().parent.parent
 CORRAL = str(Path(sys.executable).with_name("corral"))
 TEST_USER = "corraltest"
@@ -191,6 +193,54 @@ def _plant_home(home: Path) -> None:
         os.replace(temp, path)
 
 
+def _runsc_missing() -> str | None:
+    try:
+        find_runsc()
+    except RunscUnavailable as error:
+        return str(error)
+    return None
+
+
+RUNSC_MISSING = _runsc_missing()
+SANDBOX_BACKENDS = (
+    "bwrap",
+    pytest.param(
+        "gvisor",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(RUNSC_MISSING is not None, reason=f"gVisor backend: {RUNSC_MISSING}"),
+        ],
+    ),
+)
+"""The backends the escape tests run against (the gVisor variants are `slow`: a cold runsc per command)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every escape test that uses `actor` runs against each backend in `SANDBOX_BACKENDS`, except a test
+    marked `bwrap_only` (what it checks is bwrap's own mechanism, not the boundary the person sees)."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "actor" not in metafunc.fixturenames or not module.startswith("test_escape_"):
+        return
+    if metafunc.definition.get_closest_marker("bwrap_only") is not None:
+        return
+    metafunc.parametrize("sandbox_backend", SANDBOX_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def sandbox_backend(request: pytest.FixtureRequest) -> str:
+    """The backend the actor's corral runs with (its user config's `sandbox.backend`)."""
+    return str(getattr(request, "param", "bwrap"))
+
+
+def _use_backend(actor: Actor, backend: str) -> None:
+    if backend == "bwrap":
+        return
+    config = actor.state_home / ".config" / "corral" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[sandbox]\nbackend = "{backend}"\n')
+    actor.chown_tree(actor.state_home / ".config")
+
+
 def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | None = None) -> Actor:
     base = Path("/tmp") / f"corral-test-{name}-{secrets.token_hex(4)}"
     base.mkdir(mode=0o755)
@@ -234,7 +284,7 @@ def make_actor(name: str, uid: int, gid: int, user_name: str, real_home: Path | 
 
 
 @pytest.fixture(params=["root", "user"])
-def actor(request: pytest.FixtureRequest) -> Iterator[Actor]:
+def actor(request: pytest.FixtureRequest, sandbox_backend: str) -> Iterator[Actor]:
     """Runs each test twice: as root (these machines) and as an unprivileged user (real users)."""
     if request.param == "root":
         if os.geteuid() != 0:
@@ -255,6 +305,7 @@ def actor(request: pytest.FixtureRequest) -> Iterator[Actor]:
         else:
             pw = pwd.getpwuid(os.getuid())
             made = make_actor("user", os.getuid(), os.getgid(), pw.pw_name, real_home=Path(pw.pw_dir))
+    _use_backend(made, sandbox_backend)
     try:
         yield made
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,8 +67,17 @@ def test_a_forced_backend_that_cannot_run_refuses_naming_what_is_missing(
         choose(_params(tmp_path, "gvisor"))
 
 
-def test_an_unregistered_backend_refuses(tmp_path: Path) -> None:
+def test_an_unregistered_backend_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(backend_module.BACKENDS, "seatbelt")
     with pytest.raises(BackendRefused, match="seatbelt backend is not part of this corral build"):
+        choose(_params(tmp_path, "seatbelt"))
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="checks the refusal off macOS")
+def test_seatbelt_off_macos_refuses_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(
+        BackendRefused, match=r"backend seatbelt \(from test\) cannot run: Seatbelt runs only on macOS$"
+    ):
         choose(_params(tmp_path, "seatbelt"))
 
 
@@ -126,9 +136,10 @@ def test_doctor_and_policy_say_which_backend_runs_and_why(tmp_path: Path, isolat
     workspace = _workspace(tmp_path)
     doctor = _corral("doctor", "--project", str(workspace), cwd=workspace)
     assert "ok   backend: bubblewrap" in doctor.stdout and "bwrap: the default" in doctor.stdout
-    refused = _corral("doctor", "--project", str(workspace), "--backend", "gvisor", cwd=workspace)
+    elsewhere = "landlock" if sys.platform == "darwin" else "seatbelt"  # a backend of another platform
+    refused = _corral("doctor", "--project", str(workspace), "--backend", elsewhere, cwd=workspace)
     assert refused.returncode == 1
-    assert "FAIL backend: backend gvisor (from --backend) cannot run" in refused.stdout
+    assert f"FAIL backend: backend {elsewhere} (from --backend) cannot run" in refused.stdout
     policy = _corral("policy", "--json", "--project", str(workspace), cwd=workspace)
     assert policy.returncode == 0, policy.stderr
     view = json.loads(policy.stdout)["backend"]
