@@ -1,7 +1,9 @@
 """Host patterns: an exact host or every subdomain of a domain, checked once when a rule is read.
 
-A pattern is either an exact host (``pypi.org``, ``127.0.0.1``) or ``*.`` followed by a domain
-(``*.example.com``), which matches every subdomain of that domain and never the domain itself. Both
+A pattern is an exact host (``pypi.org``, ``127.0.0.1``), ``*.`` followed by a domain
+(``*.example.com``), which matches every subdomain of that domain and never the domain itself, or an
+address range in CIDR form (``10.0.0.0/8``, ``fd00::/8``), which matches every address in it (and no
+name: a name is judged by the addresses it resolves to, see `sandbox.egress.addresses`). Both
 go through the same `canonical_host` as the requests they are matched against. A ``*`` anywhere else,
 a wildcard over an IP address, and a wildcard over a public suffix (``*``, ``*.com``, ``*.co.uk``,
 ``*.github.io``: anything the Public Suffix List says anyone can register under) are refused.
@@ -16,6 +18,7 @@ read patterns through this module, so a rule means the same thing wherever it is
 from __future__ import annotations
 
 import functools
+import ipaddress
 from dataclasses import dataclass
 
 import publicsuffixlist
@@ -74,12 +77,38 @@ class HostPattern:
 
     def matches(self, host: str) -> bool:
         """Whether the canonical `host` matches this pattern (exact labels, no prefix tricks)."""
+        network = self.network
+        if network is not None:
+            address = ip_of(host)
+            return address is not None and address.version == network.version and address in network
         if self.subdomains:
             return host.endswith("." + self.domain)
         return host == self.domain
 
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """The address range of a CIDR pattern, else None."""
+        return _network(self.domain) if "/" in self.domain else None
+
     def __str__(self) -> str:
         return f"*.{self.domain}" if self.subdomains else self.domain
+
+
+@functools.cache
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR range (``10.0.0.0/24``, ``fd00::/8``) in canonical form, or `HostError` saying what is wrong."""
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as error:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise HostError(f"{visible(text)} is not an address range ({error})") from None
+        raise HostError(f"{visible(text)} has host bits set", suggestion=str(loose)) from None
 
 
 @functools.cache
@@ -111,6 +140,8 @@ def parse_pattern(text: str) -> HostPattern:
     """Parse one rule into a canonical `HostPattern`, or raise `HostError` saying what is wrong."""
     if text.strip() != text:
         raise HostError(f"surrounding spaces in {visible(text)}")
+    if "/" in text and not text.startswith("*"):
+        return HostPattern(str(parse_network(text)))
     if text.startswith("*."):
         body, subdomains = text[2:], True
     else:

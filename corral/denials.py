@@ -13,8 +13,13 @@ from collections.abc import Mapping
 from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision
 from corral.grouping import deleted_paths, is_deletion
+from corral.rules import host_rule_target
 from corral.sensitivity import is_sensitive
 from corral.words import home_relative
+from sandbox.egress.addresses import refused_addresses
+
+_PLAIN_NET_DETAILS = frozenset({"", "denied", "new host", "connect"})
+"""Details of a `net` violation that add nothing to "denied": every other one is the refusal reason."""
 
 
 def _shell_word(text: str) -> str:
@@ -32,7 +37,13 @@ def allow_command(project: str | os.PathLike[str], violation: Violation, cwd: st
     )
     words = ["corral rules add --project", shown_project]
     if violation.kind is ViolationKind.NET:
-        words += ["--host", _shell_word(violation.target)]
+        addresses = refused_addresses(violation.detail)
+        if addresses:
+            # The name was allowed; the addresses it resolved to were not: a rule per address works
+            # (an address range is written `--host 10.0.0.0/24`).
+            prefix = " ".join(words)
+            return " && ".join(f"{prefix} --host {_shell_word(address)}" for address in addresses)
+        words += ["--host", _shell_word(host_rule_target(violation.target))]
     else:
         if violation.kind is not ViolationKind.FS_WRITE:
             words += ["--kind", violation.kind.value]
@@ -57,6 +68,8 @@ def denial_lines(
         target = (
             home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
         )
+        if violation.kind is ViolationKind.NET and violation.detail not in _PLAIN_NET_DETAILS:
+            target = f"{target} ({violation.detail})"
         flag = "sensitive; " if is_sensitive(violation) else ""
         if violation.config_changes:
             # A rule for a git config file is bound to its key/value changes, which only an answer to

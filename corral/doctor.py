@@ -13,6 +13,7 @@ from corral.backendchoice import effective_request, open_backend
 from corral.errors import SetupError
 from corral.locations import Locations
 from corral.userconfig import UserConfig, UserConfigError, load_user_config
+from sandbox.egress.interception import check_nat, find_nft
 from sandbox.limits import MIB, detect_mechanism
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
 from sandbox.seccomp import SeccompUnavailable, compile_filter
@@ -94,6 +95,7 @@ def run_checks(locations: Locations) -> list[Check]:
             )
         )
     checks.append(_limits_check(locations))
+    checks.append(interception_check())
     abi = landlock_abi()
     checks.append(
         Check(
@@ -121,6 +123,23 @@ def _limits_check(locations: Locations) -> Check:
         f"each tmpfs {limits.tmpfs_bytes // MIB} MiB"
     )
     return Check("resource limits", True, f"{mechanism.name}: {mechanism.detail}{sizes}")
+
+
+def interception_check() -> Check:
+    """Whether traffic that ignores the proxy (ssh, raw TCP, DNS) can be steered to corral (nft NAT)."""
+    problem = check_nat()
+    if problem is None:
+        return Check(
+            "network interception",
+            True,
+            f"{find_nft()}: NAT rules steer raw TCP and DNS to corral; every network attempt is seen",
+        )
+    return Check(
+        "network interception",
+        False,
+        f"{problem}; clients that ignore the proxy (ssh, psql, DNS) fail with no report (fail closed)",
+        "apt-get install nftables (and a kernel with nf_tables NAT: nft_nat, nft_redir)",
+    )
 
 
 def _overlay_check(bwrap: Path) -> Check:
@@ -183,6 +202,10 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
         return Check("backend", False, str(error), fix), []
     traits = chosen.traits
     lines = [f"     enforces: {traits.enforces}"]
+    # A backend with more to say about itself (gVisor: which runsc, what the tier costs).
+    describe_self = getattr(chosen.backend, "doctor_lines", None)
+    if callable(describe_self):
+        lines += [f"     {line}" for line in describe_self()]
     lines += [f"     cannot (compared with bwrap): {item}" for item in traits.cannot]
     if not traits.captures_writes:
         lines.append(

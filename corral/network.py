@@ -19,6 +19,7 @@ import contextlib
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boundary.hosts import format_authority
+from boundary.hosts import IPAddress, format_authority, ip_of
 from boundary.violations import Violation, ViolationKind
 from corral.command import Command
 from corral.decision import Decision
@@ -85,6 +86,8 @@ class NetworkGate:
     decide_timeout_s: float = 300.0
     """The one deadline for a live host decision (the user's `prompts.timeout_s`)."""
     port: int = DEFAULT_PROXY_PORT
+    rules_allow_address: Callable[[IPAddress], bool] | None = None
+    """Whether the project's rules name an address (or a range holding it): `RuleStore.allows_address`."""
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
     broker: BrokerSession | None = None
@@ -104,6 +107,7 @@ class NetworkGate:
     _stop_r: int = -1
     _stop_w: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _allowed_literals: set[str] = field(default_factory=set)
 
     def access(self) -> NetworkAccess:
         env = proxy_environment(self.port)
@@ -143,17 +147,21 @@ class NetworkGate:
         extra = (
             [s.fileno() for s in (*interception.tcp, *interception.dns)] if interception is not None else []
         )
-        ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
-        if self._stop_r in ready:
-            return
+        if "sandbox.egress.proxy" not in sys.modules:
+            # The first use in this process: load the proxy only when a connection needs it.
+            ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
+            if self._stop_r in ready:
+                return
+        # else it costs nothing: serve at once, so the first connection waits for no start-up.
         try:
             from sandbox.egress.proxy import EgressProxy
 
             proxy = EgressProxy(
                 self.decide,
                 self.resolver,
+                decide_now=self.decide_now,
                 on_violation=self._on_refusal,
-                is_address_allowed=self.hosts.allows_address,
+                is_address_allowed=self.allows_address,
                 timeouts=self.proxy_timeouts(),
                 tunnel_hook=(
                     self.broker.interceptor(self._on_foreign_credential, self._on_brokered)
@@ -250,6 +258,26 @@ class NetworkGate:
             brokered, self.brokered = self.brokered, {}
         return brokered
 
+    def decide_now(self, host: str, port: int) -> bool | None:
+        """The proxy's static answer, on the connection's thread: the host policy's allow or deny;
+        None when the session must be asked (`decide`)."""
+        verdict = self.hosts.match(host)
+        if verdict is HostDecision.ALLOW:
+            return True
+        if verdict is HostDecision.DENY:
+            return False
+        return None
+
+    def allows_address(self, address: IPAddress) -> bool:
+        """An address is explicitly allowed by the host policy (config), the project's rules (an address
+        or CIDR rule), or a person who was asked about that very address in this session."""
+        if self.hosts.allows_address(address):
+            return True
+        with self._lock:
+            if str(address) in self._allowed_literals:
+                return True
+        return self.rules_allow_address is not None and self.rules_allow_address(address)
+
     def decide(self, host: str, port: int) -> bool:
         """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
@@ -266,6 +294,8 @@ class NetworkGate:
         if allowed:
             with self._lock:
                 self.allowed.append((violation, decision))
+                if ip_of(host) is not None:
+                    self._allowed_literals.add(host)  # the person allowed this very address
         return allowed
 
     def take_lookups(self) -> list[str]:
@@ -296,3 +326,14 @@ class NetworkGate:
         key = (format_authority(host, port), credential.name)
         with self._lock:
             self.brokered[key] = self.brokered.get(key, 0) + 1
+
+
+def preload_proxy() -> None:
+    """Load the proxy in the background, for a live session: its commands' first connections then
+    wait for no start-up (a one-off command keeps loading it only when a connection arrives)."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import sandbox.egress.proxy  # noqa: F401
+
+    threading.Thread(target=load, daemon=True, name="corral-egress-preload").start()

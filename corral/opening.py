@@ -12,6 +12,7 @@ and `corral.errors.StateError` when corral's own rules or ledger database is dam
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import ssl
@@ -168,7 +169,13 @@ def compose_session(
                 own_bundles=own_bundles(os.environ if environ is None else environ),
             )
         gate = NetworkGate(
-            hosts, live, resolver, decide_timeout_s=ask_timeout_s, port=proxy_port, broker=broker
+            hosts,
+            live,
+            resolver,
+            decide_timeout_s=ask_timeout_s,
+            port=proxy_port,
+            rules_allow_address=functools.partial(rules.allows_address, workspace),
+            broker=broker,
         )
     parts = SessionParts(
         runner=chosen.backend,

@@ -6,7 +6,9 @@ one project (its canonical real path):
 - a path rule names one exact path (`/home/u/.local/share/x`), or a directory prefix written with a
   trailing slash (`/home/u/out/`) meaning that directory and everything under it. Paths are compared
   canonically and component by component: `/a/b/` never matches `/a/bc`.
-- a host rule names one exact host (`pypi.org`, any port) or `host:port`. Hosts go through the same
+- a host rule names one exact host (`pypi.org`, any port), `host:port`, or an address range in CIDR form
+  (`10.0.0.0/24`, any port; it matches connections to an address in it, and lets an allowed name reach
+  such an address). Hosts go through the same
   `boundary.hosts.canonical_host` as the proxy's requests (case, trailing dot, IP literal forms; Unicode
   names refused with the A-label to write); wildcards are refused and never made up (`*.example.com` is
   not a rule).
@@ -36,7 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from boundary.hosts import HostError, authority_text, split_authority
+from boundary.hostpatterns import parse_network, parse_pattern
+from boundary.hosts import HostError, IPAddress, authority_text, canonical_address, split_authority
 from boundary.violations import Violation, ViolationKind
 from corral.sensitivity import is_sensitive, is_sensitive_path
 
@@ -81,6 +84,8 @@ class Rule:
         if self.kind is ViolationKind.NET:
             try:
                 wanted_host, wanted_port = split_authority(violation.target)
+                if "/" in self.target:
+                    return parse_pattern(self.target).matches(wanted_host)
                 host, port = split_authority(self.target)
             except HostError:
                 return False
@@ -139,13 +144,15 @@ def normalize_host(target: str) -> str:
     mapped from one could only ever match a different host), and wildcards are refused.
     """
     try:
+        if "/" in target:
+            return str(parse_network(target))
         return authority_text(*split_authority(target))
     except HostError as error:
         hint = f" (write '{error.suggestion}')" if error.suggestion else ""
         raise RuleError(f"not an exact host: {error}{hint}") from None
 
 
-def host_of(target: str) -> str:
+def host_rule_target(target: str) -> str:
     """The host of a `host:port` target (a target that does not split is returned unchanged)."""
     try:
         host, _ = split_authority(target)
@@ -304,7 +311,7 @@ class RuleStore:
         A host rule names the host on any port unless `one_port` (the person picked that port)."""
         target = violation.target
         if violation.kind is ViolationKind.NET and not one_port:
-            target = host_of(target)
+            target = host_rule_target(target)
         rule = self.add(project, violation.kind, target, confirmed_sensitive=confirmed)
         if not violation.config_changes:
             return rule
@@ -332,6 +339,20 @@ class RuleStore:
         with self._lock:
             cursor = self._db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
             return cursor.rowcount > 0
+
+    def allows_address(self, project: str | os.PathLike[str], address: IPAddress) -> bool:
+        """Whether a host rule of this project names `address` (any port) or a range holding it: the
+        explicit opt-in that lets an allowed name reach a loopback, private or other special address."""
+        text = str(canonical_address(address))
+        for rule in self.list(project):
+            if rule.kind is not ViolationKind.NET:
+                continue
+            if "/" in rule.target:
+                if parse_pattern(rule.target).matches(text):
+                    return True
+            elif rule.target in (text, f"[{text}]"):
+                return True
+        return False
 
     def matching(
         self, project: str | os.PathLike[str], violations: Iterable[Violation]

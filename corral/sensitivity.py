@@ -174,6 +174,8 @@ def why_it_matters(violation: Violation) -> str:
     if violation.kind is ViolationKind.NET_CREDENTIAL:
         return "a credential that is not yours, to a host corral brokers yours for: never sent"
     if violation.kind is ViolationKind.NET:
+        if violation.detail not in ("", "new host", "denied", "connect"):
+            return f"{violation.detail}: {_net_reason(violation.target)}"  # a refusal says why first
         return _net_reason(violation.target)
     specific = _path_reason(violation.target)
     if specific is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from boundary.violations import Violation, ViolationKind
 from corral.decision import Decision, Scope
-from corral.rules import host_of
+from corral.rules import host_rule_target
 from corral.sensitivity import is_sensitive
 
 
@@ -85,4 +85,4 @@ def _host_key(violation: Violation) -> tuple[str, str]:
     """A host's answer covers it on any port: the key drops the port (`net` only)."""
     if violation.kind is not ViolationKind.NET:
         return violation.key()
-    return (violation.kind.value, host_of(violation.target))
+    return (violation.kind.value, host_rule_target(violation.target))

@@ -52,7 +52,8 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "network.allow",
         "hosts",
         "[]",
-        "hosts commands may reach with no prompt: `host`, `host:port`, `*.domain` (subdomains only); "
+        "hosts commands may reach with no prompt: `host`, `host:port`, `*.domain` (subdomains only), "
+        "an address or a CIDR range (`10.0.0.0/24`: also lets allowed names reach those addresses); "
         "a wildcard over a public suffix (`*.com`) is an error, hosts where anyone can publish load "
         "with a warning",
     ),

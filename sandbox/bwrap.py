@@ -116,7 +116,10 @@ def _check_target(path: Path) -> None:
 
 
 def _is_within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    """`path` is `root` or below it (string comparison of the normalised paths: the same answer as
+    `root in path.parents`, without building every parent; prepare_layout asks thousands of times)."""
+    inner, outer = str(path), str(root)
+    return inner == outer or inner.startswith(outer if outer.endswith("/") else outer + "/")
 
 
 def _own_real_entry(path: Path) -> bool:

@@ -60,6 +60,14 @@ class GvisorBackend(BwrapBackend):
             return str(error)
         return BwrapBackend.unavailable(params)
 
+    def doctor_lines(self) -> list[str]:
+        """What `corral doctor` adds for this backend: the runsc that runs, and what the tier costs."""
+        try:
+            runsc = self.runsc()
+        except SandboxSetupError as error:
+            return [f"runsc: {error}"]
+        return [f"runsc: {runsc.path} ({runsc.version}; 2024 or later required)"]
+
     def runsc(self) -> Runsc:
         """The runsc binary (looked up once per runner); raises SandboxSetupError when there is none."""
         if self._runsc is None:

@@ -179,6 +179,21 @@ class Policy:
         return _is_within(path, self.workspace)
 
 
+def _with_ancestors(paths: Iterable[Path]) -> frozenset[str]:
+    """Each absolute path and all its ancestors, as strings: `r` holds one of `paths` (`_is_within(p,
+    r)`) exactly when `str(r)` is in this set, one lookup instead of a scan."""
+    found: set[str] = set()
+    for path in paths:
+        text = str(path)
+        while text not in found:
+            found.add(text)
+            parent = os.path.dirname(text)
+            if parent == text:
+                break
+            text = parent
+    return frozenset(found)
+
+
 def _is_within(path: Path, root: Path) -> bool:
     p, r = str(path), str(root)
     return p == r or p.startswith(r if r.endswith("/") else r + "/")
@@ -352,7 +367,8 @@ def build_policy(
     store_roots = _Roots(stores)
     shown = [r for r in shown if not store_roots.holds(r)]
     # A readable path holding a credential store or corral's own state would uncover it: dropped.
-    shown = [r for r in shown if not any(_is_within(inner, r) for inner in (*stores, *blanked))]
+    covering = _with_ancestors((*stores, *blanked))
+    shown = [r for r in shown if str(r) not in covering]
     hidden = [*stores, *(Path(os.path.abspath(p)) for p in extra_hidden)]
     hidden = resolve_hidden(hidden, keep_visible=(*homes, workspace))
     hidden = [h for h in hidden if not allowed.holds(h) and h not in filtered]

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import select
 import signal
 import stat
 import subprocess
@@ -44,6 +45,7 @@ from sandbox.bwrap import (
 from sandbox.capture import CaptureLayer, read_changes
 from sandbox.gitconfig import ConfigDiff, diff_captured, is_git_config
 from sandbox.layerfs import LayerRefused
+from sandbox.layerplace import capture_place
 from sandbox.limits import (
     Mechanism,
     ResourceLimits,
@@ -90,7 +92,8 @@ class StdioSpec:
 
 
 class SandboxRunner:
-    """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
+    """Runs commands under a policy. Capture slots live on disk next to `runtime_dir` (`sandbox.layerplace`:
+    the runtime directory itself only when it is disk-backed, or when nothing on disk is usable); `cache_dir` the
     compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
     bounds of every command (`sandbox.limits`).
 
@@ -111,6 +114,9 @@ class SandboxRunner:
         limits: ResourceLimits | None = None,
     ) -> None:
         self.runtime_dir = runtime_dir
+        # Where each workspace's capture slots live (`sandbox.layerplace`: on disk, on the workspace's
+        # mount when possible), chosen once per workspace.
+        self._capture_dirs: dict[tuple[Path, ...], Path] = {}
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
         self.limits = limits or default_limits()
@@ -145,15 +151,26 @@ class SandboxRunner:
             raise SandboxSetupError(str(error)) from error
         return binary, seccomp
 
-    def new_run_dir(self) -> Path:
-        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _check_private_dir(self.runtime_dir)
-        return self.runtime_dir / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    def capture_dir(self, policy: Policy) -> Path:
+        """The directory holding the capture slots of commands under `policy`."""
+        key = (policy.workspace, *policy.capture_roots)
+        found = self._capture_dirs.get(key)
+        if found is None:
+            found = self._capture_dirs[key] = capture_place(
+                self.runtime_dir, policy.workspace, policy.capture_roots
+            )
+        return found
+
+    def new_run_dir(self, policy: Policy | None = None) -> Path:
+        base = self.runtime_dir if policy is None else self.capture_dir(policy)
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_private_dir(base)
+        return base / f"run-{os.getpid()}-{secrets.token_hex(4)}"
 
     def describe(self, policy: Policy, command: Sequence[str]) -> list[str]:
         """The argv that would run (for `corral policy --backend-args`), built in a scratch layout."""
         binary, _ = self.preflight(policy)
-        run_dir = self.new_run_dir()
+        run_dir = self.new_run_dir(policy)
         try:
             layout = prepare_layout(policy, run_dir, None)
             return self.sandbox_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
@@ -255,19 +272,49 @@ class SandboxRunner:
             result.run_dir = None
         return result
 
+    def _wait_delivering(self, process: subprocess.Popen[bytes], child_pid: int) -> int:
+        """Wait for bwrap to exit, delivering meanwhile an interrupt kept for this command (it came
+        before the command's process existed) as soon as that process does. The exit is seen at once
+        on bwrap's pidfd (Popen.wait with a timeout sleeps in growing steps: up to 50 ms late)."""
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError:
+            pidfd = -1
+        try:
+            poller = select.poll()
+            if pidfd >= 0:
+                poller.register(pidfd, select.POLLIN)
+            while True:
+                try:
+                    if pidfd >= 0:
+                        if poller.poll(50):
+                            return process.wait()
+                    else:
+                        return process.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    pass
+                except KeyboardInterrupt:
+                    self.interrupt()
+                    continue
+                self._deliver_pending(child_pid)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
     def _prepare(self, policy: Policy) -> tuple[Slot, SandboxLayout]:
         """A locked slot with its layout prepared; a slot that cannot be emptied is discarded and the
         next one tried."""
+        slots = self.capture_dir(policy)
         try:
-            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private_dir(self.runtime_dir)
-            sweep_discarded(self.runtime_dir)
+            slots.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private_dir(slots)
+            sweep_discarded(slots)
         except OSError as error:
             raise SandboxSetupError(f"no run directory available: {error}") from error
         last: BaseException | None = None
         for _attempt in range(_SLOT_ATTEMPTS):
             try:
-                slot = acquire_slot(self.runtime_dir)
+                slot = acquire_slot(slots)
             except (NoFreeSlot, OSError) as error:
                 raise SandboxSetupError(f"no run directory available: {error}") from error
             try:
@@ -382,16 +429,7 @@ class SandboxRunner:
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
-            while True:
-                try:
-                    # A short wait, so that an interrupt kept for this command (it came before the
-                    # command's process existed) is delivered as soon as that process does.
-                    returncode = process.wait(timeout=0.05)
-                    break
-                except subprocess.TimeoutExpired:
-                    self._deliver_pending(child_pid)
-                except KeyboardInterrupt:
-                    self.interrupt()
+            returncode = self._wait_delivering(process, child_pid)
             exit_code = status.exit_code()
             if exit_code is None:
                 # bwrap reports an exit code only for a command that really ran: anything else is a

@@ -430,7 +430,7 @@ def test_denial_lines_name_target_and_rule_command(
     assert lines[0] == (
         "corral: denied fs-write ~/x (to allow: corral rules add --project . --path ~/x, or rerun on a TTY)"
     )
-    assert "corral rules add --project . --host evil.test:443" in lines[1]
+    assert "corral rules add --project . --host evil.test" in lines[1]
     assert "--kind fs-protected --path ~/proj/.git/hooks/pre-commit --confirm-sensitive" in lines[2]
     assert lines[2].startswith("corral: denied fs-protected ~/proj/.git/hooks/pre-commit (sensitive; ")
 

@@ -233,3 +233,93 @@ def test_denied_plain_http_fails_loudly_for_curl(actor: Actor) -> None:
     # through the proxy: empty reply (52); around it: the connection is reset (7 or 56, by timing)
     assert codes[0] == "rc=52" and codes[1] in ("rc=7", "rc=56"), result.stdout
     assert "denied net denied.example:80" in result.stderr
+
+
+def _suggested_commands(denial: str) -> list[list[str]]:
+    """The `corral rules add ...` commands a denial line suggests, as argv lists (without `corral`)."""
+    suggestion = denial.split("to allow: ", 1)[1].split(", or rerun", 1)[0].rstrip(")")
+    return [part.split()[1:] for part in suggestion.split(" && ")]
+
+
+def test_allow_for_this_project_covers_the_host_on_any_port(actor: Actor, ssh_like: TcpServer) -> None:
+    run = client(actor, "ssh_client.py", SSH_CLIENT)
+    spec: dict[str, Any] = {
+        "allow": ["127.0.0.1"],
+        "names": {"git.example": ["127.0.0.1", ssh_like.port]},
+    }
+    first = drive(actor, script=f"{run} git.example 22", answer="project", **spec)
+    assert [entry["target"] for entry in first["asked"]] == ["git.example:22"]
+    assert "banner SSH-2.0-test_server" in first["output"], first
+    listed = actor.run("rules", "list", "--project", str(actor.workspace))
+    assert "git.example" in listed.stdout and "git.example:22" not in listed.stdout, listed.stdout
+    again = drive(actor, script=f"{run} git.example 2222", answer="deny", **spec)
+    assert again["asked"] == [] and "banner SSH-2.0-test_server" in again["output"], again
+    assert again["status"] == 0
+
+
+def test_allow_one_port_only_asks_again_for_another_port(actor: Actor, ssh_like: TcpServer) -> None:
+    run = client(actor, "ssh_client.py", SSH_CLIENT)
+    spec: dict[str, Any] = {"allow": ["127.0.0.1"], "names": {"git.example": ["127.0.0.1", ssh_like.port]}}
+    drive(actor, script=f"{run} git.example 22", answer="project-port", **spec)
+    again = drive(actor, script=f"{run} git.example 2222", answer="deny", **spec)
+    assert [entry["target"] for entry in again["asked"]] == ["git.example:2222"]
+    assert "failed ConnectionResetError" in again["output"]
+
+
+@pytest.mark.parametrize("rule", ["suggested", "cidr"])
+def test_a_name_resolving_to_a_private_address_says_why_and_the_suggested_fix_works(
+    actor: Actor, psql_like: TcpServer, rule: str
+) -> None:
+    run = client(actor, "psql_client.py", PSQL_CLIENT)
+    spec: dict[str, Any] = {"allow": ["db.example"], "names": {"db.example": ["127.0.0.1", psql_like.port]}}
+    refused = drive(actor, script=f"{run} db.example 5432", **spec)
+    assert "failed ConnectionResetError" in refused["output"], refused
+    assert psql_like.received == []
+    [denial] = refused["denials"]
+    assert "db.example resolves to 127.0.0.1 is loopback and not explicitly allowed" in denial, denial
+    commands = _suggested_commands(denial)
+    assert commands == [["rules", "add", "--project", ".", "--host", "127.0.0.1"]], denial
+    if rule == "cidr":
+        commands = [["rules", "add", "--project", ".", "--host", "127.0.0.0/8"]]
+    for command in commands:
+        added = actor.run(*command)
+        assert added.returncode == 0, added.stderr
+    allowed = drive(actor, script=f"{run} db.example 5432", **spec)
+    assert "auth ok" in allowed["output"], allowed
+    assert allowed["denials"] == [] and allowed["status"] == 0
+
+
+def test_without_nft_the_sandbox_stays_closed_and_doctor_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Fail closed: with no `nft` nothing is steered (connects find no route), and doctor names the fix."""
+    from corral import doctor
+    from corral.command import Command
+    from corral.locations import Locations
+    from corral.opening import compose_session
+    from sandbox.egress import interception
+    from sandbox.egress.hostpolicy import HostPolicy
+    from sandbox.runner import StdioSpec
+
+    monkeypatch.setattr(interception, "find_nft", lambda: None)
+    check = doctor.interception_check()
+    assert not check.ok and "nftables" in check.detail and "apt-get install nftables" in check.fix
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    session = compose_session(
+        workspace, locations=Locations.default(), hosts=HostPolicy.from_config(source="test", allow=[])
+    )
+    out = tmp_path / "out"
+    script = (
+        'python3 -c \'import socket\ntry:\n socket.create_connection(("192.0.2.1", 22), timeout=5)\n'
+        ' print("CONNECTED")\nexcept OSError as e: print("errno", e.errno)\''
+    )
+    with out.open("wb") as handle:
+        outcome = session.run(
+            Command.from_argv(["/bin/sh", "-c", script]),
+            stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()),
+        )
+    session.close()
+    assert "errno 101" in out.read_text()  # ENETUNREACH: no route was added
+    assert outcome.exit_code == 0

@@ -496,7 +496,7 @@ def _host_entry(raw: str, key: str) -> tuple[str, str | None]:
     except HostError as error:
         hint = f" (write '{error.suggestion}')" if error.suggestion else ""
         raise ConfigError(CONFIG_SOURCE, key, f"{error}{hint}") from None
-    if ip_of(pattern.domain) is not None:
+    if ip_of(pattern.domain) is not None or pattern.network is not None:
         raise ConfigError(CONFIG_SOURCE, key, f"'{raw}': a project may not allow IP addresses")
     if pattern.domain == "localhost" or pattern.domain.endswith(".localhost"):
         raise ConfigError(CONFIG_SOURCE, key, f"'{raw}': a project may not allow localhost")

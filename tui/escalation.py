@@ -1,7 +1,8 @@
 """The escalation dialog: one modal per command that crossed the boundary.
 
-Order on screen (A03): the command in full first, then the project, then each violation (kind,
-operation, target, why it matters), then the keys. The captured change set is one key away (`c`); the
+Order on screen (A03): the command in full first, then the project, what is sensitive and the keys,
+then each violation (kind, operation, target, why it matters), then the buttons. Only the part between
+the title and the buttons scrolls (`tui.dialog`); moving the selection scrolls it to the selected row. The captured change set is one key away (`c`); the
 full list of violations behind a summary is one key away (`v`); a single item can be denied while the
 rest is allowed (`x`). Escape, closing and the default focus all mean deny. A project rule on a
 sensitive target needs a second, explicit step (`ConfirmSensitiveScreen`, whose default is cancel).
@@ -21,17 +22,37 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.geometry import Region
 from textual.widgets import Button, DataTable, Footer, Static
 
 from boundary.violations import Violation
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.grouping import deleted_paths, is_deletion
 from tui.changes import change_set, describe, diff_for, shows_target_line
+from tui.dialog import DialogScreen
 from tui.inert import inert
+from tui.tables import FitTable
 
 _MEANINGFUL_KEYS = frozenset(
-    {"escape", "enter", "tab", "shift+tab", "up", "down", "left", "right", "d", "o", "s", "p", "c", "v", "x"}
+    {
+        "escape",
+        "enter",
+        "tab",
+        "shift+tab",
+        "up",
+        "down",
+        "left",
+        "right",
+        "pageup",
+        "pagedown",
+        "d",
+        "o",
+        "s",
+        "p",
+        "c",
+        "v",
+        "x",
+    }
 )
 """Keys with a binding or a focus move here; any other printable key is a deny."""
 
@@ -57,16 +78,16 @@ def _scope_answer(
     return {v: (DENY if v in excluded else decision) for v in request.violations}
 
 
-class ConfirmSensitiveScreen(ModalScreen[bool]):
+class ConfirmSensitiveScreen(DialogScreen[bool]):
     """The explicit second step for a project rule on sensitive targets. Default: cancel."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", tooltip="Go back without storing a rule", id="confirm.cancel"),
-        Binding("n", "cancel", "Cancel", show=False, id="confirm.no"),
+        Binding("escape", "cancel", "Go back", show=False, id="confirm.cancel"),
+        Binding("n", "cancel", "Go back", tooltip="Go back without storing a rule", id="confirm.no"),
         Binding(
             "y",
             "confirm",
-            "Confirm",
+            "Store project rules",
             tooltip="Store project rules for these sensitive targets",
             id="confirm.yes",
         ),
@@ -90,10 +111,11 @@ class ConfirmSensitiveScreen(ModalScreen[bool]):
                 body.append_text(inert(self.reasons.get(violation.target, ""), "italic", one_line=True))
                 body.append("\n")
             body.append("\nPress y to store the rules, n or Escape to go back.", style="bold")
-            yield VerticalScroll(Static(body), classes="confirm-body")
+            yield VerticalScroll(Static(body), classes="dialog-body")
             with Horizontal(classes="buttons"):
-                yield Button("Go back (n)", id="cancel", variant="primary")
+                yield Button("Go back (n/Esc)", id="cancel", variant="primary")
                 yield Button("Store project rules (y)", id="confirm", variant="error")
+            yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -115,7 +137,7 @@ class ConfirmSensitiveScreen(ModalScreen[bool]):
         self.dismiss(True)
 
 
-class ChangesScreen(ModalScreen[None]):
+class ChangesScreen(DialogScreen[None]):
     """The captured change set: file list with sizes and modes, and a diff for text files."""
 
     BINDINGS = [
@@ -169,7 +191,7 @@ class ChangesScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class EscalationScreen(ModalScreen[PromptAnswer]):
+class EscalationScreen(DialogScreen[PromptAnswer]):
     """Ask about one command's violations. Dismisses with a Decision or a per-violation mapping."""
 
     BINDINGS = [
@@ -211,6 +233,8 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         ),
         Binding("up", "cursor(-1)", "Previous", show=False, priority=True, id="escalation.up"),
         Binding("down", "cursor(1)", "Next", show=False, priority=True, id="escalation.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="escalation.page-up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="escalation.page-down"),
     ]
 
     def __init__(self, request: PromptRequest, *, arm_delay_s: float = ARM_DELAY_S) -> None:
@@ -233,14 +257,14 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
             if request.description:
                 command.append("\n\nThe agent says (unverified, not what runs):\n", style="bold red")
                 command.append_text(inert(request.description, "italic dim"))
-            yield VerticalScroll(Static(command), id="command-box")
-            where = Text("Project: ", style="dim", end="")
-            where.append_text(inert(str(request.project), one_line=True))
-            where.append(f"   ·   {request.summary}", style="bold")
-            yield Static(where, id="where")
-            table: DataTable[Text] = DataTable(id="violations", cursor_type="row", zebra_stripes=True)
-            yield table
-            yield Static(self._notes(), id="notes")
+            with VerticalScroll(id="escalation-body", classes="dialog-body"):
+                yield VerticalScroll(Static(command), id="command-box")
+                where = Text("Project: ", style="dim", end="")
+                where.append_text(inert(str(request.project), one_line=True))
+                where.append(f"   ·   {request.summary}", style="bold")
+                yield Static(where, id="where")
+                yield Static(self._notes(), id="notes")
+                yield FitTable(2, id="violations", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="buttons"):
                 yield Button("Allow once (o)", id="once")
                 yield Button("Session (s)", id="session")
@@ -252,15 +276,18 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         notes = Text(end="")
         if self.request.sensitive:
             notes.append(" ! ", style="bold white on red")
-            notes.append(
-                f" {len(self.request.sensitive)} sensitive: a project rule needs a second confirmation. "
-            )
+            notes.append(f" {len(self.request.sensitive)} sensitive: a project rule asks you to confirm. ")
         if self.excluded:
-            notes.append(f" {len(self.excluded)} item(s) marked deny (x). ", style="bold red")
-        notes.append(
-            f"Enter/Escape deny · c changes · v details · no answer in {self.request.timeout_s:.0f} s denies",
-            style="dim",
-        )
+            count = len(self.excluded)
+            notes.append(f"{count} {'item' if count == 1 else 'items'} marked deny (x). ", style="bold red")
+        hints = ["Enter/Esc deny"]
+        if change_set(self.request.violations):
+            hints.append("c changes")
+        hints.append("v details" if not self.details else "v summary")
+        if len(self.request.groups) == len(self.request.violations):
+            hints.pop()  # nothing is grouped: the summary is the details
+        hints.append(f"no answer in {self.request.timeout_s:.0f} s denies")
+        notes.append(" · ".join(hints), style="dim")
         return notes
 
     def on_mount(self) -> None:
@@ -269,7 +296,7 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         self.query_one("#deny", Button).focus()
 
     def _fill_table(self) -> None:
-        table = self.query_one("#violations", DataTable)
+        table = self.query_one("#violations", FitTable)
         table.clear(columns=True)
         table.add_columns("", "kind", "target  ·  why it matters")
         self._rows = []
@@ -286,6 +313,7 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
                 target = group.pattern if group.count == 1 else f"{group.pattern} ({group.count})"
                 operation = group.violations[0].operation if group.count == 1 else "…"
                 table.add_row(*self._cells(group.kind.value, operation, target, group.violations), height=2)
+        table.fit()
 
     def _cells(self, kind: str, operation: str, target: str, members: tuple[Violation, ...]) -> list[Text]:
         denied = all(v in self.excluded for v in members)
@@ -311,9 +339,12 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
     # --- actions -------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`c` (changes) is offered only when the prompt carries captured changes."""
+        """`c` (changes) is offered only when the prompt carries captured changes, `v` (details) only
+        when a summary groups violations."""
         if action == "changes":
             return bool(change_set(self.request.violations))
+        if action == "toggle_details":
+            return len(self.request.groups) != len(self.request.violations)
         return True
 
     def on_key(self, event: events.Key) -> None:
@@ -362,11 +393,33 @@ class EscalationScreen(ModalScreen[PromptAnswer]):
         """Switch between the grouped summary and every violation."""
         self.details = not self.details
         self._fill_table()
+        self.query_one("#notes", Static).update(self._notes())
 
     def action_cursor(self, step: int) -> None:
         """Move the selection in the list (focus stays on the deny button)."""
         table = self.query_one("#violations", DataTable)
-        table.move_cursor(row=max(0, min(table.cursor_row + step, table.row_count - 1)))
+        table.move_cursor(row=max(0, min(table.cursor_row + step, table.row_count - 1)), animate=False)
+        self.call_after_refresh(self._show_selected_row)
+
+    def _show_selected_row(self) -> None:
+        """Scroll the dialog body so that the selected row shows (a short terminal cannot show all)."""
+        table = self.query_one("#violations", DataTable)
+        rows = table.ordered_rows
+        if not rows:
+            return
+        index = min(table.cursor_row, len(rows) - 1)
+        top = table.virtual_region.y + (table.header_height if table.show_header else 0)
+        top += sum(row.height for row in rows[:index]) - round(table.scroll_y)
+        body = self.query_one("#escalation-body", VerticalScroll)
+        body.scroll_to_region(Region(0, top, 1, rows[index].height), animate=False, immediate=True)
+
+    def action_page(self, step: int) -> None:
+        """Page up/down through the dialog body."""
+        body = self.query_one("#escalation-body", VerticalScroll)
+        if step < 0:
+            body.scroll_page_up(animate=False)
+        else:
+            body.scroll_page_down(animate=False)
 
     def action_exclude(self) -> None:
         """Toggle deny for the selected row (a group or one violation)."""

@@ -15,19 +15,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from corral.locations import Locations
 from corral.trusting import KnownProject, evaluate_project, grant_shown, known_projects, revoke_project
+from tui.dialog import DialogScreen
 from tui.inert import inert
+from tui.tables import FitTable
 from tui.trust_dialog import TrustChoice, TrustScreen
 
 _STATE_STYLE = {"unchanged": "green", "changed": "bold dark_orange", "missing": "bold red", "-": "dim"}
 _DECISION_STYLE = {"trusted": "bold green", "denied": "bold red", "none": "dim"}
 
 
-class ConfirmRevokeScreen(ModalScreen[bool]):
+class ConfirmRevokeScreen(DialogScreen[bool]):
     """y/n confirmation for a revoke (default: no)."""
 
     BINDINGS = [
@@ -77,8 +79,7 @@ class TrustReviewScreen(Screen[None]):
         yield Static(
             Text(" Trust review · every project corral knows ", style="bold black on cyan"), id="screen-title"
         )
-        table: DataTable[Text] = DataTable(id="projects", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield FitTable(0, id="projects", cursor_type="row", zebra_stripes=True)
         yield Static(Text("", end=""), id="review-note")
         yield Footer()
 
@@ -89,7 +90,7 @@ class TrustReviewScreen(Screen[None]):
     def reload(self) -> None:
         """Read the trust store and rules again."""
         self.rows = known_projects(self.locations)
-        table = self.query_one("#projects", DataTable)
+        table = self.query_one("#projects", FitTable)
         table.clear(columns=True)
         table.add_columns("project", "decision", "date", "fingerprint", "rules")
         for row in self.rows:
@@ -101,6 +102,7 @@ class TrustReviewScreen(Screen[None]):
                 Text(row.fingerprint_state, style=_STATE_STYLE.get(row.fingerprint_state, "")),
                 Text(str(row.rules), justify="right"),
             )
+        table.fit()
         note = "no projects yet: open one with `corral shell`" if not self.rows else ""
         self.query_one("#review-note", Static).update(Text(note, style="dim"))
 

@@ -18,6 +18,7 @@ from corral.locations import Locations
 from corral.rules import Rule, RuleStore
 from tui.inert import inert
 from tui.review import ConfirmRevokeScreen
+from tui.tables import FitTable
 
 
 class RulesScreen(Screen[None]):
@@ -41,8 +42,7 @@ class RulesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="screen-title")
-        table: DataTable[Text] = DataTable(id="rules", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield FitTable(id="rules", cursor_type="row", zebra_stripes=True)
         yield Static("", id="rules-note")
         yield Footer()
 
@@ -76,8 +76,9 @@ class RulesScreen(Screen[None]):
         except Exception as error:
             self.rules = []
             note = inert(f"rules unavailable: {error}", "bold red", one_line=True)
-        table = self.query_one("#rules", DataTable)
+        table = self.query_one("#rules", FitTable)
         table.clear(columns=True)
+        table.flexible = frozenset({1, 3} if self.all_projects else {2})  # project, target
         columns = ["id", "kind", "target", "", "created"]
         if self.all_projects:
             columns.insert(1, "project")
@@ -96,6 +97,7 @@ class RulesScreen(Screen[None]):
             if self.all_projects:
                 cells.insert(1, inert(rule.project, "dim", one_line=True, limit=60))
             table.add_row(*cells)
+        table.fit()
         self.query_one("#rules-note", Static).update(note)
         self.query_one("#screen-title", Static).update(self._title())
 

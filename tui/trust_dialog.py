@@ -18,11 +18,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
 
 from trust.gate import GateResult, TrustState
 from tui.changes import human_size
+from tui.dialog import DialogScreen
 from tui.inert import inert
 from tui.project import TRUST_STYLE
 
@@ -48,13 +48,15 @@ def describe_gate(gate: GateResult, brokered: Sequence[str] = ()) -> Text:
     receive one of the person's brokered credentials (`corral.trust_report.brokered_lines`)."""
     body = Text(end="")
     if gate.state is TrustState.TRUSTED:
-        body.append("You trust this content: corral loads the configuration listed here and runs its hooks\n")
-        body.append("inside the sandbox. Any change to these files withdraws the trust.\n\n")
+        body.append(
+            "You trust this content: corral loads the configuration listed here and runs its hooks "
+            "inside the sandbox. Any change to these files withdraws the trust.\n\n"
+        )
     else:
         body.append(
-            "Until you trust it, corral reads none of the project's configuration and runs none of its\n"
+            "Until you trust it, corral reads none of the project's configuration and runs none of its "
+            "hooks: commands run under your own policy only. Trusting loads what is listed here.\n\n"
         )
-        body.append("hooks: commands run under your own policy only. Trusting loads what is listed here.\n\n")
     if gate.untrustable:
         body.append("Cannot be trusted: ", style="bold red")
         body.append_text(inert(gate.untrustable, one_line=True))
@@ -143,7 +145,7 @@ def describe_gate(gate: GateResult, brokered: Sequence[str] = ()) -> Text:
     return body
 
 
-class TrustScreen(ModalScreen[TrustChoice]):
+class TrustScreen(DialogScreen[TrustChoice]):
     """Trust / continue untrusted / quit for one project; or, with `inspect_only`, just a viewer."""
 
     BINDINGS = [

@@ -13,6 +13,7 @@ they carry, as well as by the IPv6 range they sit in.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 
 from boundary.hosts import IPAddress, canonical_address
@@ -131,3 +132,22 @@ def refusal_reason(
         except Exception:  # a broken callback must not open the door
             return f"{canonical} is {reason}, and checking the explicit allow list failed"
     return f"{canonical} is {reason} and not explicitly allowed"
+
+
+_REFUSED = re.compile(
+    r"(?:^|[ ;])([0-9A-Fa-f.:]+) is [^;]*?(?:and not explicitly allowed|explicit allow list failed)"
+)
+
+
+def refused_addresses(reason: str) -> list[str]:
+    """The addresses a refusal reason (built from `refusal_reason` texts) says were not allowed, in order."""
+    found: list[str] = []
+    for match in _REFUSED.finditer(reason):
+        text = match.group(1)
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if text not in found:
+            found.append(text)
+    return found

@@ -356,3 +356,57 @@ def _add_local_default_route(family: int) -> None:  # pragma: no cover - helper 
         (code,) = struct.unpack_from("=i", reply, 16)
         if code not in (0, -errno.EEXIST):
             raise OSError(-code, f"adding the local default route: {os.strerror(-code)}")
+
+
+_unshare = _libc.unshare
+_unshare.argtypes = (ctypes.c_int,)
+_unshare.restype = ctypes.c_int
+
+
+def check_nat(timeout_s: float = 20.0) -> str | None:
+    """Install corral's NAT rules in a throwaway user and network namespace: None when that works,
+    else why not (for `corral doctor`; the sandbox then stays closed to clients that ignore the proxy)."""
+    nft = find_nft()
+    if nft is None:
+        return "nft (Debian package nftables) is not installed"
+    ruleset = nat_ruleset(0, ipv6=True).encode()
+    read_end, write_end = os.pipe()
+    uid, gid = os.geteuid(), os.getegid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the forked child only
+        os.close(read_end)
+        verdict = "the probe failed"
+        try:
+            if _unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "cannot create a user and network namespace")
+            for name, text in (
+                ("setgroups", "deny"),
+                ("uid_map", f"{uid} {uid} 1"),
+                ("gid_map", f"{gid} {gid} 1"),
+            ):
+                with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
+                    handle.write(text)
+            verdict = _install_nat(nft, ruleset) or "ok"
+        except BaseException as error:
+            verdict = f"cannot probe NAT: {error}"
+        finally:
+            os.write(write_end, verdict.encode("utf-8", "replace")[:4000])
+            os._exit(0)
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + timeout_s
+        answer = b""
+        while (
+            time.monotonic() < deadline and select.select([read_end], [], [], deadline - time.monotonic())[0]
+        ):
+            chunk = os.read(read_end, 4000)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        os.close(read_end)
+        _reap(pid, time.monotonic() + 1.0)
+    text = answer.decode("utf-8", "replace")
+    if text == "ok":
+        return None
+    return text or "the NAT probe did not answer"

@@ -56,6 +56,9 @@ Decide = Callable[[str, int], bool]
 """``decide(canonical_host, port) -> True`` to allow; may block while a person is asked."""
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """``resolver(canonical_host, port) -> [(address, port), ...]``; raises OSError when nothing resolves."""
+DecideNow = Callable[[str, int], bool | None]
+"""``decide_now(canonical_host, port)``: a static answer (an allow-list hit or a deny rule) given at once,
+on the connection's own thread; None when `decide` must be asked (it may block on a person)."""
 OnViolation = Callable[[str, int, str], None]
 """``on_violation(host, port, reason)``: one refused destination, for the report and the ledger."""
 
@@ -158,9 +161,11 @@ class EgressProxy:
         timeouts: ProxyTimeouts | None = None,
         max_connections: int = 512,
         tunnel_hook: TunnelHook | None = None,
+        decide_now: DecideNow | None = None,
     ) -> None:
         self._decide = decide
         self._tunnel_hook = tunnel_hook
+        self._decide_now = decide_now
         self._resolver = resolver or system_resolver
         self._on_violation = on_violation
         self._is_address_allowed = is_address_allowed
@@ -274,6 +279,14 @@ class EgressProxy:
 
     def _ask(self, host: str, port: int) -> str | None:
         """None when `decide` allowed the destination in time, else the reason it is refused."""
+        if self._decide_now is not None:
+            try:
+                quick = self._decide_now(host, port)
+            except Exception as error:
+                logger.error("egress proxy: decide_now(%s, %d) failed: %r", host, port, error)
+                return "the decision failed"
+            if quick is not None:
+                return None if quick is True else "denied"
         outcome: list[object] = []
         answered = threading.Event()
 
