@@ -108,6 +108,11 @@ class NetworkGate:
     _stop_w: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _allowed_literals: set[str] = field(default_factory=set)
+    session_wide: bool = False
+    """The commands run in one network namespace for the whole session (`sandbox.sessionns`): the
+    listener is opened there once and kept open between commands (a server a command left running can
+    use the proxy too), until `close`."""
+    _attached_ns: int = 0
 
     def access(self) -> NetworkAccess:
         env = proxy_environment(self.port)
@@ -116,15 +121,15 @@ class NetworkGate:
         env.update(self.broker.environment())
         return NetworkAccess(proxy_env=env, readable=(self.broker.directory,))
 
-    def close(self) -> None:
-        """The session ends: its broker's generated files go (the CA key only ever lived in memory)."""
-        if self.broker is not None:
-            self.broker.close()
-
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
         when the first connection arrives: commands that never touch the network never pay for it."""
+        namespace = os.stat(f"/proc/{child_pid}/ns/net").st_ino
+        if self.session_wide and namespace == self._attached_ns and self._serving():
+            return  # the session's listener is already there
+        self._shut()
         listener = open_listener_in(child_pid, self.port)
+        self._attached_ns = namespace
         self._listener = listener
         try:
             self._interception = open_interception_in(child_pid, self.port)
@@ -217,8 +222,31 @@ class NetworkGate:
 
         return ProxyTimeouts(decide=self.decide_timeout_s + PROXY_GRACE_S)
 
+    def _serving(self) -> bool:
+        with self._lock:
+            return self._listener is not None or self._proxy is not None
+
     def detach(self) -> tuple[list[Violation], list[tuple[Violation, Decision]]]:
-        """Close the command's proxy (cutting its connections); return (refused, allowed-by-prompt)."""
+        """The command ended: close its proxy (cutting its connections; a session-wide one stays open);
+        return (refused, allowed-by-prompt) since the last detach."""
+        if not self.session_wide:
+            self._shut()
+        with self._lock:
+            refused, self.violations = self.violations, []
+            allowed, self.allowed = self.allowed, []
+        return refused, allowed
+
+    def close(self) -> None:
+        """Close the listener and the proxy for good (the session ends); the broker's generated files
+        go too (the CA key only ever lived in memory)."""
+        try:
+            self._shut()
+        finally:
+            if self.broker is not None:
+                self.broker.close()
+
+    def _shut(self) -> None:
+        self._attached_ns = 0
         if self._stop_w >= 0:
             os.write(self._stop_w, b"x")
         if self._waiter is not None:
@@ -247,10 +275,6 @@ class NetworkGate:
             if fd >= 0:
                 os.close(fd)
         self._stop_r = self._stop_w = -1
-        with self._lock:
-            refused, self.violations = self.violations, []
-            allowed, self.allowed = self.allowed, []
-        return refused, allowed
 
     def take_brokered(self) -> dict[tuple[str, str], int]:
         """The brokered requests counted since the last call (for the ledger)."""

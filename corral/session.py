@@ -35,13 +35,14 @@ from corral.githooks import configured_hooks_dirs
 from corral.ledger import PromptRecord
 from corral.locations import Locations
 from corral.network import LiveDecisions, NetworkGate
+from corral.place import SessionPlace
 from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
 from sandbox.backend import Backend
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, StdioSpec
+from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -205,6 +206,9 @@ class Session:
         self._gate = parts.gate
         self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
+        self.place = SessionPlace(locations.cache_dir, workspace, live=session_start)
+        """What the session's commands share (`corral.place`): a live session's namespaces and /tmp, or
+        a standalone run's project /tmp."""
 
     @property
     def session_id(self) -> int | None:
@@ -212,10 +216,14 @@ class Session:
         return self._recorder.session_id
 
     def close(self) -> None:
-        """Close the ledger and the rules store, and remove the broker's generated files."""
-        if self._gate is not None:
-            self._gate.close()
-        self._recorder.close()
+        """End the session: its place (every process still running in it is killed, a live session's
+        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store."""
+        try:
+            if self._gate is not None:
+                self._gate.close()
+            self.place.close()
+        finally:
+            self._recorder.close()
 
     def interrupt(self, signal_number: int) -> None:
         """Send `signal_number` to the command running now (Ctrl-C, a cancelled client, a timeout)."""
@@ -328,6 +336,7 @@ class Session:
             self._live.command = command  # what a live host prompt shows while this command runs
         started_at = time.time()
         hook = network_hook if network_hook is not None else self._gate
+        self._enter_place()
         try:
             result: RunResult = self._runner.run(list(command.argv), policy, stdio=stdio, network=hook)
         finally:
@@ -382,6 +391,8 @@ class Session:
         outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
+        outcome.notices.extend(self.place.notices)
+        self.place.notices.clear()
         record = CommandRecord(
             command=text,
             cwd=policy.cwd,
@@ -397,6 +408,15 @@ class Session:
         if failure is not None:
             outcome.notices.append(failure)
         return outcome
+
+    def _enter_place(self) -> None:
+        """Hand the session's shared place to the backend that can use it (bwrap)."""
+        if not isinstance(self._runner, SandboxRunner) or not self._runner.shares_place:
+            return
+        place = self.place.current()
+        self._runner.place = place
+        if self._gate is not None:
+            self._gate.session_wide = place.namespace is not None
 
     def run_with_hooks(
         self, command: Command, *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT

@@ -64,6 +64,7 @@ from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
+from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
 
 EXIT_SETUP_FAILED = 125
@@ -100,6 +101,9 @@ class SandboxRunner:
     A backend that runs something inside the same prepared view (gVisor's runsc) overrides
     `filter_profile` and `sandbox_argv`; everything else (capture, decoys, proxy, apply) is shared."""
 
+    shares_place = True
+    """Whether this backend runs a session's commands in its shared place (`place`)."""
+
     filter_profile: FilterProfile = BWRAP_FILTER
     """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
     decoy_content: bytes = b""
@@ -121,6 +125,9 @@ class SandboxRunner:
         self.layers_dir = layers_dir
         self.limits = limits or default_limits()
         self._mechanism: Mechanism | None = None
+        self.place: SharedPlace | None = None
+        """The session's shared place (`sandbox.sessionns`): its network and pid namespaces and its /tmp,
+        shared by every command this runner runs; None: each command gets its own, as before."""
         # The sandboxes running now (several when commands of one session run in parallel threads).
         self._children: set[int] = set()
         self._children_lock = threading.Lock()
@@ -187,10 +194,18 @@ class SandboxRunner:
         seccomp_fd: int,
         status_fd: int | None = None,
         block_fd: int | None = None,
+        shared_net: bool = False,
     ) -> list[str]:
         """The bwrap argv that runs `command` (`sandbox.bwrap.build_argv`)."""
         return build_argv(
-            bwrap, policy, layout, command, seccomp_fd=seccomp_fd, status_fd=status_fd, block_fd=block_fd
+            bwrap,
+            policy,
+            layout,
+            command,
+            seccomp_fd=seccomp_fd,
+            status_fd=status_fd,
+            block_fd=block_fd,
+            shared_net=shared_net,
         )
 
     def run(
@@ -323,6 +338,7 @@ class SandboxRunner:
                     slot.path,
                     self.layers_dir,
                     tmpfs_bytes=self.limits.tmpfs_bytes,
+                    shared_tmp=self.place.tmp if self.place is not None else None,
                     decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
@@ -354,6 +370,7 @@ class SandboxRunner:
         block_r, block_w = os.pipe()
         pass_fds = [seccomp_fd, status_w, block_r]
         mechanism = self.mechanism()
+        namespace = self.place.namespace if self.place is not None else None
         cgroup: RunCgroup | None = None
         if mechanism.cgroups is not None:
             try:
@@ -372,7 +389,20 @@ class SandboxRunner:
             seccomp_fd=seccomp_fd,
             status_fd=status_w,
             block_fd=block_r,
+            shared_net=namespace is not None,
         )
+        preexec = _default_signals_in_child()
+        namespace_fds: tuple[int, ...] = ()
+        if namespace is not None:
+            try:
+                join, namespace_fds = namespace.enter()
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                if cgroup is not None:
+                    cgroup.remove()
+                raise SandboxSetupError(f"the session's namespaces are gone: {error}") from error
+            preexec = _chained(preexec, join)
         try:
             process = subprocess.Popen(
                 argv,
@@ -382,15 +412,26 @@ class SandboxRunner:
                 pass_fds=pass_fds,
                 process_group=0,
                 close_fds=True,
-                preexec_fn=_default_signals_in_child(),
+                preexec_fn=preexec,
                 # bwrap's own process is pid 1 inside the sandbox and its /proc/1/environ is readable
                 # there: give it only the command's filtered environment, never corral's.
                 env=dict(policy.env),
             )
+        except subprocess.SubprocessError as error:
+            # Joining the session's namespaces failed between fork and exec: nothing ran.
+            for fd in (status_r, block_w):
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            raise SandboxSetupError(
+                f"could not start the sandbox in the session's namespaces: {error}"
+            ) from error
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
+            for fd in namespace_fds:
+                os.close(fd)
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -399,8 +440,15 @@ class SandboxRunner:
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
+            bwrap_pid = process.pid
+            if namespace is not None:
+                # In the session's namespaces bwrap is the child of a monitor (`SessionNamespace.enter`)
+                # and reports its child's pid as the session's pid namespace numbers it: take the pid
+                # this side sees (bwrap's only child; `SandboxInit` checks it is that namespace's init).
+                bwrap_pid = monitored_pid(process.pid) or -1
+                child_pid = next(iter(_children(bwrap_pid)), -1) if bwrap_pid > 0 else -1
             try:
-                init = SandboxInit(child_pid, process.pid)
+                init = SandboxInit(child_pid, bwrap_pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
             try:
@@ -780,6 +828,17 @@ def _default_signals_in_child() -> Callable[[], None] | None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     return reset
+
+
+def _chained(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_command(child: int, sig: int) -> bool:
