@@ -179,9 +179,7 @@ class NetworkGate:
             self._proxy = proxy
             self._listener = None
         proxy.serve(listener)
-
-    from sandbox.egress.brokersession import BrokerSession
-    from sandbox.egress.credentials import BrokeredCredential
+        self.interceptor.serve(proxy)
 
     def proxy_timeouts(self) -> ProxyTimeouts:
         """The proxy waits for a decision a little longer than the core's deadline, never less."""

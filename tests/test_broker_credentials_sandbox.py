@@ -340,9 +340,7 @@ def test_a_client_that_ignores_the_proxy_is_brokered_and_checked_too(stage: Stag
         f' ; echo; curl -sS --noproxy "*" -H "Authorization: token {PLANTED}" https://api.github.com/user',
     )
     output = str(result["output"])
-    if "Could not resolve" in output or "Couldn't connect" in output:
-        pytest.skip(f"the transparent path is not available here: {output.splitlines()[0]}")
-    assert [r.headers["authorization"] for r in stage.api.received] == [f"token {SECRET}"]
+    assert [r.headers["authorization"] for r in stage.api.received] == [f"token {SECRET}"], output
     violations = result["violations"]
     assert isinstance(violations, list)
     assert [(v["kind"], v["target"]) for v in violations] == [("net-credential", "api.github.com:443")]
