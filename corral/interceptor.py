@@ -24,6 +24,7 @@ from sandbox.egress.interception import Interception, open_interception_in
 
 if TYPE_CHECKING:
     from sandbox.egress.dns import DnsResponder
+    from sandbox.egress.names import NamePool
     from sandbox.egress.proxy import EgressProxy
     from sandbox.egress.transparent import TransparentService
 
@@ -41,6 +42,7 @@ class Interceptor:
         self._interception: Interception | None = None
         self._transparent: TransparentService | None = None
         self._responder: DnsResponder | None = None
+        self._pool: NamePool | None = None
         self.error: str | None = None
         """Why traffic that ignores the proxy is not steered to corral here (None: it is)."""
 
@@ -70,7 +72,11 @@ class Interceptor:
         from sandbox.egress.names import NamePool
         from sandbox.egress.transparent import TransparentService
 
-        responder = DnsResponder(NamePool(), on_lookup=self._on_lookup)
+        if self._pool is None:
+            # One pool for the gate's lifetime (the session): a name looked up in one command still
+            # maps back from its placeholder in the next, whichever namespace that command runs in.
+            self._pool = NamePool()
+        responder = DnsResponder(self._pool, on_lookup=self._on_lookup)
         service = TransparentService(
             proxy.open_upstream,
             proxy.tunnel,  # relays, or terminates TLS for a brokered host like a proxied tunnel
