@@ -133,6 +133,19 @@ class NetworkGate:
         self._attached_ns = namespace
         self._listener = listener
         self.interceptor.open(child_pid, self.port)  # traffic that ignores the proxy (corral.interceptor)
+        self._wait_for_first_connection()
+
+    def serve_on(self, listener: socket.socket) -> None:
+        """Serve the proxy on `listener`: a backend with no network namespace (Landlock) opens it on the
+        host's loopback, on a port of its own for the command. Loaded on its first connection, as `attach`;
+        there is nothing to intercept (the backend refuses every other connection)."""
+        self._shut()
+        self._attached_ns = 0
+        self._listener = listener
+        self.interceptor.close()
+        self._wait_for_first_connection()
+
+    def _wait_for_first_connection(self) -> None:
         self._stop_r, self._stop_w = os.pipe()
         self._waiter = threading.Thread(
             target=self._start_on_first_connection, daemon=True, name="corral-egress-wait"

@@ -86,7 +86,9 @@ def open_session(
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
             credentials=resolved,
-            backend=effective_request(user.sandbox_backend, user.source),
+            backend=effective_request(
+                user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer
+            ),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.

@@ -18,7 +18,7 @@ from corral.credentialmap import CredentialConfigError, CredentialEntry, parse_c
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
-SettingKind = Literal["hosts", "names", "seconds", "count", "paths", "backend"]
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths", "backend", "switch"]
 
 
 class UserConfigError(UsageError):
@@ -44,6 +44,7 @@ class UserSetting:
             "seconds": "number > 0",
             "count": "integer > 0",
             "backend": "string: " + ", ".join(KNOWN_NAMES),
+            "switch": "true or false",
         }[self.kind]
 
 
@@ -101,9 +102,18 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "sandbox.backend",
         "backend",
         '"auto"',
-        "which sandbox runs commands: `auto` is bubblewrap, or Landlock where bubblewrap cannot start; "
-        "a named backend that cannot run here refuses (exit 125) instead of running with less. "
+        "which sandbox runs commands: `auto` is bubblewrap (where it cannot start, corral refuses and names "
+        "`landlock`, which enforces less: see Backends); a named backend that cannot run here refuses "
+        "(exit 125) instead of running with less. "
         "`--backend NAME` overrides it for one command; `corral doctor` says which runs and why",
+    ),
+    UserSetting(
+        "sandbox.landlock_layer",
+        "switch",
+        "false",
+        "bwrap only: also run every command under a Landlock ruleset inside the sandbox (writes allowed only "
+        "where the policy allows them), so a mistake in the sandbox's mounts is still refused; needs "
+        "/usr/bin/python3 and costs a few ms per command (see Backends)",
     ),
 )
 """Every key of the user config, in the order the reference lists them."""
@@ -126,6 +136,7 @@ class UserConfig:
     credentials: tuple[CredentialEntry, ...] = ()
     """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
     sandbox_backend: str = "auto"
+    sandbox_landlock_layer: bool = False
     source: str = "(defaults)"
 
     def resource_limits(self) -> ResourceLimits:
@@ -147,6 +158,7 @@ _FIELD_OF: dict[str, str] = {
     "limits.memory_mib": "limits_memory_mib",
     "limits.tmpfs_mib": "limits_tmpfs_mib",
     "sandbox.backend": "sandbox_backend",
+    "sandbox.landlock_layer": "sandbox_landlock_layer",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
@@ -159,6 +171,10 @@ def _value(setting: UserSetting, value: Any, where: str) -> object:
     if setting.kind == "backend":
         if not isinstance(value, str) or value not in KNOWN_NAMES:
             raise UserConfigError(f"{where}: expected one of {', '.join(KNOWN_NAMES)}")
+        return value
+    if setting.kind == "switch":
+        if not isinstance(value, bool):
+            raise UserConfigError(f"{where}: expected true or false")
         return value
     if setting.kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float):
