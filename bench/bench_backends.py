@@ -8,6 +8,9 @@ of them alike):
 - bwrap: the default backend;
 - bwrap + Landlock layer: `sandbox.landlock_layer = true` (the launcher inside the sandbox);
 - landlock: the fallback backend (`--backend landlock`).
+- the Landlock launcher alone (`sandbox.landlock_exec` through the system interpreter, then `true`) beside
+  a bare `true`, outside any sandbox: the layer's own cost, with the CPU time it takes (wall times on a
+  loaded machine mostly measure the wait for a core; CPU time does not).
 A backend that cannot run here is listed with the reason. It runs in a throwaway workspace with HOME and
 XDG_* in a temporary directory.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -75,6 +79,7 @@ def main() -> None:
             assert outcome.status == 0, (name, outcome.status)
     for _name, session in sessions:
         session.close()
+    launcher_rows = _launcher_rows(args.runs)
     reference = statistics.median(samples["bwrap"]) if samples.get("bwrap") else None
     print(f"{args.runs} interleaved rounds, `true` per backend, live Session.run")
     print(f"{'backend':26} {'median ms':>10} {'range ms':>17} {'x bwrap':>8}")
@@ -82,6 +87,51 @@ def main() -> None:
         median = statistics.median(values)
         ratio = f"{median / reference:8.2f}" if reference else "       -"
         print(f"{name:26} {median:10.1f} {min(values):8.1f}-{max(values):<8.1f} {ratio}")
+    print(f"{'outside any sandbox':26} {'median ms':>10} {'range ms':>17} {'CPU ms':>8}")
+    for name, values, cpu in launcher_rows:
+        print(
+            f"{name:26} {statistics.median(values):10.1f} {min(values):8.1f}-{max(values):<8.1f} {cpu:8.1f}"
+        )
+
+
+def _launcher_rows(runs: int) -> list[tuple[str, list[float], float]]:
+    """`true` bare and through the Landlock launcher, interleaved: (name, wall ms, median CPU ms)."""
+    from sandbox.landlock_launch import Launch, system_python
+
+    python = system_python()
+    if python is None:
+        return []
+
+    def bare() -> None:
+        subprocess.run(["true"], check=True)
+
+    def launched() -> None:
+        launch = Launch.open()
+        try:
+            process = subprocess.Popen(launch.argv(python, ["true"]), pass_fds=launch.child_fds)
+            launch.close_child_ends()
+            launch.send({"readable": ["/"], "writable": ["/tmp", "/dev"], "connect_ports": None})
+            launch.status()
+            assert process.wait() == 0
+        finally:
+            launch.close()
+
+    rows: dict[str, tuple[list[float], list[float]]] = {
+        "bare `true`": ([], []),
+        "launcher + `true`": ([], []),
+    }
+    actions = {"bare `true`": bare, "launcher + `true`": launched}
+    for _round in range(runs):
+        for name, action in actions.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            action()
+            wall = (time.perf_counter() - start) * 1000
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+            rows[name][0].append(wall)
+            rows[name][1].append(cpu)
+    return [(name, wall, statistics.median(cpu)) for name, (wall, cpu) in rows.items()]
 
 
 if __name__ == "__main__":
