@@ -349,8 +349,12 @@ def build_rows(args: argparse.Namespace, stack: contextlib.ExitStack, base: Path
     def nothing(_path: Path) -> None:
         return None
 
-    rows = command_rows("true", "true", cold, warm, nothing)
-    rows.insert(4 if srt is None else 6, Row("true", "corral warm: broker round trip", timed(broker_true)))
+    rows: list[Row] = []
+    if "true" not in args.skip:
+        rows = command_rows("true", "true", cold, warm, nothing)
+        rows.insert(
+            4 if srt is None else 6, Row("true", "corral warm: broker round trip", timed(broker_true))
+        )
     if "writes" not in args.skip:
 
         def clear(path: Path) -> None:
@@ -509,7 +513,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (README)")
-    parser.add_argument("--skip", default="", help="comma-separated: srt, writes, big-repo, proxy")
+    parser.add_argument("--skip", default="", help="comma-separated: srt, true, writes, big-repo, proxy")
     parser.add_argument("--srt", help="the srt CLI (default: $CORRAL_BENCH_SRT, else srt on PATH)")
     parser.add_argument(
         "--cache",

@@ -194,7 +194,7 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
         user = load_user_config(locations.user_config_path)
     except UserConfigError:
         user = UserConfig()
-    request = effective_request(user.sandbox_backend, user.source)
+    request = effective_request(user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer)
     try:
         chosen = open_backend(request, locations, workspace=workspace, limits=user.resource_limits())
     except SetupError as error:
@@ -202,6 +202,10 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
         return Check("backend", False, str(error), fix), []
     traits = chosen.traits
     lines = [f"     enforces: {traits.enforces}"]
+    # A backend with more to say about itself (gVisor: which runsc, what the tier costs).
+    describe_self = getattr(chosen.backend, "doctor_lines", None)
+    if callable(describe_self):
+        lines += [f"     {line}" for line in describe_self()]
     lines += [f"     cannot (compared with bwrap): {item}" for item in traits.cannot]
     if not traits.captures_writes:
         lines.append(

@@ -91,6 +91,8 @@ class NetworkAccess:
     """The command may reach corral's egress proxy (which decides per host)."""
 
     proxy_env: Mapping[str, str] = field(default_factory=dict)
+    readable: tuple[Path, ...] = ()
+    """Files the network needs inside, bound read-only (credential brokering's CA bundle and views)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,21 @@ class Policy:
 
     def in_workspace(self, path: Path) -> bool:
         return _is_within(path, self.workspace)
+
+
+def _with_ancestors(paths: Iterable[Path]) -> frozenset[str]:
+    """Each absolute path and all its ancestors, as strings: `r` holds one of `paths` (`_is_within(p,
+    r)`) exactly when `str(r)` is in this set, one lookup instead of a scan."""
+    found: set[str] = set()
+    for path in paths:
+        text = str(path)
+        while text not in found:
+            found.add(text)
+            parent = os.path.dirname(text)
+            if parent == text:
+                break
+            text = parent
+    return frozenset(found)
 
 
 def _is_within(path: Path, root: Path) -> bool:
@@ -329,6 +346,8 @@ def build_policy(
     # else with them (a rule for ~/.netrc leaves ~/.ssh hidden).
     allowed_reads = tuple(Path(os.path.abspath(p)) for p in unhidden)
     carve_outs = [Path(p) for p in readable if Path(p).is_absolute()]
+    if network is not None:
+        carve_outs.extend(network.readable)
     shown: list[Path] = [expand_home(p, h) for h in homes for p in defaults.HOME_READABLE]
     shown.extend(Path(os.path.abspath(os.path.expanduser(str(p)))) for p in extra_readable)
     shown.extend(p for p in allowed_reads if any(_is_within(p, h) for h in homes))
@@ -348,7 +367,8 @@ def build_policy(
     store_roots = _Roots(stores)
     shown = [r for r in shown if not store_roots.holds(r)]
     # A readable path holding a credential store or corral's own state would uncover it: dropped.
-    shown = [r for r in shown if not any(_is_within(inner, r) for inner in (*stores, *blanked))]
+    covering = _with_ancestors((*stores, *blanked))
+    shown = [r for r in shown if str(r) not in covering]
     hidden = [*stores, *(Path(os.path.abspath(p)) for p in extra_hidden)]
     hidden = resolve_hidden(hidden, keep_visible=(*homes, workspace))
     hidden = [h for h in hidden if not allowed.holds(h) and h not in filtered]

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import select
 import signal
 import stat
 import subprocess
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.appends import merge as merge_appends
@@ -44,6 +45,7 @@ from sandbox.bwrap import (
 from sandbox.capture import CaptureLayer, read_changes
 from sandbox.gitconfig import ConfigDiff, diff_captured, is_git_config
 from sandbox.layerfs import LayerRefused
+from sandbox.layerplace import capture_place
 from sandbox.limits import (
     Mechanism,
     ResourceLimits,
@@ -62,7 +64,11 @@ from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
+from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+
+if TYPE_CHECKING:
+    from sandbox.landlock_layer import InnerLayer
 
 EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
@@ -90,12 +96,16 @@ class StdioSpec:
 
 
 class SandboxRunner:
-    """Runs commands under a policy. `runtime_dir` holds per-run capture directories; `cache_dir` the
+    """Runs commands under a policy. Capture slots live on disk next to `runtime_dir` (`sandbox.layerplace`:
+    the runtime directory itself only when it is disk-backed, or when nothing on disk is usable); `cache_dir` the
     compiled seccomp filter; `layers_dir` the persistent per-project cache layers; `limits` the resource
     bounds of every command (`sandbox.limits`).
 
     A backend that runs something inside the same prepared view (gVisor's runsc) overrides
     `filter_profile` and `sandbox_argv`; everything else (capture, decoys, proxy, apply) is shared."""
+
+    shares_place = True
+    """Whether this backend runs a session's commands in its shared place (`place`)."""
 
     filter_profile: FilterProfile = BWRAP_FILTER
     """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
@@ -111,10 +121,16 @@ class SandboxRunner:
         limits: ResourceLimits | None = None,
     ) -> None:
         self.runtime_dir = runtime_dir
+        # Where each workspace's capture slots live (`sandbox.layerplace`: on disk, on the workspace's
+        # mount when possible), chosen once per workspace.
+        self._capture_dirs: dict[tuple[Path, ...], Path] = {}
         self.cache_dir = cache_dir
         self.layers_dir = layers_dir
         self.limits = limits or default_limits()
         self._mechanism: Mechanism | None = None
+        self.place: SharedPlace | None = None
+        """The session's shared place (`sandbox.sessionns`): its network and pid namespaces and its /tmp,
+        shared by every command this runner runs; None: each command gets its own, as before."""
         # The sandboxes running now (several when commands of one session run in parallel threads).
         self._children: set[int] = set()
         self._children_lock = threading.Lock()
@@ -145,15 +161,26 @@ class SandboxRunner:
             raise SandboxSetupError(str(error)) from error
         return binary, seccomp
 
-    def new_run_dir(self) -> Path:
-        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _check_private_dir(self.runtime_dir)
-        return self.runtime_dir / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    def capture_dir(self, policy: Policy) -> Path:
+        """The directory holding the capture slots of commands under `policy`."""
+        key = (policy.workspace, *policy.capture_roots)
+        found = self._capture_dirs.get(key)
+        if found is None:
+            found = self._capture_dirs[key] = capture_place(
+                self.runtime_dir, policy.workspace, policy.capture_roots
+            )
+        return found
+
+    def new_run_dir(self, policy: Policy | None = None) -> Path:
+        base = self.runtime_dir if policy is None else self.capture_dir(policy)
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_private_dir(base)
+        return base / f"run-{os.getpid()}-{secrets.token_hex(4)}"
 
     def describe(self, policy: Policy, command: Sequence[str]) -> list[str]:
         """The argv that would run (for `corral policy --backend-args`), built in a scratch layout."""
         binary, _ = self.preflight(policy)
-        run_dir = self.new_run_dir()
+        run_dir = self.new_run_dir(policy)
         try:
             layout = prepare_layout(policy, run_dir, None)
             return self.sandbox_argv(binary.path, policy, layout, list(command), seccomp_fd=3, status_fd=4)
@@ -170,10 +197,18 @@ class SandboxRunner:
         seccomp_fd: int,
         status_fd: int | None = None,
         block_fd: int | None = None,
+        shared_net: bool = False,
     ) -> list[str]:
         """The bwrap argv that runs `command` (`sandbox.bwrap.build_argv`)."""
         return build_argv(
-            bwrap, policy, layout, command, seccomp_fd=seccomp_fd, status_fd=status_fd, block_fd=block_fd
+            bwrap,
+            policy,
+            layout,
+            command,
+            seccomp_fd=seccomp_fd,
+            status_fd=status_fd,
+            block_fd=block_fd,
+            shared_net=shared_net,
         )
 
     def run(
@@ -255,19 +290,49 @@ class SandboxRunner:
             result.run_dir = None
         return result
 
+    def _wait_delivering(self, process: subprocess.Popen[bytes], child_pid: int) -> int:
+        """Wait for bwrap to exit, delivering meanwhile an interrupt kept for this command (it came
+        before the command's process existed) as soon as that process does. The exit is seen at once
+        on bwrap's pidfd (Popen.wait with a timeout sleeps in growing steps: up to 50 ms late)."""
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError:
+            pidfd = -1
+        try:
+            poller = select.poll()
+            if pidfd >= 0:
+                poller.register(pidfd, select.POLLIN)
+            while True:
+                try:
+                    if pidfd >= 0:
+                        if poller.poll(50):
+                            return process.wait()
+                    else:
+                        return process.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    pass
+                except KeyboardInterrupt:
+                    self.interrupt()
+                    continue
+                self._deliver_pending(child_pid)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
     def _prepare(self, policy: Policy) -> tuple[Slot, SandboxLayout]:
         """A locked slot with its layout prepared; a slot that cannot be emptied is discarded and the
         next one tried."""
+        slots = self.capture_dir(policy)
         try:
-            self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private_dir(self.runtime_dir)
-            sweep_discarded(self.runtime_dir)
+            slots.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private_dir(slots)
+            sweep_discarded(slots)
         except OSError as error:
             raise SandboxSetupError(f"no run directory available: {error}") from error
         last: BaseException | None = None
         for _attempt in range(_SLOT_ATTEMPTS):
             try:
-                slot = acquire_slot(self.runtime_dir)
+                slot = acquire_slot(slots)
             except (NoFreeSlot, OSError) as error:
                 raise SandboxSetupError(f"no run directory available: {error}") from error
             try:
@@ -276,6 +341,7 @@ class SandboxRunner:
                     slot.path,
                     self.layers_dir,
                     tmpfs_bytes=self.limits.tmpfs_bytes,
+                    shared_tmp=self.place.tmp if self.place is not None else None,
                     decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
@@ -301,12 +367,14 @@ class SandboxRunner:
         on_start: Callable[[int], None] | None,
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
+        layer = self.inner_layer(policy)
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
         block_r, block_w = os.pipe()
         pass_fds = [seccomp_fd, status_w, block_r]
         mechanism = self.mechanism()
+        namespace = self.place.namespace if self.place is not None else None
         cgroup: RunCgroup | None = None
         if mechanism.cgroups is not None:
             try:
@@ -317,6 +385,9 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        if layer is not None:
+            command = layer.wrap(command)
+            pass_fds += layer.child_fds
         argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
@@ -325,7 +396,20 @@ class SandboxRunner:
             seccomp_fd=seccomp_fd,
             status_fd=status_w,
             block_fd=block_r,
+            shared_net=namespace is not None,
         )
+        preexec = _default_signals_in_child()
+        namespace_fds: tuple[int, ...] = ()
+        if namespace is not None:
+            try:
+                join, namespace_fds = namespace.enter()
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                if cgroup is not None:
+                    cgroup.remove()
+                raise SandboxSetupError(f"the session's namespaces are gone: {error}") from error
+            preexec = _chained(preexec, join)
         try:
             process = subprocess.Popen(
                 argv,
@@ -335,15 +419,34 @@ class SandboxRunner:
                 pass_fds=pass_fds,
                 process_group=0,
                 close_fds=True,
-                preexec_fn=_default_signals_in_child(),
+                preexec_fn=preexec,
                 # bwrap's own process is pid 1 inside the sandbox and its /proc/1/environ is readable
                 # there: give it only the command's filtered environment, never corral's.
                 env=dict(policy.env),
             )
+        except subprocess.SubprocessError as error:
+            # Joining the session's namespaces failed between fork and exec: nothing ran.
+            for fd in (status_r, block_w):
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            if layer is not None:
+                layer.close()
+            raise SandboxSetupError(
+                f"could not start the sandbox in the session's namespaces: {error}"
+            ) from error
+        except BaseException:
+            if layer is not None:
+                layer.close()
+            raise
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
+            for fd in namespace_fds:
+                os.close(fd)
+        if layer is not None:
+            layer.started()
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -352,8 +455,15 @@ class SandboxRunner:
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
+            bwrap_pid = process.pid
+            if namespace is not None:
+                # In the session's namespaces bwrap is the child of a monitor (`SessionNamespace.enter`)
+                # and reports its child's pid as the session's pid namespace numbers it: take the pid
+                # this side sees (bwrap's only child; `SandboxInit` checks it is that namespace's init).
+                bwrap_pid = monitored_pid(process.pid) or -1
+                child_pid = next(iter(_children(bwrap_pid)), -1) if bwrap_pid > 0 else -1
             try:
-                init = SandboxInit(child_pid, process.pid)
+                init = SandboxInit(child_pid, bwrap_pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
             try:
@@ -379,19 +489,12 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            if layer is not None:
+                layer.released()
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
-            while True:
-                try:
-                    # A short wait, so that an interrupt kept for this command (it came before the
-                    # command's process existed) is delivered as soon as that process does.
-                    returncode = process.wait(timeout=0.05)
-                    break
-                except subprocess.TimeoutExpired:
-                    self._deliver_pending(child_pid)
-                except KeyboardInterrupt:
-                    self.interrupt()
+            returncode = self._wait_delivering(process, child_pid)
             exit_code = status.exit_code()
             if exit_code is None:
                 # bwrap reports an exit code only for a command that really ran: anything else is a
@@ -410,6 +513,8 @@ class SandboxRunner:
                     self._children.discard(init.pid)
                     self._pending.pop(init.pid, None)
             os.close(block_w)
+            if layer is not None:
+                layer.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -424,6 +529,10 @@ class SandboxRunner:
                         cgroup.remove()
             elif cgroup is not None:
                 cgroup.remove()
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """A second layer inside the sandbox for one command (`sandbox.bwrap_backend`: Landlock)."""
+        return None
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one
@@ -742,6 +851,17 @@ def _default_signals_in_child() -> Callable[[], None] | None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     return reset
+
+
+def _chained(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_command(child: int, sig: int) -> bool:

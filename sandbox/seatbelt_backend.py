@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -131,8 +132,10 @@ class SeatbeltBackend:
         tag = secrets.token_hex(8)
         self.params.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         run_dir = Path(os.path.realpath(self.params.runtime_dir)) / f"seatbelt-{tag}"
-        temp_dir = run_dir / "tmp"
-        temp_dir.mkdir(mode=0o700, parents=True)
+        run_dir.mkdir(mode=0o700)
+        # The command's private temp dir lies outside corral's state (which the profile hides), in the
+        # system's per-user temp directory; paths as the kernel sees them (/private/var/...).
+        temp_dir = Path(os.path.realpath(tempfile.mkdtemp(prefix=f"corral-{tag}-")))
         try:
             params = params_from_policy(
                 policy, tag=tag, temp_dir=temp_dir, proxy_port=None, approved=approved
@@ -170,6 +173,7 @@ class SeatbeltBackend:
             refusals, lag = read_denials(tag, since)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(temp_dir, ignore_errors=True)
         denials = violations_from(refusals, policy)
         result = RunResult(exit_code=exit_code, duration_ms=duration_ms, started_ns=time.time_ns())
         result.violations.extend(denials.violations)

@@ -116,8 +116,17 @@ def with_ancestors(paths: frozenset[Path]) -> frozenset[str]:
     """Every path in `paths` and every ancestor of one, as strings (for O(1) membership tests)."""
     out: set[str] = set()
     for path in paths:
-        out.add(str(path))
-        out.update(str(parent) for parent in path.parents)
+        if not path.is_absolute():
+            out.add(str(path))
+            out.update(str(parent) for parent in path.parents)
+            continue
+        text = str(path)
+        while text not in out:  # an ancestor already in the set brought all of its own
+            out.add(text)
+            parent = os.path.dirname(text)
+            if parent == text:
+                break
+            text = parent
     return frozenset(out)
 
 

@@ -73,3 +73,12 @@ def test_no_unix_socket_or_direct_network_and_the_proxy_still_decides(actor: Act
     assert "direct-refused" in out and "proxy-refused" in out
     assert "net" in denied_kinds(err)  # the proxy saw the host and denied it
     assert ".corral-runsc" not in out and "runsc-do" not in out  # runsc's state is out of sight
+
+
+def test_doctor_names_the_runsc_and_what_the_tier_costs(actor: Actor) -> None:
+    done = actor.run("doctor", "--backend", "gvisor")
+    assert "ok   backend: gVisor (runsc) inside bubblewrap; gvisor: asked for by --backend" in done.stdout
+    assert (
+        "runsc: /usr/bin/runsc (runsc version" in done.stdout or "runsc: /usr/local/bin/runsc" in done.stdout
+    )
+    assert "cannot (compared with bwrap): costs more:" in done.stdout

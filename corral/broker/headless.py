@@ -22,6 +22,7 @@ from corral.decision import AskCallback
 from corral.errors import Refused
 from corral.escalation import OnViolation
 from corral.locations import Locations
+from corral.network import preload_proxy
 from corral.opening import open_session
 from corral.session import CommandOutcome
 from corral.workspace import find_workspace
@@ -76,6 +77,7 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
     except (AlreadyServed, AddressError, OSError) as error:
         session.close()
         raise Refused(str(error)) from error  # exit 1: another session serves it, or the socket is unsafe
+    preload_proxy()
     stop = threading.Event()
 
     def ending(signum: int, frame: object) -> None:

@@ -1,6 +1,7 @@
 """Copy bytes both ways between two connected sockets, fast, with an idle timeout and half-close.
 
-On Linux each direction moves data with ``splice`` through a pipe, so the bytes never enter Python;
+On Linux each direction moves data with ``splice`` through a pipe (one thread per direction), so the
+bytes never enter Python;
 elsewhere (or if splice is refused) it falls back to ``recv_into``/``send`` on one reused 256 KiB
 buffer. Either way there is no per-byte Python work.
 
@@ -27,6 +28,14 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK
 _HAS_SPLICE = hasattr(os, "splice")
 
 
+class _Readiness:
+    """One descriptor and the event a pump waits for, with its poll object made once."""
+
+    def __init__(self, target: socket.socket | int, event: int) -> None:
+        self.poller = select.poll()
+        self.poller.register(target, event | select.POLLERR | select.POLLHUP)
+
+
 class _Link:
     """State shared by the two directions of one relayed connection."""
 
@@ -44,22 +53,13 @@ class _Link:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def wait_all(self, waits: tuple[tuple[socket.socket | int, int], ...]) -> bool:
-        """Wait until every (descriptor, event) pair is ready; False on idle timeout or abort."""
-        for target, event in waits:
-            poller = select.poll()
-            poller.register(target, select.POLLIN | select.POLLOUT)
-            ready = poller.poll(0)
-            if ready and ready[0][1] & (event | select.POLLERR | select.POLLHUP):
-                continue
-            if not self.wait(target, event):
-                return False
-        return True
-
     def wait(self, sock: socket.socket | int, event: int) -> bool:
         """Wait until `sock` is ready for `event`; False when the link is idle too long or aborted."""
-        poller = select.poll()
-        poller.register(sock, event | select.POLLERR | select.POLLHUP)
+        return self.wait_ready(_Readiness(sock, event))
+
+    def wait_ready(self, readiness: _Readiness) -> bool:
+        """Wait until `readiness` is met; False when the link is idle too long or aborted."""
+        poller = readiness.poller
         while not self.aborted:
             remaining = self.last_activity + self.idle_timeout_s - time.monotonic()
             if remaining <= 0:
@@ -106,71 +106,56 @@ def _finish(link: _Link, sink: socket.socket) -> None:
 def _pump_splice(link: _Link, source: socket.socket, sink: socket.socket, direction: int) -> bool:
     """Move data with splice; return False (having moved nothing) if splice is not supported.
 
-    A second thread drains the pipe into `sink` while this one fills it from `source`, so reading
-    and writing overlap: the pipe is the buffer between them.
+    One thread per direction: fill the pipe from `source`, drain it into `sink`, again. The sockets'
+    own buffers keep both ends streaming meanwhile, so a second thread per direction (and the switches
+    between the two) would only cost CPU on a machine with few cores.
     """
     read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     with contextlib.suppress(OSError):
         fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
-    drainer: threading.Thread | None = None
+    source_fd, sink_fd = source.fileno(), sink.fileno()
+    readable = _Readiness(source, select.POLLIN)
+    writable = _Readiness(sink, select.POLLOUT)
+    in_pipe = 0
+    moved_any = False
     try:
-        source_fd = source.fileno()
         while not link.aborted:
+            if in_pipe == 0:
+                try:
+                    moved = os.splice(source_fd, write_end, PIPE_BYTES, flags=_SPLICE_FLAGS)
+                except BlockingIOError:
+                    if not link.wait_ready(readable):
+                        link.abort()
+                        return True
+                    continue
+                except OSError as error:
+                    if error.errno in (errno.EINVAL, errno.ENOSYS) and not moved_any:
+                        return False
+                    raise
+                if moved == 0:
+                    _finish_if_not_aborted(link, sink)
+                    return True
+                in_pipe, moved_any = moved, True
+                link.last_activity = time.monotonic()
             try:
-                moved = os.splice(source_fd, write_end, PIPE_BYTES, flags=_SPLICE_FLAGS)
+                sent = os.splice(read_end, sink_fd, in_pipe, flags=_SPLICE_FLAGS)
             except BlockingIOError:
-                if not link.wait_all(((source, select.POLLIN), (write_end, select.POLLOUT))):
+                if not link.wait_ready(writable):
                     link.abort()
                     return True
                 continue
-            except OSError as error:
-                if error.errno in (errno.EINVAL, errno.ENOSYS) and drainer is None:
-                    return False
-                raise
-            if moved == 0:
-                return True
+            in_pipe -= sent
+            link.transferred[direction] += sent
             link.last_activity = time.monotonic()
-            if drainer is None:
-                drainer = threading.Thread(
-                    target=_drain_pipe,
-                    args=(link, read_end, sink, direction),
-                    name="corral-egress-drain",
-                    daemon=True,
-                )
-                drainer.start()
         return True
     finally:
-        os.close(write_end)  # the drainer sees end-of-file once the pipe is empty
-        if drainer is not None:
-            drainer.join()
-        else:
-            _finish_if_not_aborted(link, sink)
+        os.close(write_end)
         os.close(read_end)
 
 
 def _finish_if_not_aborted(link: _Link, sink: socket.socket) -> None:
     if not link.aborted:
         _finish(link, sink)
-
-
-def _drain_pipe(link: _Link, read_end: int, sink: socket.socket, direction: int) -> None:
-    sink_fd = sink.fileno()
-    try:
-        while not link.aborted:
-            try:
-                sent = os.splice(read_end, sink_fd, PIPE_BYTES, flags=_SPLICE_FLAGS)
-            except BlockingIOError:
-                if not link.wait_all(((read_end, select.POLLIN), (sink, select.POLLOUT))):
-                    link.abort()
-                    return
-                continue
-            if sent == 0:
-                _finish_if_not_aborted(link, sink)
-                return
-            link.transferred[direction] += sent
-            link.last_activity = time.monotonic()
-    except OSError:
-        link.abort()
 
 
 def _pump_copy(link: _Link, source: socket.socket, sink: socket.socket, direction: int) -> None:
