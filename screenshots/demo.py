@@ -72,6 +72,19 @@ def _owner(root: Path) -> str:
     return "foreign"
 
 
+def _remove_tree(root: Path, attempts: int = 5) -> None:
+    """Remove `root`; a git child of the app that is still exiting may add a lock file meanwhile, so a
+    tree that is not empty yet is tried again a few times."""
+    for attempt in range(attempts):
+        try:
+            shutil.rmtree(root)
+            return
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
 def _claim(root: Path, wait_s: float) -> None:
     """Create `root` (0o700) for this process. The directory itself is the lock between users: another
     user's run removes it when done, so wait for that; never write into a tree someone else controls."""
@@ -108,7 +121,7 @@ def exclusive(root: Path = DEMO_ROOT, *, wait_s: float = 600.0) -> Iterator[None
             yield
         finally:
             if _owner(root) == "ours":
-                shutil.rmtree(root)
+                _remove_tree(root)
     finally:
         os.close(fd)
 
