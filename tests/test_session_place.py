@@ -103,3 +103,50 @@ def _pending_idle_standalone_tmp_starts_empty(actor: Actor) -> None:
     os.utime(project / "last-used", (long_ago, long_ago))
     later = actor.run("run", "--no-session", "-c", f"cat /tmp/{name} 2>/dev/null || echo emptied")
     assert later.stdout == "emptied\n", later.stderr
+
+
+def _host_pids_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _wait_gone(marker: str, timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while _host_pids_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = _host_pids_with(marker)
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
+def test_a_dev_server_left_running_answers_the_next_command(actor: Actor) -> None:
+    port = 20000 + secrets.randbelow(20000)
+    marker = f"--bind=127.0.0.1"  # http.server's own flag, with a unique directory below
+    served = actor.workspace / f"site-{secrets.token_hex(3)}"
+    served.mkdir()
+    (served / "index.html").write_text("hello from the dev server\n")
+    actor.chown_tree(served)
+    with live_session(actor):
+        started = actor.run(
+            "run",
+            "-c",
+            f"python3 -m http.server {port} {marker} --directory {served} >/dev/null 2>&1 & "
+            f"for i in $(seq 50); do curl -s -o /dev/null localhost:{port} && break; sleep 0.1; done; echo started",
+        )
+        assert started.returncode == 0, started.stderr
+        assert started.stdout == "started\n"
+        assert _host_pids_with(str(served)), "the server died with its command"
+        fetched = actor.run("run", "-c", f"curl -s localhost:{port}/index.html")
+        assert fetched.returncode == 0, fetched.stderr
+        assert fetched.stdout == "hello from the dev server\n"
+        with __import__("pytest").raises(OSError):
+            __import__("socket").create_connection(("127.0.0.1", port), 1)  # not on the host's loopback
+    assert _wait_gone(str(served)) == []  # killed when the session ended
