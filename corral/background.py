@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from boundary.termsafe import visible
 from sandbox.background import BackgroundProcess, KeptSandbox
 
 
@@ -80,3 +81,30 @@ class BackgroundJobs:
             jobs = list(self._jobs.values())
             self._jobs.clear()
         return jobs
+
+
+STOP_WORDS = ("stop", "kill")
+
+
+def background_lines(infos: list[BackgroundInfo], *, limit: int = 120) -> list[str]:
+    """`jobs` in a shell: one line per background job (text escaped: it is the sandbox's)."""
+    if not infos:
+        return ["nothing of this session runs in the background"]
+    lines: list[str] = []
+    for info in infos:
+        state = "running" if info.running else "ended"
+        pids = " ".join(str(p.pid) for p in info.processes[:8])
+        ports = f"; listening on {', '.join(str(p) for p in info.ports)}" if info.ports else ""
+        command = visible(info.command, one_line=True)[:limit]
+        lines.append(f"[{info.id}] {state:<8} {command}  (pids {pids or '-'}{ports})")
+    lines.append("stop one with: stop N")
+    return lines
+
+
+def stop_argument(text: str) -> int | None:
+    """The job id of a `stop N` / `kill %N` built-in line, or None when the line is not one."""
+    words = text.split()
+    if len(words) != 2 or words[0] not in STOP_WORDS:
+        return None
+    digits = words[1].removeprefix("%")
+    return int(digits) if digits.isdigit() else None

@@ -11,6 +11,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,3 +151,107 @@ def test_a_dev_server_left_running_answers_the_next_command(actor: Actor) -> Non
         with __import__("pytest").raises(OSError):
             __import__("socket").create_connection(("127.0.0.1", port), 1)  # not on the host's loopback
     assert _wait_gone(str(served)) == []  # killed when the session ended
+
+
+SESSION_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from corral.command import Command
+from corral.locations import Locations
+from corral.opening import compose_session
+
+workspace = Path(os.getcwd()).resolve()
+session = compose_session(workspace, locations=Locations.default())
+report = {}
+def run(text):
+    outcome = session.run(Command.from_shell(text), cwd=workspace)
+    return {
+        "exit": outcome.exit_code,
+        "violations": [(o.violation.kind.value, o.violation.target, o.scope) for o in outcome.outcomes],
+        "background": [
+            {"command": h.command, "violations": [(o.violation.kind.value, o.violation.target, o.scope) for o in h.outcomes]}
+            for h in outcome.hook_outcomes
+        ],
+        "applied": [str(c.path) for c in outcome.applied],
+    }
+exec(sys.stdin.read())
+session.close()
+print(json.dumps(report))
+"""
+
+
+def _session_script(actor: Actor, body: str, timeout: float = 180) -> dict[str, object]:
+    """Run `body` in a Python process of the actor's that holds one live Session (deny on every
+    crossing: no one to ask) and closes it at the end; returns the `report` dict it filled."""
+    import json
+    import sys
+
+    script = actor.base / f"session-{secrets.token_hex(3)}.py"
+    script.write_text(SESSION_SCRIPT)
+    actor.chown_path(script)
+    done = subprocess.run(
+        _as_actor(actor, [str(Path(sys.executable)), str(script)]),
+        cwd=actor.workspace,
+        env=actor.env,
+        input=textwrap.dedent(body),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_background_jobs_are_listed_stopped_and_killed_at_the_end(actor: Actor) -> None:
+    marker = f"{700 + secrets.randbelow(90000)}.{secrets.randbelow(10**6):06d}"
+    report = _session_script(
+        actor,
+        f"""
+        report["first"] = run("sleep {marker} & sleep {marker}1 & echo started")
+        jobs = session.background()
+        report["jobs"] = [(j.id, j.running, len(j.processes), j.command) for j in jobs]
+        report["argv"] = sorted(" ".join(p.argv) for j in jobs for p in j.processes)
+        stopped = session.stop_background(jobs[0].id)
+        report["stopped"] = stopped is not None
+        report["after_stop"] = len(session.background())
+        report["second"] = run("nohup sleep {marker}2 >/dev/null 2>&1 &")
+        report["left"] = len(session.background())
+        """,
+    )
+    jobs = report["jobs"]
+    assert isinstance(jobs, list) and len(jobs) == 1
+    assert jobs[0][1:] == [True, 2, f"sleep {marker} & sleep {marker}1 & echo started"]
+    assert report["argv"] == [f"sleep {marker}", f"sleep {marker}1"]
+    assert report["stopped"] is True and report["after_stop"] == 0
+    assert report["left"] == 1  # the second job ran until the session closed
+    assert _wait_gone(marker) == []  # stopped, and the rest killed at the session's end
+
+
+def test_a_background_writer_is_captured_when_it_ends(actor: Actor) -> None:
+    """What a kept process writes after its command ended: inside the workspace it is applied when the
+    job ends; outside it is a crossing decided then (denied here: nobody to ask), never applied."""
+    outside = actor.outside / f"late-{secrets.token_hex(3)}"
+    report = _session_script(
+        actor,
+        f"""
+        report["first"] = run("(sleep 1; echo late > late.txt; echo x > {outside}) >/dev/null 2>&1 & echo early > early.txt")
+        report["early_on_host"] = Path("early.txt").read_text()
+        report["late_on_host_before"] = Path("late.txt").exists()
+        deadline = time.monotonic() + 30
+        while session.background()[0].running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        report["next"] = run("cat late.txt")
+        report["late_on_host"] = Path("late.txt").read_text()
+        """,
+    )
+    assert report["early_on_host"] == "early\n"
+    assert report["late_on_host_before"] is False  # still in the kept sandbox's layer
+    nxt = report["next"]
+    assert isinstance(nxt, dict)
+    assert nxt["exit"] == 0
+    (ended,) = nxt["background"]
+    assert ["fs-write", str(outside), "deny"] in ended["violations"]
+    assert report["late_on_host"] == "late\n"
+    assert not outside.exists()
