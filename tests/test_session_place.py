@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import stat
 import subprocess
 import textwrap
@@ -16,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import CORRAL, Actor
 
@@ -130,7 +133,7 @@ def _wait_gone(marker: str, timeout: float = 15.0) -> list[int]:
 
 def test_a_dev_server_left_running_answers_the_next_command(actor: Actor) -> None:
     port = 20000 + secrets.randbelow(20000)
-    marker = f"--bind=127.0.0.1"  # http.server's own flag, with a unique directory below
+    marker = "--bind=127.0.0.1"  # http.server's own flag, with a unique directory below
     served = actor.workspace / f"site-{secrets.token_hex(3)}"
     served.mkdir()
     (served / "index.html").write_text("hello from the dev server\n")
@@ -148,8 +151,8 @@ def test_a_dev_server_left_running_answers_the_next_command(actor: Actor) -> Non
         fetched = actor.run("run", "-c", f"curl -s localhost:{port}/index.html")
         assert fetched.returncode == 0, fetched.stderr
         assert fetched.stdout == "hello from the dev server\n"
-        with __import__("pytest").raises(OSError):
-            __import__("socket").create_connection(("127.0.0.1", port), 1)  # not on the host's loopback
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), 1)  # not on the host's loopback
     assert _wait_gone(str(served)) == []  # killed when the session ended
 
 
@@ -173,6 +176,7 @@ def run(text):
             for h in outcome.hook_outcomes
         ],
         "applied": [str(c.path) for c in outcome.applied],
+        "refused": [(str(c.path), r) for c, r in outcome.refused],
     }
 exec(sys.stdin.read())
 session.close()
@@ -255,3 +259,79 @@ def test_a_background_writer_is_captured_when_it_ends(actor: Actor) -> None:
     assert ["fs-write", str(outside), "deny"] in ended["violations"]
     assert report["late_on_host"] == "late\n"
     assert not outside.exists()
+
+
+RACER = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+victim, seconds = sys.argv[1], float(sys.argv[2])
+os.makedirs("race/d", exist_ok=True)
+for name in ("l", "m"):
+    try:
+        os.symlink(victim, f"race/{name}")
+    except FileExistsError:
+        pass
+end = time.time() + seconds
+i = 0
+while time.time() < end:
+    i += 1
+    try:
+        with open(f"race/d/f{i % 40}", "w") as out:
+            out.write("x" * (i % 4096))
+        if i % 3 == 0:
+            os.unlink(f"race/d/f{(i - 1) % 40}")
+        if i % 7 == 0:
+            os.makedirs(f"race/d/sub{i % 5}/deeper", exist_ok=True)
+    except OSError:
+        pass
+    # swap the directory being written for a link to a host directory, and back (RENAME_EXCHANGE)
+    libc.renameat2(-100, b"race/d", -100, b"race/l" if i % 2 else b"race/m", 2)
+"""
+
+
+def _race_round(actor: Actor, rounds: int) -> None:
+    victim = actor.outside / f"victim-{secrets.token_hex(3)}"
+    victim.mkdir()
+    (victim / "keep").write_text("host file\n")
+    (victim / "f1").write_text("host f1\n")
+    actor.chown_tree(victim)
+    before = sorted((p.name, p.read_text()) for p in victim.iterdir())
+    racer = actor.workspace / "racer.py"
+    racer.write_text(RACER)
+    actor.chown_path(racer)
+    report = _session_script(
+        actor,
+        f"""
+        report["rounds"] = []
+        for n in range({rounds}):
+            report["rounds"].append(run("python3 racer.py {victim} 3 >/dev/null 2>&1 & sleep 1; echo round"))
+        report["jobs"] = len(session.background())
+        """,
+        timeout=600,
+    )
+    rounds_seen = report["rounds"]
+    assert isinstance(rounds_seen, list) and all(r["exit"] == 0 for r in rounds_seen), rounds_seen
+    # Layers were read while writers ran: changes applied (copied) or the whole layer refused.
+    assert any(r["applied"] or r["refused"] for r in rounds_seen), rounds_seen
+    after = sorted((p.name, p.read_text()) for p in victim.iterdir())
+    assert after == before  # nothing of the host directory was written, moved or deleted
+    for path in actor.outside.rglob("*"):
+        assert path == victim or victim in path.parents, f"written outside the workspace: {path}"
+    race = actor.workspace / "race"
+    for path in race.rglob("*") if race.is_dir() and not race.is_symlink() else []:
+        if path.is_symlink():
+            continue
+        assert path.resolve().is_relative_to(actor.workspace), path
+
+
+def test_apply_is_safe_against_a_live_background_writer(actor: Actor) -> None:
+    """A kept background process keeps writing, deleting and swapping the directory it writes for a
+    symlink to a host directory (renameat2 RENAME_EXCHANGE) while corral reads and applies the layer
+    when the command ends, and again when the session stops it: the host directory stays exactly as it
+    was and nothing lands outside the workspace."""
+    _race_round(actor, rounds=3)
+
+
+@pytest.mark.slow
+def test_apply_is_safe_against_a_live_background_writer_long(actor: Actor) -> None:
+    _race_round(actor, rounds=25)
