@@ -32,16 +32,14 @@ from boundary.violations import Violation, ViolationKind
 from corral.command import Command
 from corral.decision import Decision
 from corral.escalation import Escalator
+from corral.interceptor import Interceptor
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
-from sandbox.egress.interception import Interception, open_interception_in
 from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
-    from sandbox.egress.dns import DnsResponder
     from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
-    from sandbox.egress.transparent import TransparentService
 
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """Name resolution for the proxy (the system's by default; tests map names to local servers)."""
@@ -90,13 +88,9 @@ class NetworkGate:
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
     """DNS questions the command asked (``name (TYPE)``), in order, each once."""
-    interception_error: str | None = None
-    """Why traffic that ignores the proxy is not steered to corral in this command (None: it is)."""
     _proxy: EgressProxy | None = None
     _listener: socket.socket | None = None
-    _interception: Interception | None = None
-    _transparent: TransparentService | None = None
-    _responder: DnsResponder | None = None
+    _interceptor: Interceptor | None = None
     _waiter: threading.Thread | None = None
     _stop_r: int = -1
     _stop_w: int = -1
@@ -107,6 +101,13 @@ class NetworkGate:
     listener is opened there once and kept open between commands (a server a command left running can
     use the proxy too), until `close`."""
     _attached_ns: int = 0
+
+    @property
+    def interceptor(self) -> Interceptor:
+        """Interception of traffic that ignores the proxy, reported into this gate."""
+        if self._interceptor is None:
+            self._interceptor = Interceptor(self._on_lookup, self._on_refusal)
+        return self._interceptor
 
     def access(self) -> NetworkAccess:
         return NetworkAccess(proxy_env=proxy_environment(self.port))
@@ -121,13 +122,7 @@ class NetworkGate:
         listener = open_listener_in(child_pid, self.port)
         self._attached_ns = namespace
         self._listener = listener
-        try:
-            self._interception = open_interception_in(child_pid, self.port)
-            self.interception_error = self._interception.nat_error
-        except OSError as error:
-            # Fail closed: without interception the sandbox has no route out at all (ENETUNREACH).
-            self._interception = None
-            self.interception_error = f"could not steer traffic that ignores the proxy to corral: {error}"
+        self.interceptor.open(child_pid, self.port)  # traffic that ignores the proxy (corral.interceptor)
         self._stop_r, self._stop_w = os.pipe()
         self._waiter = threading.Thread(
             target=self._start_on_first_connection, daemon=True, name="corral-egress-wait"
@@ -138,13 +133,9 @@ class NetworkGate:
         listener = self._listener
         if listener is None:
             return
-        interception = self._interception
-        extra = (
-            [s.fileno() for s in (*interception.tcp, *interception.dns)] if interception is not None else []
-        )
         if "sandbox.egress.proxy" not in sys.modules:
             # The first use in this process: load the proxy only when a connection needs it.
-            ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
+            ready, _, _ = select.select([listener.fileno(), *self.interceptor.fds(), self._stop_r], [], [])
             if self._stop_r in ready:
                 return
         # else it costs nothing: serve at once, so the first connection waits for no start-up.
@@ -173,35 +164,7 @@ class NetworkGate:
             self._proxy = proxy
             self._listener = None
         proxy.serve(listener)
-        if interception is not None:
-            self._serve_interception(proxy, interception)
-
-    def _serve_interception(self, proxy: EgressProxy, interception: Interception) -> None:
-        """Serve the transparent listeners and the DNS responder with the proxy's own pipeline."""
-        from sandbox.egress.dns import DnsResponder, start_udp
-        from sandbox.egress.names import NamePool
-        from sandbox.egress.relay import relay
-        from sandbox.egress.transparent import TransparentService
-
-        responder = DnsResponder(NamePool(), on_lookup=self._on_lookup)
-        idle = proxy.timeouts.idle
-        service = TransparentService(
-            proxy.open_upstream,
-            lambda client, upstream: relay(client, upstream, idle_timeout_s=idle),
-            responder.pool,
-            responder,
-            on_refusal=self._on_refusal,
-        )
-        with self._lock:
-            if self._proxy is not proxy:  # detached meanwhile
-                service.close()
-                return
-            self._transparent = service
-            self._responder = responder
-        for listener in interception.tcp:
-            service.serve(listener)
-        interception.tcp = []
-        start_udp(responder, interception.dns)
+        self.interceptor.serve(proxy)
 
     def proxy_timeouts(self) -> ProxyTimeouts:
         """The proxy waits for a decision a little longer than the core's deadline, never less."""
@@ -237,22 +200,11 @@ class NetworkGate:
         with self._lock:
             listener, self._listener = self._listener, None
             proxy, self._proxy = self._proxy, None
-            transparent, self._transparent = self._transparent, None
-            interception, self._interception = self._interception, None
-            responder, self._responder = self._responder, None
-        if responder is not None:
-            responder.stop()
+        self.interceptor.close()
         if listener is not None:
             listener.close()
         if proxy is not None:
             proxy.close()
-        if transparent is not None:
-            transparent.close()
-        if interception is not None:
-            for sock in interception.dns:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            interception.close()
         for fd in (self._stop_r, self._stop_w):
             if fd >= 0:
                 os.close(fd)
