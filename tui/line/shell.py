@@ -279,7 +279,7 @@ def run_plain(directory: str | None) -> int:
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
-    print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
+    print("commands run sandboxed; built-ins: cd, rules, trust, stats, jobs, stop N, exit")
     shell = PlainShell(project, session, hold, gate)
     broker = serve_line_shell(workspace, locations, shell.host)
     try:
@@ -289,6 +289,9 @@ def run_plain(directory: str | None) -> int:
         if broker is not None:
             broker.close()
         with shell.host.lock:
+            for ended in session.end_background():
+                for line in outcome_messages(workspace, ended):
+                    print(plain(line, one_line=True), file=sys.stderr)
             session.close()
 
 
