@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from boundary.backends import BACKEND_NAMES as KNOWN_NAMES
+from corral.credentialmap import CredentialConfigError, CredentialEntry, parse_credentials
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
@@ -132,6 +133,8 @@ class UserConfig:
     limits_processes: int | None = None
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
+    credentials: tuple[CredentialEntry, ...] = ()
+    """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
     sandbox_backend: str = "auto"
     sandbox_landlock_layer: bool = False
     source: str = "(defaults)"
@@ -200,6 +203,12 @@ def parse_user_config(raw: bytes, source: str) -> UserConfig:
     tables = {setting.key.split(".")[0] for setting in USER_SETTINGS}
     values: dict[str, object] = {}
     for table, content in data.items():
+        if table == "credentials":
+            try:
+                values["credentials"] = parse_credentials(content, source)
+            except CredentialConfigError as error:
+                raise UserConfigError(str(error)) from None
+            continue
         if table not in tables:
             raise UserConfigError(f"{source}: key '{table}': unknown table")
         if not isinstance(content, dict):
