@@ -153,7 +153,8 @@ def test_doctor_says_what_landlock_cannot_do(actor: Actor) -> None:
     assert "ok   backend: Landlock" in result.stdout, result.stdout + result.stderr
     assert "landlock: asked for by --backend" in result.stdout
     assert "cannot capture a write" in result.stdout and "nothing is asked" in result.stdout
-    assert "re-runs the command" not in result.stdout  # that is Seatbelt's; Landlock reports no write to approve
+    # A re-run on approval is Seatbelt's: Landlock reports no write to approve.
+    assert "re-runs the command" not in result.stdout
     assert "cannot protect paths in the workspace" in result.stdout
 
 
