@@ -32,16 +32,16 @@ from boundary.violations import Violation, ViolationKind
 from corral.command import Command
 from corral.decision import Decision
 from corral.escalation import Escalator
+from corral.interceptor import Interceptor
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
-from sandbox.egress.interception import Interception, open_interception_in
 from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
-    from sandbox.egress.dns import DnsResponder
+    from sandbox.egress.brokersession import BrokerSession
+    from sandbox.egress.credentials import BrokeredCredential
     from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
-    from sandbox.egress.transparent import TransparentService
 
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
 """Name resolution for the proxy (the system's by default; tests map names to local servers)."""
@@ -88,36 +88,64 @@ class NetworkGate:
     """Whether the project's rules name an address (or a range holding it): `RuleStore.allows_address`."""
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
+    broker: BrokerSession | None = None
+    """The session's brokered credentials (TLS termination for their hosts), when the person mapped any."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential while the command ran: (host:port, credential) -> count."""
     lookups: list[str] = field(default_factory=list)
     """DNS questions the command asked (``name (TYPE)``), in order, each once."""
-    interception_error: str | None = None
-    """Why traffic that ignores the proxy is not steered to corral in this command (None: it is)."""
     _proxy: EgressProxy | None = None
     _listener: socket.socket | None = None
-    _interception: Interception | None = None
-    _transparent: TransparentService | None = None
-    _responder: DnsResponder | None = None
+    _interceptor: Interceptor | None = None
     _waiter: threading.Thread | None = None
     _stop_r: int = -1
     _stop_w: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _allowed_literals: set[str] = field(default_factory=set)
+    session_wide: bool = False
+    """The commands run in one network namespace for the whole session (`sandbox.sessionns`): the
+    listener is opened there once and kept open between commands (a server a command left running can
+    use the proxy too), until `close`."""
+    _attached_ns: int = 0
+
+    @property
+    def interceptor(self) -> Interceptor:
+        """Interception of traffic that ignores the proxy, reported into this gate."""
+        if self._interceptor is None:
+            self._interceptor = Interceptor(self._on_lookup, self._on_refusal)
+        return self._interceptor
 
     def access(self) -> NetworkAccess:
-        return NetworkAccess(proxy_env=proxy_environment(self.port))
+        env = proxy_environment(self.port)
+        if self.broker is None:
+            return NetworkAccess(proxy_env=env)
+        env.update(self.broker.environment())
+        return NetworkAccess(proxy_env=env, readable=(self.broker.directory,))
 
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
         when the first connection arrives: commands that never touch the network never pay for it."""
+        namespace = os.stat(f"/proc/{child_pid}/ns/net").st_ino
+        if self.session_wide and namespace == self._attached_ns and self._serving():
+            return  # the session's listener is already there
+        self._shut()
         listener = open_listener_in(child_pid, self.port)
+        self._attached_ns = namespace
         self._listener = listener
-        try:
-            self._interception = open_interception_in(child_pid, self.port)
-            self.interception_error = self._interception.nat_error
-        except OSError as error:
-            # Fail closed: without interception the sandbox has no route out at all (ENETUNREACH).
-            self._interception = None
-            self.interception_error = f"could not steer traffic that ignores the proxy to corral: {error}"
+        self.interceptor.open(child_pid, self.port)  # traffic that ignores the proxy (corral.interceptor)
+        self._wait_for_first_connection()
+
+    def serve_on(self, listener: socket.socket) -> None:
+        """Serve the proxy on `listener`: a backend with no network namespace (Landlock) opens it on the
+        host's loopback, on a port of its own for the command. Loaded on its first connection, as `attach`;
+        there is nothing to intercept (the backend refuses every other connection)."""
+        self._shut()
+        self._attached_ns = 0
+        self._listener = listener
+        self.interceptor.close()
+        self._wait_for_first_connection()
+
+    def _wait_for_first_connection(self) -> None:
         self._stop_r, self._stop_w = os.pipe()
         self._waiter = threading.Thread(
             target=self._start_on_first_connection, daemon=True, name="corral-egress-wait"
@@ -128,13 +156,9 @@ class NetworkGate:
         listener = self._listener
         if listener is None:
             return
-        interception = self._interception
-        extra = (
-            [s.fileno() for s in (*interception.tcp, *interception.dns)] if interception is not None else []
-        )
         if "sandbox.egress.proxy" not in sys.modules:
             # The first use in this process: load the proxy only when a connection needs it.
-            ready, _, _ = select.select([listener.fileno(), *extra, self._stop_r], [], [])
+            ready, _, _ = select.select([listener.fileno(), *self.interceptor.fds(), self._stop_r], [], [])
             if self._stop_r in ready:
                 return
         # else it costs nothing: serve at once, so the first connection waits for no start-up.
@@ -148,6 +172,11 @@ class NetworkGate:
                 on_violation=self._on_refusal,
                 is_address_allowed=self.allows_address,
                 timeouts=self.proxy_timeouts(),
+                tunnel_hook=(
+                    self.broker.interceptor(self._on_foreign_credential, self._on_brokered)
+                    if self.broker is not None
+                    else None
+                ),
             )
         except Exception:
             # Fail closed, and promptly: no proxy means the listener goes away (connections are refused
@@ -163,35 +192,7 @@ class NetworkGate:
             self._proxy = proxy
             self._listener = None
         proxy.serve(listener)
-        if interception is not None:
-            self._serve_interception(proxy, interception)
-
-    def _serve_interception(self, proxy: EgressProxy, interception: Interception) -> None:
-        """Serve the transparent listeners and the DNS responder with the proxy's own pipeline."""
-        from sandbox.egress.dns import DnsResponder, start_udp
-        from sandbox.egress.names import NamePool
-        from sandbox.egress.relay import relay
-        from sandbox.egress.transparent import TransparentService
-
-        responder = DnsResponder(NamePool(), on_lookup=self._on_lookup)
-        idle = proxy.timeouts.idle
-        service = TransparentService(
-            proxy.open_upstream,
-            lambda client, upstream: relay(client, upstream, idle_timeout_s=idle),
-            responder.pool,
-            responder,
-            on_refusal=self._on_refusal,
-        )
-        with self._lock:
-            if self._proxy is not proxy:  # detached meanwhile
-                service.close()
-                return
-            self._transparent = service
-            self._responder = responder
-        for listener in interception.tcp:
-            service.serve(listener)
-        interception.tcp = []
-        start_udp(responder, interception.dns)
+        self.interceptor.serve(proxy)
 
     def proxy_timeouts(self) -> ProxyTimeouts:
         """The proxy waits for a decision a little longer than the core's deadline, never less."""
@@ -199,8 +200,31 @@ class NetworkGate:
 
         return ProxyTimeouts(decide=self.decide_timeout_s + PROXY_GRACE_S)
 
+    def _serving(self) -> bool:
+        with self._lock:
+            return self._listener is not None or self._proxy is not None
+
     def detach(self) -> tuple[list[Violation], list[tuple[Violation, Decision]]]:
-        """Close the command's proxy (cutting its connections); return (refused, allowed-by-prompt)."""
+        """The command ended: close its proxy (cutting its connections; a session-wide one stays open);
+        return (refused, allowed-by-prompt) since the last detach."""
+        if not self.session_wide:
+            self._shut()
+        with self._lock:
+            refused, self.violations = self.violations, []
+            allowed, self.allowed = self.allowed, []
+        return refused, allowed
+
+    def close(self) -> None:
+        """Close the listener and the proxy for good (the session ends); the broker's generated files
+        go too (the CA key only ever lived in memory)."""
+        try:
+            self._shut()
+        finally:
+            if self.broker is not None:
+                self.broker.close()
+
+    def _shut(self) -> None:
+        self._attached_ns = 0
         if self._stop_w >= 0:
             os.write(self._stop_w, b"x")
         if self._waiter is not None:
@@ -209,30 +233,21 @@ class NetworkGate:
         with self._lock:
             listener, self._listener = self._listener, None
             proxy, self._proxy = self._proxy, None
-            transparent, self._transparent = self._transparent, None
-            interception, self._interception = self._interception, None
-            responder, self._responder = self._responder, None
-        if responder is not None:
-            responder.stop()
+        self.interceptor.close()
         if listener is not None:
             listener.close()
         if proxy is not None:
             proxy.close()
-        if transparent is not None:
-            transparent.close()
-        if interception is not None:
-            for sock in interception.dns:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            interception.close()
         for fd in (self._stop_r, self._stop_w):
             if fd >= 0:
                 os.close(fd)
         self._stop_r = self._stop_w = -1
+
+    def take_brokered(self) -> dict[tuple[str, str], int]:
+        """The brokered requests counted since the last call (for the ledger)."""
         with self._lock:
-            refused, self.violations = self.violations, []
-            allowed, self.allowed = self.allowed, []
-        return refused, allowed
+            brokered, self.brokered = self.brokered, {}
+        return brokered
 
     def decide_now(self, host: str, port: int) -> bool | None:
         """The proxy's static answer, on the connection's thread: the host policy's allow or deny;
@@ -291,6 +306,17 @@ class NetworkGate:
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)
+
+    def _on_foreign_credential(self, host: str, port: int, reason: str) -> None:
+        violation = Violation(ViolationKind.NET_CREDENTIAL, format_authority(host, port), "request", reason)
+        with self._lock:
+            if violation not in self.violations:
+                self.violations.append(violation)
+
+    def _on_brokered(self, host: str, port: int, credential: BrokeredCredential) -> None:
+        key = (format_authority(host, port), credential.name)
+        with self._lock:
+            self.brokered[key] = self.brokered.get(key, 0) + 1
 
 
 def preload_proxy() -> None:

@@ -35,13 +35,14 @@ from corral.githooks import configured_hooks_dirs
 from corral.ledger import PromptRecord
 from corral.locations import Locations
 from corral.network import LiveDecisions, NetworkGate
+from corral.place import SessionPlace
 from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
 from sandbox.backend import Backend
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, StdioSpec
+from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -75,6 +76,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential: (host:port, credential name) -> count (names only)."""
     lookups: list[str] = field(default_factory=list)
     """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
@@ -108,6 +111,10 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "brokered": [
+                {"host": host, "credential": name, "requests": count}
+                for (host, name), count in sorted(self.brokered.items())
+            ],
             "lookups": list(self.lookups),
         }
 
@@ -199,6 +206,9 @@ class Session:
         self._gate = parts.gate
         self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
+        self.place = SessionPlace(locations.cache_dir, workspace, live=session_start)
+        """What the session's commands share (`corral.place`): a live session's namespaces and /tmp, or
+        a standalone run's project /tmp."""
 
     @property
     def session_id(self) -> int | None:
@@ -206,8 +216,14 @@ class Session:
         return self._recorder.session_id
 
     def close(self) -> None:
-        """Close the ledger and the rules store."""
-        self._recorder.close()
+        """End the session: its place (every process still running in it is killed, a live session's
+        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store."""
+        try:
+            if self._gate is not None:
+                self._gate.close()
+            self.place.close()
+        finally:
+            self._recorder.close()
 
     def interrupt(self, signal_number: int) -> None:
         """Send `signal_number` to the command running now (Ctrl-C, a cancelled client, a timeout)."""
@@ -320,12 +336,14 @@ class Session:
             self._live.command = command  # what a live host prompt shows while this command runs
         started_at = time.time()
         hook = network_hook if network_hook is not None else self._gate
+        self._enter_place()
         try:
             result: RunResult = self._runner.run(list(command.argv), policy, stdio=stdio, network=hook)
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         if self._gate is not None:
+            outcome.brokered = self._gate.take_brokered()
             outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
@@ -373,6 +391,8 @@ class Session:
         outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
+        outcome.notices.extend(self.place.notices)
+        self.place.notices.clear()
         record = CommandRecord(
             command=text,
             cwd=policy.cwd,
@@ -382,10 +402,21 @@ class Session:
             violation_count=len(outcome.outcomes),
             hook=hook_event,
         )
-        failure = self._recorder.record(record, records)
+        failure = self._recorder.record(
+            record, records, [(host, name, count) for (host, name), count in outcome.brokered.items()]
+        )
         if failure is not None:
             outcome.notices.append(failure)
         return outcome
+
+    def _enter_place(self) -> None:
+        """Hand the session's shared place to the backend that can use it (bwrap)."""
+        if not isinstance(self._runner, SandboxRunner) or not self._runner.shares_place:
+            return
+        place = self.place.current()
+        self._runner.place = place
+        if self._gate is not None:
+            self._gate.session_wide = place.namespace is not None
 
     def run_with_hooks(
         self, command: Command, *, cwd: Path | None = None, stdio: StdioSpec = NO_REDIRECT

@@ -138,12 +138,15 @@ def prepare_layout(
     layers_dir: Path | None,
     *,
     tmpfs_bytes: int | None = None,
+    shared_tmp: Path | None = None,
     decoy_content: bytes = b"",
 ) -> SandboxLayout:
     """Prepare the capture directories and decoys for one run under `run_dir`: a new directory, or a
     slot (`sandbox.slots`) reused from an earlier run, whose upper layers are emptied first.
     `tmpfs_bytes` sizes each writable tmpfs (default: `sandbox.limits.default_limits`);
-    `decoy_content` fills each decoy file (see `sandbox.readwatch`; empty for bwrap)."""
+    `decoy_content` fills each decoy file (see `sandbox.readwatch`; empty for bwrap). `shared_tmp`:
+    the session's own /tmp (a private directory of corral's, `sandbox.sessiontmp`), bound at /tmp
+    instead of a fresh tmpfs, so that the session's commands hand files to each other there."""
     if tmpfs_bytes is None:
         tmpfs_bytes = default_limits().tmpfs_bytes
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -152,7 +155,10 @@ def prepare_layout(
             raise SandboxSetupError(
                 f"corral's runtime directory {run_dir} overlaps {root}; set XDG_RUNTIME_DIR to a directory outside it"
             )
-    mounts: list[Mount] = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
+    if shared_tmp is not None:
+        mounts: list[Mount] = [Mount("bind", Path("/tmp"), source=shared_tmp)]
+    else:
+        mounts = [Mount("tmpfs", Path("/tmp"), size=tmpfs_bytes)]
     if Path("/var/tmp").is_dir():
         mounts.append(Mount("tmpfs", Path("/var/tmp"), size=tmpfs_bytes))
     layers: list[CaptureLayer] = []
@@ -464,13 +470,16 @@ def build_argv(
     seccomp_fd: int,
     status_fd: int | None = None,
     block_fd: int | None = None,
+    shared_net: bool = False,
     nested_userns: bool = False,
     sandbox_id: int | None = None,
 ) -> list[str]:
     """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
 
-    `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and gid inside: only for
-    a command that is itself a sandbox and needs a user namespace of its own (gVisor's runsc)."""
+    `shared_net`: bwrap starts inside the session's network namespace (`sandbox.sessionns`) and makes
+    none of its own. `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and
+    gid inside: only for a command that is itself a sandbox and needs a user namespace of its own
+    (gVisor's runsc)."""
     ids = ["--uid", str(sandbox_id), "--gid", str(sandbox_id)] if sandbox_id is not None else []
     argv = [
         str(bwrap),
@@ -479,7 +488,7 @@ def build_argv(
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
-        "--unshare-net",
+        *(() if shared_net else ("--unshare-net",)),
         "--unshare-cgroup-try",
         *([] if nested_userns else ["--disable-userns"]),
         "--die-with-parent",

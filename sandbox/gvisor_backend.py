@@ -30,6 +30,8 @@ from sandbox.seccomp import FilterProfile
 class GvisorBackend(BwrapBackend):
     """Runs each command under runsc inside the bwrap-prepared view."""
 
+    shares_place = False  # runsc makes its own namespaces: a session's shared place is not for it
+
     traits = BackendTraits(
         name="gvisor",
         title="gVisor (runsc) inside bubblewrap",
@@ -55,7 +57,7 @@ class GvisorBackend(BwrapBackend):
     @staticmethod
     def unavailable(params: BackendParams) -> str | None:
         try:
-            find_runsc()
+            find_runsc(cache_dir=params.cache_dir)
         except RunscUnavailable as error:
             return str(error)
         return BwrapBackend.unavailable(params)
@@ -72,7 +74,7 @@ class GvisorBackend(BwrapBackend):
         """The runsc binary (looked up once per runner); raises SandboxSetupError when there is none."""
         if self._runsc is None:
             try:
-                self._runsc = find_runsc()
+                self._runsc = find_runsc(cache_dir=self.cache_dir)
             except RunscUnavailable as error:
                 raise SandboxSetupError(str(error)) from error
         return self._runsc
@@ -91,6 +93,7 @@ class GvisorBackend(BwrapBackend):
         seccomp_fd: int,
         status_fd: int | None = None,
         block_fd: int | None = None,
+        shared_net: bool = False,
     ) -> list[str]:
         return build_argv(
             bwrap,
@@ -100,6 +103,7 @@ class GvisorBackend(BwrapBackend):
             seccomp_fd=seccomp_fd,
             status_fd=status_fd,
             block_fd=block_fd,
+            shared_net=shared_net,
             nested_userns=True,
             sandbox_id=SANDBOX_ID if os.geteuid() == 0 else None,
         )

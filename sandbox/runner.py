@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.appends import merge as merge_appends
@@ -64,7 +64,11 @@ from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
 from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
+from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+
+if TYPE_CHECKING:
+    from sandbox.landlock_layer import InnerLayer
 
 EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
@@ -100,6 +104,9 @@ class SandboxRunner:
     A backend that runs something inside the same prepared view (gVisor's runsc) overrides
     `filter_profile` and `sandbox_argv`; everything else (capture, decoys, proxy, apply) is shared."""
 
+    shares_place = True
+    """Whether this backend runs a session's commands in its shared place (`place`)."""
+
     filter_profile: FilterProfile = BWRAP_FILTER
     """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
     decoy_content: bytes = b""
@@ -121,6 +128,9 @@ class SandboxRunner:
         self.layers_dir = layers_dir
         self.limits = limits or default_limits()
         self._mechanism: Mechanism | None = None
+        self.place: SharedPlace | None = None
+        """The session's shared place (`sandbox.sessionns`): its network and pid namespaces and its /tmp,
+        shared by every command this runner runs; None: each command gets its own, as before."""
         # The sandboxes running now (several when commands of one session run in parallel threads).
         self._children: set[int] = set()
         self._children_lock = threading.Lock()
@@ -187,10 +197,18 @@ class SandboxRunner:
         seccomp_fd: int,
         status_fd: int | None = None,
         block_fd: int | None = None,
+        shared_net: bool = False,
     ) -> list[str]:
         """The bwrap argv that runs `command` (`sandbox.bwrap.build_argv`)."""
         return build_argv(
-            bwrap, policy, layout, command, seccomp_fd=seccomp_fd, status_fd=status_fd, block_fd=block_fd
+            bwrap,
+            policy,
+            layout,
+            command,
+            seccomp_fd=seccomp_fd,
+            status_fd=status_fd,
+            block_fd=block_fd,
+            shared_net=shared_net,
         )
 
     def run(
@@ -323,6 +341,7 @@ class SandboxRunner:
                     slot.path,
                     self.layers_dir,
                     tmpfs_bytes=self.limits.tmpfs_bytes,
+                    shared_tmp=self.place.tmp if self.place is not None else None,
                     decoy_content=self.decoy_content,
                 )
             except SandboxSetupError:
@@ -348,12 +367,14 @@ class SandboxRunner:
         on_start: Callable[[int], None] | None,
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
+        layer = self.inner_layer(policy)
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
         block_r, block_w = os.pipe()
         pass_fds = [seccomp_fd, status_w, block_r]
         mechanism = self.mechanism()
+        namespace = self.place.namespace if self.place is not None else None
         cgroup: RunCgroup | None = None
         if mechanism.cgroups is not None:
             try:
@@ -364,6 +385,9 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        if layer is not None:
+            command = layer.wrap(command)
+            pass_fds += layer.child_fds
         argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
@@ -372,7 +396,20 @@ class SandboxRunner:
             seccomp_fd=seccomp_fd,
             status_fd=status_w,
             block_fd=block_r,
+            shared_net=namespace is not None,
         )
+        preexec = _default_signals_in_child()
+        namespace_fds: tuple[int, ...] = ()
+        if namespace is not None:
+            try:
+                join, namespace_fds = namespace.enter()
+            except OSError as error:
+                for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
+                    os.close(fd)
+                if cgroup is not None:
+                    cgroup.remove()
+                raise SandboxSetupError(f"the session's namespaces are gone: {error}") from error
+            preexec = _chained(preexec, join)
         try:
             process = subprocess.Popen(
                 argv,
@@ -382,15 +419,34 @@ class SandboxRunner:
                 pass_fds=pass_fds,
                 process_group=0,
                 close_fds=True,
-                preexec_fn=_default_signals_in_child(),
+                preexec_fn=preexec,
                 # bwrap's own process is pid 1 inside the sandbox and its /proc/1/environ is readable
                 # there: give it only the command's filtered environment, never corral's.
                 env=dict(policy.env),
             )
+        except subprocess.SubprocessError as error:
+            # Joining the session's namespaces failed between fork and exec: nothing ran.
+            for fd in (status_r, block_w):
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            if layer is not None:
+                layer.close()
+            raise SandboxSetupError(
+                f"could not start the sandbox in the session's namespaces: {error}"
+            ) from error
+        except BaseException:
+            if layer is not None:
+                layer.close()
+            raise
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
+            for fd in namespace_fds:
+                os.close(fd)
+        if layer is not None:
+            layer.started()
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -399,8 +455,15 @@ class SandboxRunner:
             if child_pid is None:
                 process.wait()
                 raise SandboxSetupError(_setup_failure_hint(process.returncode))
+            bwrap_pid = process.pid
+            if namespace is not None:
+                # In the session's namespaces bwrap is the child of a monitor (`SessionNamespace.enter`)
+                # and reports its child's pid as the session's pid namespace numbers it: take the pid
+                # this side sees (bwrap's only child; `SandboxInit` checks it is that namespace's init).
+                bwrap_pid = monitored_pid(process.pid) or -1
+                child_pid = next(iter(_children(bwrap_pid)), -1) if bwrap_pid > 0 else -1
             try:
-                init = SandboxInit(child_pid, process.pid)
+                init = SandboxInit(child_pid, bwrap_pid)
             except OSError as error:
                 raise SandboxSetupError(f"could not hold the sandbox's first process: {error}") from error
             try:
@@ -426,6 +489,8 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            if layer is not None:
+                layer.released()
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
@@ -448,6 +513,8 @@ class SandboxRunner:
                     self._children.discard(init.pid)
                     self._pending.pop(init.pid, None)
             os.close(block_w)
+            if layer is not None:
+                layer.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -462,6 +529,10 @@ class SandboxRunner:
                         cgroup.remove()
             elif cgroup is not None:
                 cgroup.remove()
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """A second layer inside the sandbox for one command (`sandbox.bwrap_backend`: Landlock)."""
+        return None
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one
@@ -780,6 +851,17 @@ def _default_signals_in_child() -> Callable[[], None] | None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     return reset
+
+
+def _chained(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_command(child: int, sig: int) -> bool:

@@ -22,6 +22,7 @@ from corral.denials import denial_lines
 from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import compose_session
+from corral.session import Session
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.egress.proxy import static_resolver
 from sandbox.runner import StdioSpec
@@ -63,30 +64,38 @@ def main() -> None:
         on_violation=OnViolation.DENY if answer_name == "none" else OnViolation.ASK,
         ask_timeout_s=30.0,
     )
+    scripts = spec["scripts"] if "scripts" in spec else [spec["script"]]
+    results = []
+    try:
+        for script in scripts:
+            results.append(_run_one(session, workspace, script, asked))
+    finally:
+        session.close()
+    print(json.dumps(results[0] if "script" in spec else {"runs": results}))
+
+
+def _run_one(
+    session: Session, workspace: Path, script: str, asked: list[dict[str, str]]
+) -> dict[str, object]:
     out_path = workspace.parent / f"net-driver-{os.getpid()}.out"
     try:
         with out_path.open("wb") as handle:
             outcome = session.run(
-                Command.from_argv(["/bin/sh", "-c", spec["script"]]),
+                Command.from_argv(["/bin/sh", "-c", script]),
                 stdio=StdioSpec(stdout=handle.fileno(), stderr=handle.fileno()),
             )
         output = out_path.read_text(errors="replace")
     finally:
         out_path.unlink(missing_ok=True)
-        session.close()
     decisions: dict[Violation, Decision] = dict(outcome.decisions)
-    print(
-        json.dumps(
-            {
-                "exit_code": outcome.exit_code,
-                "status": outcome.status,
-                "output": output,
-                "report": outcome.report(),
-                "asked": asked,
-                "denials": denial_lines(workspace, decisions, cwd=str(workspace)),
-            }
-        )
-    )
+    return {
+        "exit_code": outcome.exit_code,
+        "status": outcome.status,
+        "output": output,
+        "report": outcome.report(),
+        "asked": list(asked),
+        "denials": denial_lines(workspace, decisions, cwd=str(workspace)),
+    }
 
 
 if __name__ == "__main__":

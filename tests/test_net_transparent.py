@@ -323,3 +323,22 @@ def test_without_nft_the_sandbox_stays_closed_and_doctor_says_so(
     session.close()
     assert "errno 101" in out.read_text()  # ENETUNREACH: no route was added
     assert outcome.exit_code == 0
+
+
+def test_a_name_looked_up_in_one_command_connects_in_the_next(actor: Actor, ssh_like: TcpServer) -> None:
+    """In one session the placeholder a command was given still maps to its name in later commands."""
+    run = client(actor, "ssh_client.py", SSH_CLIENT)
+    result = drive(
+        actor,
+        allow=["git.example", "127.0.0.1"],
+        names={"git.example": ["127.0.0.1", ssh_like.port]},
+        scripts=[
+            "getent hosts git.example | cut -d' ' -f1 > addr.txt; cat addr.txt",
+            f'{run} "$(cat addr.txt)" 22',
+        ],
+    )
+    first, second = result["runs"]
+    assert first["output"].startswith("198.1"), first
+    assert "git.example (A)" in first["report"]["lookups"]
+    assert "banner SSH-2.0-test_server" in second["output"], second
+    assert second["asked"] == [] and second["status"] == 0

@@ -1,0 +1,78 @@
+"""A session is a place: what the commands of one Session share, made when its first command runs.
+
+A live session (`corral shell`, `corral session`, the broker, `corral mcp`) gets the keeper's
+namespaces (`sandbox.sessionns`: one network namespace, so a server left running by one command is
+reachable from the next, and one pid namespace every sandboxed process of the session belongs to) and
+a /tmp of its own (`sandbox.sessiontmp.SessionTmp.live`), both ended by `close()`. A standalone
+`corral run` is not a session: it gets its project's standalone /tmp (kept between consecutive runs,
+emptied after `STANDALONE_IDLE_S` idle) and a network namespace of its own, as before.
+
+When the keeper cannot be made (user namespaces refused to corral itself) the session runs as before
+(each command its own network namespace) and says so once; a /tmp that cannot be made is a setup
+failure of the command (exit 125), never the host's /tmp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.bwrap import SandboxSetupError
+from sandbox.sessionns import SessionNamespace, SessionNamespaceError, SharedPlace
+from sandbox.sessiontmp import SessionTmp, sweep
+
+
+class SessionPlace:
+    """The shared place of one Session (see the module docstring)."""
+
+    def __init__(self, cache_dir: Path, workspace: Path, *, live: bool) -> None:
+        self._cache_dir = cache_dir
+        self._workspace = workspace
+        self.live = live
+        self._namespace: SessionNamespace | None = None
+        self._tmp: SessionTmp | None = None
+        self._made = False
+        self.notices: list[str] = []
+        """Lines to show once (the keeper could not be made)."""
+
+    @property
+    def namespace(self) -> SessionNamespace | None:
+        return self._namespace
+
+    def current(self) -> SharedPlace:
+        """The place, made on first use. Raises SandboxSetupError when its /tmp cannot be made."""
+        if not self._made:
+            self._made = True
+            sweep(self._cache_dir)
+            if self.live:
+                try:
+                    self._namespace = SessionNamespace()
+                except (SessionNamespaceError, OSError) as error:
+                    self.notices.append(
+                        f"corral: this session's commands each get their own network ({error.strerror or error}); "
+                        "a server left running is not reachable from the next command"
+                    )
+        if not self.live:
+            return SharedPlace()  # a standalone run: its own network and a fresh /tmp, as before
+        if self._namespace is not None and not self._namespace.alive():
+            raise SandboxSetupError(
+                "the session's namespaces are gone (its keeper was killed); open a new session"
+            )
+        if self._tmp is None:
+            try:
+                self._tmp = (
+                    SessionTmp.live(self._cache_dir)
+                    if self.live
+                    else SessionTmp.standalone(self._cache_dir, self._workspace)
+                )
+            except OSError as error:
+                raise SandboxSetupError(f"could not make the session's /tmp: {error}") from error
+        return SharedPlace(self._namespace, self._tmp.path)
+
+    def close(self) -> None:
+        """End the place: every process in the session's namespaces is killed, a live /tmp removed."""
+        if self._namespace is not None:
+            self._namespace.close()
+            self._namespace = None
+        if self._tmp is not None:
+            self._tmp.close()
+            self._tmp = None
