@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from boundary.violations import Violation
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
@@ -168,10 +169,11 @@ def _plain_member(member: tarfile.TarInfo) -> bool:
     return True
 
 
-def snapshot(world: World) -> dict[str, str]:
-    """Each file of the workspace (not .git internals, which differ by time) and of /tmp, by digest."""
+def snapshot(world: World, tmp: Path | None = None) -> dict[str, str]:
+    """Each file of the workspace (not .git internals, which differ by time) and of /tmp, by digest.
+    `tmp`: where the world's /tmp really is (corral's session /tmp for the corral world)."""
     state: dict[str, str] = {}
-    for base, label in ((world.repo, "repo"), (world.tmp, "tmp")):
+    for base, label in ((world.repo, "repo"), (tmp or world.tmp, "tmp")):
         for directory, dirs, files in os.walk(base):
             dirs[:] = sorted(d for d in dirs if d not in ("node_modules", ".git"))
             for name in files:
@@ -325,7 +327,10 @@ def replay_session(
                     )
                     one, two = first.result(), second.result()
                 step.exit_baseline = (one[0], two[0])
-                after = {label: snapshot(w) for label, w in worlds.items()}
+                after = {
+                    label: snapshot(w, session_tmp(session) if label == "corral" else None)
+                    for label, w in worlds.items()
+                }
                 changes = [delta(states[label], after[label]) for label in worlds]
                 states = after
                 judge(step, corral_out, one, two, changes)
@@ -334,6 +339,17 @@ def replay_session(
         finally:
             session.close()
     return steps
+
+
+def session_tmp(session: object) -> Path | None:
+    """The /tmp the session's commands share (`corral.place`), when the session has one."""
+    place = getattr(session, "place", None)
+    if place is None:
+        return None
+    with contextlib.suppress(Exception):
+        tmp = place.current().tmp
+        return Path(tmp) if tmp is not None else None
+    return None
 
 
 def judge(
@@ -464,6 +480,25 @@ def render_markdown(document: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def merge_documents(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' documents (different sessions, e.g. run in parallel) as one: steps side by side,
+    the summary computed again over all of them, the run facts joined."""
+    if len(documents) == 1:
+        return documents[0]
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for document in documents:
+        steps.update(document["steps"])
+    results = {name: [Step(**step) for step in rows] for name, rows in steps.items()}
+    runs = [document.get("run", {}) for document in documents]
+    run = {
+        **runs[0],
+        "date": " / ".join(sorted({str(r.get("date", "?")) for r in runs})),
+        "commit": ", ".join(sorted({str(r.get("commit", "?")) for r in runs})),
+        "seconds": max(int(r.get("seconds", 0)) for r in runs),
+    }
+    return {"summary": summarise(results), "steps": steps, "run": run}
+
+
 def _all(steps: dict[str, list[dict[str, object]]]) -> list[dict[str, object]]:
     return [step for rows in steps.values() for step in rows]
 
@@ -478,14 +513,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every step and the summary here")
     parser.add_argument("--markdown", type=Path, help="write the README table and lists here")
     parser.add_argument(
-        "--from-json", type=Path, help="replay nothing: render --markdown from this --json file"
-    )
+        "--from-json", type=Path, action="append",
+        help="replay nothing: render --markdown from these --json files (repeatable: runs of different sessions"
+        " are merged)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the worlds for inspection")
     args = parser.parse_args()
-    if args.from_json is not None:
+    if args.from_json:
         if args.markdown is None:
             parser.error("--from-json needs --markdown")
-        args.markdown.write_text(render_markdown(json.loads(args.from_json.read_text())))
+        documents = [json.loads(p.read_text()) for p in args.from_json]
+        args.markdown.write_text(render_markdown(merge_documents(documents)))
         return 0
     if args.as_user and os.geteuid() == 0:
         return _as_user(args)

@@ -24,6 +24,9 @@ class ViolationKind(StrEnum):
     """An attempt to read a hidden credential path; the command got nothing."""
     NET = "net"
     """A connection to a host that no rule allowed."""
+    NET_CREDENTIAL = "net-credential"
+    """A request to a brokered host carrying a credential that is not the session's own (refused; the
+    target is the host, the detail names the header or field, never the value). Never allowed."""
 
 
 class ChangeOp(StrEnum):

@@ -61,6 +61,10 @@ def denial_lines(
     for violation, decision in decisions.items():
         if decision.allows:
             continue
+        if violation.kind is ViolationKind.NET_CREDENTIAL:
+            # Never allowed: no rule or prompt can send another key to a host corral brokers for.
+            lines.append(f"corral: refused {violation.kind.value} {violation.target} ({violation.detail})")
+            continue
         target = (
             home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
         )

@@ -194,7 +194,7 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
         user = load_user_config(locations.user_config_path)
     except UserConfigError:
         user = UserConfig()
-    request = effective_request(user.sandbox_backend, user.source)
+    request = effective_request(user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer)
     try:
         chosen = open_backend(request, locations, workspace=workspace, limits=user.resource_limits())
     except SetupError as error:

@@ -171,6 +171,8 @@ def _net_reason(target: str) -> str:
 
 def why_it_matters(violation: Violation) -> str:
     """A short line telling a person what allowing this violation would mean."""
+    if violation.kind is ViolationKind.NET_CREDENTIAL:
+        return "a credential that is not yours, to a host corral brokers yours for: never sent"
     if violation.kind is ViolationKind.NET:
         if violation.detail not in ("", "new host", "denied", "connect"):
             return f"{violation.detail}: {_net_reason(violation.target)}"  # a refusal says why first
@@ -196,7 +198,7 @@ def is_sensitive(violation: Violation) -> bool:
     Protected paths and credential reads always do; a write elsewhere does when its path is a known
     start-up file, PATH directory or credential store. Hosts never do (they are always exact).
     """
-    if violation.kind is ViolationKind.NET:
+    if violation.kind in (ViolationKind.NET, ViolationKind.NET_CREDENTIAL):
         return False
     if violation.kind in (ViolationKind.FS_PROTECTED, ViolationKind.FS_READ):
         return True

@@ -76,6 +76,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential: (host:port, credential name) -> count (names only)."""
     lookups: list[str] = field(default_factory=list)
     """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
@@ -109,6 +111,10 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "brokered": [
+                {"host": host, "credential": name, "requests": count}
+                for (host, name), count in sorted(self.brokered.items())
+            ],
             "lookups": list(self.lookups),
         }
 
@@ -211,7 +217,7 @@ class Session:
 
     def close(self) -> None:
         """End the session: its place (every process still running in it is killed, a live session's
-        /tmp removed), its proxy, the ledger and the rules store."""
+        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store."""
         try:
             if self._gate is not None:
                 self._gate.close()
@@ -337,6 +343,7 @@ class Session:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
         outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         if self._gate is not None:
+            outcome.brokered = self._gate.take_brokered()
             outcome.lookups.extend(self._gate.take_lookups())
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
@@ -395,7 +402,9 @@ class Session:
             violation_count=len(outcome.outcomes),
             hook=hook_event,
         )
-        failure = self._recorder.record(record, records)
+        failure = self._recorder.record(
+            record, records, [(host, name, count) for (host, name), count in outcome.brokered.items()]
+        )
         if failure is not None:
             outcome.notices.append(failure)
         return outcome

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.appends import merge as merge_appends
@@ -66,6 +66,9 @@ from sandbox.report import RunResult
 from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
 from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+
+if TYPE_CHECKING:
+    from sandbox.landlock_layer import InnerLayer
 
 EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
@@ -364,6 +367,7 @@ class SandboxRunner:
         on_start: Callable[[int], None] | None,
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
+        layer = self.inner_layer(policy)
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
@@ -381,6 +385,9 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        if layer is not None:
+            command = layer.wrap(command)
+            pass_fds += layer.child_fds
         argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
@@ -423,15 +430,23 @@ class SandboxRunner:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
+            if layer is not None:
+                layer.close()
             raise SandboxSetupError(
                 f"could not start the sandbox in the session's namespaces: {error}"
             ) from error
+        except BaseException:
+            if layer is not None:
+                layer.close()
+            raise
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
             for fd in namespace_fds:
                 os.close(fd)
+        if layer is not None:
+            layer.started()
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -474,6 +489,8 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            if layer is not None:
+                layer.released()
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
@@ -496,6 +513,8 @@ class SandboxRunner:
                     self._children.discard(init.pid)
                     self._pending.pop(init.pid, None)
             os.close(block_w)
+            if layer is not None:
+                layer.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -510,6 +529,10 @@ class SandboxRunner:
                         cgroup.remove()
             elif cgroup is not None:
                 cgroup.remove()
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """A second layer inside the sandbox for one command (`sandbox.bwrap_backend`: Landlock)."""
+        return None
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one

@@ -113,6 +113,7 @@ def test_P03_only_stdio_descriptors(actor: Actor) -> None:
     assert int(result.stdout.split()[-1]) <= 5  # bwrap's init: stdio and one eventfd
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_P04_cannot_signal_or_trace_outside(actor: Actor) -> None:
     """Signals and ptrace cannot reach the host: a host process of the same user survives, and the
     sandbox's init ignores the signals sent to it."""
@@ -163,6 +164,7 @@ def test_P04_cannot_signal_or_trace_outside(actor: Actor) -> None:
         "holds-stdout",
     ],
 )
+@pytest.mark.backends("bwrap", "gvisor", "landlock", slow=("landlock",))
 def test_P05_no_process_outlives_the_command(actor: Actor, launch: str) -> None:
     seconds = f"{900 + secrets.randbelow(90000)}.{secrets.randbelow(10**6):06d}"  # a unique argv marker
     started = time.monotonic()
@@ -309,6 +311,7 @@ for fd in (0, 1, 2):
 """
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_TIOCSTI_refused(actor: Actor) -> None:
     """TIOCSTI is refused by seccomp (EPERM), even on a terminal the sandbox owns and controls, and on
     the stdio it was given (a pipe would say ENOTTY: EPERM shows the filter answered first). On the
@@ -331,6 +334,7 @@ def test_TIOCSTI_refused(actor: Actor) -> None:
     assert "own-pty 0" in host.stdout or "own-pty 5" in host.stdout, host.stdout + host.stderr
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_TIOCSTI_on_real_terminal(actor: Actor) -> None:
     """End to end on a pty: an injection attempt types nothing into the terminal's input."""
     script = (
@@ -379,6 +383,7 @@ def _probe_values(output: str) -> dict[str, int]:
     return {name: int(value) for name, value in (line.split() for line in output.splitlines() if line)}
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_P08_seccomp_holds_on_every_abi(actor: Actor) -> None:
     """AF_UNIX socket() through the native syscall, x32 numbers, and the i386 ABI (`int 0x80`, both
     `socket` and `socketcall`) all fail with EPERM. No 32-bit toolchain is needed: the probe runs

@@ -222,6 +222,7 @@ def _host_creates(family: int, kind: int, protocol: int) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED_FAMILIES))
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_socket_family_outside_the_allow_list_is_refused(actor: Actor, name: str) -> None:
     """Each family works on the host (control, with the same uid where it matters) and fails with
     EPERM in the sandbox — the filter's answer, not the kernel's lack of support."""

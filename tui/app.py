@@ -217,7 +217,10 @@ class CorralShell(App[int]):
                     self._reopen_session()
             self._refresh_header()
 
-        self.push_screen(TrustScreen(gate), chosen)
+        from corral.trust_report import brokered_lines
+
+        brokered = brokered_lines(gate, self.project.locations.user_config_path)
+        self.push_screen(TrustScreen(gate, brokered=brokered), chosen)
 
     # --- running commands ------------------------------------------------------------------------
 

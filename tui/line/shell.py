@@ -216,7 +216,7 @@ class PlainShell:
 
 def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
-    from corral.trust_report import report_text
+    from corral.trust_report import brokered_lines, report_text
 
     gate = project.gate
     if gate is None:
@@ -224,7 +224,7 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     print(f"\n━━ corral: project {plain(str(gate.root), one_line=True)} is {gate.state.value} ━━")
     print("Until you trust it, corral reads none of the project's configuration and runs none of its hooks:")
     print("commands run under your own policy only. Trusting loads what is listed here.\n")
-    print(report_text(gate))
+    print(report_text(gate, brokered_lines(gate, project.locations.user_config_path)))
     ask = chooser or LineAsk()
     options = [
         ("untrusted", "continue untrusted (default)"),
