@@ -14,6 +14,7 @@ failure of the command (exit 125), never the host's /tmp.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sandbox.bwrap import SandboxSetupError
@@ -33,6 +34,22 @@ class SessionPlace:
         self._made = False
         self.notices: list[str] = []
         """Lines to show once (the keeper could not be made)."""
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def prepare_soon(self) -> None:
+        """Make the place on a thread of its own now (a live session that just opened), so that the
+        first command does not wait for it; failures surface at that command."""
+        if not self.live or self._made:
+            return
+
+        def make() -> None:
+            try:
+                self.current()
+            except SandboxSetupError:
+                pass
+
+        threading.Thread(target=make, name="corral-place", daemon=True).start()
 
     @property
     def namespace(self) -> SessionNamespace | None:
@@ -40,6 +57,12 @@ class SessionPlace:
 
     def current(self) -> SharedPlace:
         """The place, made on first use. Raises SandboxSetupError when its /tmp cannot be made."""
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> SharedPlace:
+        if self._closed:
+            raise SandboxSetupError("this session has ended")
         if not self._made:
             self._made = True
             sweep(self._cache_dir)
@@ -70,6 +93,11 @@ class SessionPlace:
 
     def close(self) -> None:
         """End the place: every process in the session's namespaces is killed, a live /tmp removed."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        self._closed = True
         if self._namespace is not None:
             self._namespace.close()
             self._namespace = None
