@@ -241,10 +241,6 @@ def render_effective(view: dict[str, object]) -> str:
     cannot = backend["cannot"]
     assert isinstance(cannot, list)
     lines.extend(f"  cannot (compared with bwrap): {item}" for item in cannot)
-    if not backend["captures_writes"]:
-        lines.append(
-            "  writes outside the workspace are refused, not captured: approving one re-runs the command"
-        )
     return "\n".join(lines) + "\n"
 
 

@@ -102,7 +102,8 @@ class LandlockBackend:
             "cannot capture a write: a write outside the workspace is refused (the command sees EACCES) and "
             "corral cannot report which path it was, so nothing is asked; allow a path with the project's "
             "[paths] writable and run the command again",
-            "cannot report reads of hidden paths (refused without a decoy to watch)",
+            "cannot report reads of hidden paths (refused without a decoy to watch), and refuses to run "
+            "(exit 125) when a hidden path lies inside the workspace (a project's paths.hidden)",
             "cannot limit TCP by address: a host listening on the proxy's port (random per command) is "
             "reachable directly",
             "no private /tmp, /var/tmp or /dev/shm (only TMPDIR is private; the shared ones are read-only)",
@@ -260,6 +261,18 @@ class LandlockBackend:
         return private
 
     def _spec(self, policy: Policy, private: Path, ports: list[int]) -> dict[str, object]:
+        inside = [
+            path
+            for path in (*policy.hidden, *policy.blanked)
+            if os.path.lexists(path) and (path == policy.workspace or policy.in_workspace(path))
+        ]
+        if inside:
+            # Fail closed: the workspace is one writable grant, and Landlock cannot take a path back out
+            # of it without refusing new entries in every directory above that path.
+            raise SandboxSetupError(
+                f"the Landlock backend cannot hide {inside[0]} inside the workspace (Landlock cannot refuse a "
+                "path below a writable directory); run it with bwrap"
+            )
         holes = (
             *policy.hidden,
             *policy.homes,

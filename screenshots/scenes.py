@@ -211,5 +211,11 @@ SCENES: tuple[Scene, ...] = (
         lambda: _shell(seed=True),
         _key("f4"),
     ),
+    Scene(
+        "background",
+        "F5: what the session's commands left running, with a key to stop each",
+        _shell,
+        _key("f5"),
+    ),
     Scene("help", "F1: every key of the screen underneath, with what it does", _shell, _key("f1")),
 )

@@ -24,6 +24,7 @@ from corral.escalation import OnViolation
 from corral.locations import Locations
 from corral.opening import compose_session
 from corral.userconfig import load_user_config
+from sandbox.egress.brokersession import is_dumpable
 from sandbox.egress.hostpolicy import HostPolicy
 from sandbox.egress.proxy import static_resolver
 from sandbox.runner import StdioSpec
@@ -75,6 +76,7 @@ def main(spec_path: str) -> int:
                 "brokered": [[host, name, count] for (host, name), count in brokered.items()],
                 "warnings": list(resolved.warnings),
                 "broker_dirs_left": [str(p) for p in broker_dir if p.exists()],
+                "dumpable": is_dumpable(),
             }
         )
     )

@@ -253,6 +253,7 @@ def test_gh_api_user_style_request_works_with_the_token_added_outside(stage: Sta
     assert result["violations"] == []
     assert result["brokered"] == [["api.github.com:443", "github", 1]]
     assert result["broker_dirs_left"] == []
+    assert result["dumpable"] is False  # corral, holding the secret, can dump no core
 
 
 def test_a_planted_key_is_refused_as_net_credential(stage: Stage) -> None:

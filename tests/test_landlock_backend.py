@@ -152,7 +152,9 @@ def test_doctor_says_what_landlock_cannot_do(actor: Actor) -> None:
     result = actor.run("doctor", "--backend", "landlock")
     assert "ok   backend: Landlock" in result.stdout, result.stdout + result.stderr
     assert "landlock: asked for by --backend" in result.stdout
-    assert "refused, not captured" in result.stdout
+    assert "cannot capture a write" in result.stdout and "nothing is asked" in result.stdout
+    # A re-run on approval is Seatbelt's: Landlock reports no write to approve.
+    assert "re-runs the command" not in result.stdout
     assert "cannot protect paths in the workspace" in result.stdout
 
 
@@ -173,3 +175,19 @@ def test_the_landlock_layer_inside_bwrap_is_off_by_default_and_applies_when_on(a
     assert not Path("/etc/corral-layer-probe").exists()
     if actor.uid == 0:  # /etc is a capture root for root: the layer lets bwrap capture it, corral denies it
         assert "denied fs-write /etc/corral-layer-probe" in layered.stderr, layered.stderr
+
+
+def test_a_hidden_path_inside_the_workspace_refuses_to_run(actor: Actor) -> None:
+    """A trusted project's `paths.hidden` inside the workspace cannot be enforced under Landlock: exit 125,
+    one line, nothing ran (rather than the path being readable)."""
+    (actor.workspace / ".corral").mkdir()
+    (actor.workspace / ".corral" / "config.toml").write_text('[paths]\nhidden = ["secrets"]\n')
+    (actor.workspace / "secrets").mkdir()
+    (actor.workspace / "secrets" / "key").write_text(SECRET)
+    actor.chown_tree(actor.workspace)
+    granted = actor.run("trust", "grant", str(actor.workspace))
+    assert granted.returncode == 0, granted.stderr
+    result = actor.sandboxed("cat secrets/key; touch ran")
+    assert result.returncode == 125, result.stdout + result.stderr
+    assert "cannot hide" in result.stderr and "secrets" in result.stderr
+    assert SECRET not in result.stdout and not (actor.workspace / "ran").exists()

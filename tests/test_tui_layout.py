@@ -184,7 +184,9 @@ def _footer_keys(app: App[Any]) -> list[tuple[str, Region]]:
     return [(key.key, key.region) for key in footer.query(FooterKey)]
 
 
-@pytest.mark.parametrize("keys", [(), ("f2",), ("f3",), ("f4",)], ids=["shell", "review", "rules", "stats"])
+@pytest.mark.parametrize(
+    "keys", [(), ("f2",), ("f3",), ("f4",), ("f5",)], ids=["shell", "review", "rules", "stats", "background"]
+)
 async def test_every_footer_key_fits_at_80_columns(keys: tuple[str, ...]) -> None:
     app = _scene("trust-review").build()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -200,7 +202,9 @@ async def test_every_footer_key_fits_at_80_columns(keys: tuple[str, ...]) -> Non
         names = {key for key, _region in shown}
         assert "f1" in names  # the help is always one key away
         if keys:
-            assert not names & {"f2", "f3", "f4", "ctrl+l"}, names  # the view's own keys, not the shell's
+            assert not names & {"f2", "f3", "f4", "f5", "ctrl+l"}, (
+                names
+            )  # the view's own keys, not the shell's
 
 
 async def test_f1_lists_the_keys_of_the_screen_underneath_and_closes_again() -> None:

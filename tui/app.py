@@ -110,6 +110,14 @@ class CorralShell(App[int]):
         Binding(
             "ctrl+l", "clear_log", "Clear", show=False, tooltip="Clear the command log", id="shell.clear"
         ),
+        Binding(
+            "f5",
+            "background",
+            "Background",
+            tooltip="What the session's commands left running, with a key to stop each",
+            id="shell.background",
+            show=False,
+        ),
     ]
 
     def __init__(
@@ -394,6 +402,12 @@ class CorralShell(App[int]):
         from tui.rules_screen import RulesScreen
 
         self._open_view(RulesScreen(self.project.locations, self.project.workspace))
+
+    def action_background(self) -> None:
+        """Open the background screen: the session's kept processes, stoppable."""
+        from tui.background_screen import BackgroundScreen
+
+        self._open_view(BackgroundScreen(lambda: self.session))
 
     def action_stats(self) -> None:
         """Open the stats screen."""

@@ -1,4 +1,4 @@
-"""The base of the F2/F3/F4 views (trust review, rules, stats) and the F1 help.
+"""The base of the F2/F3/F4/F5 views (trust review, rules, stats, background) and the F1 help.
 
 A view is a full screen over the shell; opening another view replaces it (`CorralShell._open_view`).
 Its footer names its own keys first and leaves out the shell's keys that do nothing useful there
@@ -29,6 +29,14 @@ class ViewScreen(Screen[None]):
         Binding("f2", "app.trust_review", "Trust", show=False, tooltip="The trust review", id="view.trust"),
         Binding("f3", "app.rules", "Rules", show=False, tooltip="This project's rules", id="view.rules"),
         Binding("f4", "app.stats", "Stats", show=False, tooltip="Prompts and decisions", id="view.stats"),
+        Binding(
+            "f5",
+            "app.background",
+            "Background",
+            show=False,
+            tooltip="What runs in the background",
+            id="view.bg",
+        ),
     ]
 
     def action_close(self) -> None:

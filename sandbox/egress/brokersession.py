@@ -18,12 +18,16 @@ keeps working), else from the system's.
 
 Git over HTTPS gets a credential helper through ``GIT_CONFIG_*`` variables: for each host reached with
 HTTP Basic it answers the placeholder (the helpers of the person's own git config are reset for that
-host first). Nothing here is secret: the secrets stay in `CredentialBroker`, in corral's memory.
+host first). Nothing here is secret: the secrets stay in `CredentialBroker`, in corral's memory, and
+making a `BrokerSession` marks corral's process non-dumpable (``PR_SET_DUMPABLE`` 0): no core dump of
+it is written anywhere (a workspace, where a later command could read it), and no other process of
+the user can attach to it or read its memory through ``/proc``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shlex
 import shutil
 import ssl
@@ -60,6 +64,7 @@ class BrokerSession:
         own_bundles: Sequence[Path] = (),
     ) -> None:
         self.broker = broker
+        keep_out_of_core_dumps()
         self.authority = SessionCA(broker.hosts)
         self._fixed_env = dict(fixed_env or {})
         self._upstream_context = upstream_context
@@ -138,3 +143,27 @@ def own_bundles(environ: Mapping[str, str]) -> list[Path]:
         if value.startswith("/") and "\0" not in value:
             found.append(Path(value))
     return found
+
+
+PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE = 3
+
+
+def keep_out_of_core_dumps() -> bool:
+    """Mark this process non-dumpable (Linux): no core dump, no ptrace or /proc/PID/mem by same-user
+    processes. Children reset it when they exec, so sandboxed commands are unaffected. False where the
+    call is not available (the secrets are then still never written by corral itself)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def is_dumpable() -> bool:
+    """Whether this process may dump core (`keep_out_of_core_dumps` clears it)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) == 1
+    except (OSError, AttributeError):
+        return True

@@ -278,10 +278,18 @@ def _origin_form(target: bytes, host: str, port: int) -> bytes:
     raise CredentialRefused("a request target that is neither a path nor this host's URL")
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 def _next_event(connection: h11.Connection, sock: ssl.SSLSocket) -> object:
     while True:
         event = connection.next_event()
         if event is h11.NEED_DATA:
+            if _QUICKACK is not None:
+                # ACK at once: a server that writes its head and body apart (Nagle on) otherwise waits
+                # for our delayed ACK, 40 ms per response (bench/bench_credentials.py: 57 ms -> 4.5 ms).
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             try:
                 data = sock.recv(CHUNK)
             except ssl.SSLEOFError:
