@@ -20,13 +20,16 @@ from pathlib import Path
 from sandbox.bwrap import SandboxSetupError
 from sandbox.sessionns import SessionNamespace, SessionNamespaceError, SharedPlace
 from sandbox.sessiontmp import SessionTmp, sweep
+from sandbox.tmpquota import TmpQuota
 
 
 class SessionPlace:
     """The shared place of one Session (see the module docstring)."""
 
-    def __init__(self, cache_dir: Path, workspace: Path, *, live: bool) -> None:
+    def __init__(self, cache_dir: Path, workspace: Path, *, live: bool, tmp_limit_bytes: int = 0) -> None:
         self._cache_dir = cache_dir
+        self._tmp_limit = tmp_limit_bytes
+        self._quota: TmpQuota | None = None
         self._workspace = workspace
         self.live = live
         self._namespace: SessionNamespace | None = None
@@ -50,6 +53,14 @@ class SessionPlace:
                 pass
 
         threading.Thread(target=make, name="corral-place", daemon=True).start()
+
+    def take_notices(self) -> list[str]:
+        """Lines to show now: the keeper could not be made, the /tmp bound cut a file."""
+        quota = self._quota
+        if quota is not None:
+            self.notices.extend(quota.take_notices())
+        taken, self.notices = self.notices, []
+        return taken
 
     @property
     def namespace(self) -> SessionNamespace | None:
@@ -89,6 +100,8 @@ class SessionPlace:
                 )
             except OSError as error:
                 raise SandboxSetupError(f"could not make the session's /tmp: {error}") from error
+            if self._tmp_limit > 0:
+                self._quota = TmpQuota(self._tmp.path, self._tmp_limit)
         return SharedPlace(self._namespace, self._tmp.path)
 
     def close(self) -> None:
@@ -98,6 +111,9 @@ class SessionPlace:
 
     def _close(self) -> None:
         self._closed = True
+        if self._quota is not None:
+            self._quota.stop()
+            self._quota = None
         if self._namespace is not None:
             self._namespace.close()
             self._namespace = None

@@ -335,3 +335,20 @@ def test_apply_is_safe_against_a_live_background_writer(actor: Actor) -> None:
 @pytest.mark.slow
 def test_apply_is_safe_against_a_live_background_writer_long(actor: Actor) -> None:
     _race_round(actor, rounds=25)
+
+
+def test_filling_the_sessions_tmp_is_bounded_and_reported(actor: Actor) -> None:
+    """The session's /tmp is on disk, where no tmpfs size applies: a fill is cut back to the bound
+    (`limits.tmpfs_mib`) while it runs, and the next line says which file was emptied."""
+    limit_mib = 32
+    config = actor.state_home / ".config" / "corral"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "config.toml").write_text(f"[limits]\ntmpfs_mib = {limit_mib}\n")
+    actor.chown_tree(actor.state_home / ".config")
+    with live_session(actor):
+        filled = actor.run(
+            "run", "-c", "head -c 600M /dev/zero > /tmp/fill; sleep 1; du -k /tmp/fill | cut -f1"
+        )
+        assert filled.returncode == 0, filled.stderr
+        assert int(filled.stdout.split()[-1]) <= limit_mib * 1024  # what is left on disk
+        assert f"the session's /tmp went over {limit_mib} MiB; emptied /tmp/fill" in filled.stderr
