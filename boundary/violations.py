@@ -24,6 +24,9 @@ class ViolationKind(StrEnum):
     """An attempt to read a hidden credential path; the command got nothing."""
     NET = "net"
     """A connection to a host that no rule allowed."""
+    NET_CREDENTIAL = "net-credential"
+    """A request to a brokered host carrying a credential that is not the session's own (refused; the
+    target is the host, the detail names the header or field, never the value). Never allowed."""
 
 
 class ChangeOp(StrEnum):
@@ -78,6 +81,9 @@ class Violation:
     config_changes: tuple[str, ...] = ()
     """For a git config file: its exact key/value changes (`+key=value`, `-key=value`, from
     `sandbox.gitconfig`). A project rule made from this violation allows these and nothing else."""
+    reruns_on_allow: bool = field(default=False, compare=False)
+    """True where the write was refused, not captured (Seatbelt): allowing it re-runs the whole command
+    with that path writable, and the prompt says so before the answer."""
 
     def key(self) -> tuple[str, str]:
         """Identity used to avoid asking twice in one session."""

@@ -9,7 +9,7 @@ what is missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,8 @@ class BackendRequest:
 
     name: str = AUTO
     source: str = "default"
+    landlock_layer: bool = False
+    """bwrap: a Landlock ruleset inside the sandbox too (the config's `sandbox.landlock_layer`)."""
 
 
 _from_command_line: BackendRequest | None = None
@@ -44,13 +46,15 @@ def command_line_request() -> BackendRequest | None:
     return _from_command_line
 
 
-def effective_request(configured: str | None, config_source: str) -> BackendRequest:
+def effective_request(
+    configured: str | None, config_source: str, *, landlock_layer: bool = False
+) -> BackendRequest:
     """`--backend` over the config key over `auto`."""
     if _from_command_line is not None:
-        return _from_command_line
+        return replace(_from_command_line, landlock_layer=landlock_layer)
     if configured is not None and configured != AUTO:
-        return BackendRequest(configured, f"{config_source} key 'sandbox.backend'")
-    return BackendRequest()
+        return BackendRequest(configured, f"{config_source} key 'sandbox.backend'", landlock_layer)
+    return BackendRequest(landlock_layer=landlock_layer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +70,14 @@ class ChosenBackend:
         return self.backend.traits
 
     def warning(self) -> str | None:
-        """One line for the front end when `auto` fell back to a weaker backend."""
-        if not self.fallback:
+        """One line for the front end when the backend enforces less than bwrap: the first (the most
+        important) of what it cannot do."""
+        if not self.traits.cannot or not self.traits.enforces_less:
             return None
-        cannot = "; ".join(self.traits.cannot)
-        return f"sandbox backend {self.reason}. Compared with bwrap it {cannot} (see `corral doctor`)"
+        return (
+            f"sandbox backend {self.traits.name} ({self.reason}) enforces less than bwrap: it "
+            f"{self.traits.cannot[0]}; `corral doctor --backend {self.traits.name}` lists the rest"
+        )
 
 
 def open_backend(
@@ -79,7 +86,6 @@ def open_backend(
     *,
     workspace: Path | None,
     limits: ResourceLimits | None,
-    landlock_layer: bool = False,
 ) -> ChosenBackend:
     """Choose and build the backend, or raise SetupError (exit 125) with the one line of what is missing."""
     from sandbox.backend import BackendParams, BackendRefused, choose
@@ -92,7 +98,7 @@ def open_backend(
         requested=request.name,
         requested_by=request.source,
         workspace=workspace,
-        landlock_layer=landlock_layer,
+        landlock_layer=request.landlock_layer,
     )
     try:
         choice = choose(params)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from corral.credentialmap import CREDENTIAL_KEYS, CREDENTIAL_PRESETS
 from corral.userconfig import USER_SETTINGS
 from sandbox.egress.hostpolicy import PRESETS
 from trust.config import CONFIG_SOURCE, NEVER_ALLOWED, SCHEMA
@@ -81,9 +82,37 @@ def _user_section() -> list[str]:
     return lines
 
 
+def _credentials_section() -> list[str]:
+    lines = [
+        "",
+        "#### Brokered credentials: `[credentials.NAME]` (user config only)",
+        "",
+        "Each table maps one secret; the sandbox sees only a placeholder. A preset name needs only "
+        "`from`; any other name needs `hosts` and `header` too.",
+        "",
+        "| key | type | what it does |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{key}` | {kind} | {_cell(doc)} |" for key, kind, doc in CREDENTIAL_KEYS]
+    lines += [
+        "",
+        "| credential preset | hosts: header (scheme) | placeholder variables | note |",
+        "|---|---|---|---|",
+    ]
+    for preset in CREDENTIAL_PRESETS.values():
+        routes = "; ".join(
+            ", ".join(f"`{host}`" for host in route.hosts)
+            + f": `{route.header}` ({route.scheme}{' ' + route.username if route.username else ''})"
+            for route in preset.routes
+        )
+        variables = ", ".join(f"`{name}`" for name in preset.env)
+        lines.append(f"| `{preset.name}` | {routes} | {variables} | {_cell(preset.note)} |")
+    return lines
+
+
 def render_reference() -> str:
     """The reference section, markers included, ending in a newline."""
-    return "\n".join([BEGIN, *_project_section(), *_user_section(), END]) + "\n"
+    return "\n".join([BEGIN, *_project_section(), *_user_section(), *_credentials_section(), END]) + "\n"
 
 
 def section_of(text: str) -> str | None:

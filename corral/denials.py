@@ -61,6 +61,10 @@ def denial_lines(
     for violation, decision in decisions.items():
         if decision.allows:
             continue
+        if violation.kind is ViolationKind.NET_CREDENTIAL:
+            # Never allowed: no rule or prompt can send another key to a host corral brokers for.
+            lines.append(f"corral: refused {violation.kind.value} {violation.target} ({violation.detail})")
+            continue
         target = (
             home_relative(violation.target) if violation.kind is not ViolationKind.NET else violation.target
         )
@@ -77,7 +81,9 @@ def denial_lines(
             )
             continue
         # A read already failed inside the sandbox: only a rule can make later reads see the file.
-        later = "" if violation.kind is ViolationKind.FS_READ else ", or rerun on a TTY"
+        # An address refusal is not asked (the name was already allowed): only the rule helps.
+        refused_address = violation.kind is ViolationKind.NET and bool(refused_addresses(violation.detail))
+        later = "" if violation.kind is ViolationKind.FS_READ or refused_address else ", or rerun on a TTY"
         how = "to allow in later commands" if violation.kind is ViolationKind.FS_READ else "to allow"
         deleted = deleted_paths(violation) if is_deletion(violation) else 0
         plural = "" if deleted == 1 else "s"

@@ -194,7 +194,7 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
         user = load_user_config(locations.user_config_path)
     except UserConfigError:
         user = UserConfig()
-    request = effective_request(user.sandbox_backend, user.source)
+    request = effective_request(user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer)
     try:
         chosen = open_backend(request, locations, workspace=workspace, limits=user.resource_limits())
     except SetupError as error:
@@ -206,12 +206,9 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
     describe_self = getattr(chosen.backend, "doctor_lines", None)
     if callable(describe_self):
         lines += [f"     {line}" for line in describe_self()]
+    # Each backend says in its own words what a refused write means for the person (Seatbelt re-runs an
+    # approved write; Landlock cannot even report one).
     lines += [f"     cannot (compared with bwrap): {item}" for item in traits.cannot]
-    if not traits.captures_writes:
-        lines.append(
-            "     writes outside the workspace are refused, not captured: approving one re-runs the command "
-            "with that path writable"
-        )
     return Check("backend", True, f"{traits.title}; {chosen.reason}"), lines
 
 

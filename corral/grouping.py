@@ -38,6 +38,7 @@ _KIND_WORDS = {
     ViolationKind.FS_PROTECTED: ("write to a protected path", "writes to protected paths"),
     ViolationKind.FS_READ: ("credential read", "credential reads"),
     ViolationKind.NET: ("new host", "new hosts"),
+    ViolationKind.NET_CREDENTIAL: ("request with a foreign credential", "requests with foreign credentials"),
 }
 _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or"}
 
@@ -100,7 +101,7 @@ def group_violations(violations: Sequence[Violation], max_groups: int = 8) -> tu
             continue
         collapsed = (
             _collapse_hosts(rest, max_groups)
-            if kind is ViolationKind.NET
+            if kind in (ViolationKind.NET, ViolationKind.NET_CREDENTIAL)
             else _collapse_paths(rest, max_groups)
         )
         groups.extend(ViolationGroup(kind, pattern, tuple(members)) for pattern, members in collapsed)

@@ -70,7 +70,6 @@ class Interceptor:
         """Serve the transparent listeners and the DNS responder with `proxy`'s pipeline."""
         from sandbox.egress.dns import DnsResponder, start_udp
         from sandbox.egress.names import NamePool
-        from sandbox.egress.relay import relay
         from sandbox.egress.transparent import TransparentService
 
         if self._pool is None:
@@ -78,10 +77,9 @@ class Interceptor:
             # maps back from its placeholder in the next, whichever namespace that command runs in.
             self._pool = NamePool()
         responder = DnsResponder(self._pool, on_lookup=self._on_lookup)
-        idle = proxy.timeouts.idle
         service = TransparentService(
             proxy.open_upstream,
-            lambda client, upstream: relay(client, upstream, idle_timeout_s=idle),
+            proxy.tunnel,  # relays, or terminates TLS for a brokered host like a proxied tunnel
             responder.pool,
             responder,
             on_refusal=self._on_refusal,

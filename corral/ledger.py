@@ -18,6 +18,8 @@ Tables (schema version in `PRAGMA user_version`, migrated forward on open):
   decided_by)` — one row per violation decision; `asked` is 1 when a person answered, 0 when a rule,
   session memory, the `--on-violation` flag, the burst limit or a failure decided. `decided_by` says which
   (see `corral.escalation.DecidedBy`).
+- `brokered (command_id, host, credential, requests)` — requests a command sent to `host` (`host:port`)
+  with the brokered credential named `credential` put in by the proxy (never its value).
 
 Durability: WAL with `synchronous=NORMAL`; each `record_command` is one `BEGIN IMMEDIATE ... COMMIT`
 that returns only after the commit, so killing the command or corral afterwards loses nothing (only a
@@ -41,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -218,10 +220,23 @@ def _migrate_to_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_4(db: sqlite3.Connection) -> None:
+    # Credential brokering: which hosts received a brokered credential, per command (names only).
+    db.execute(
+        "CREATE TABLE brokered ("
+        " command_id INTEGER NOT NULL REFERENCES commands(id),"
+        " host TEXT NOT NULL,"
+        " credential TEXT NOT NULL,"
+        " requests INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX brokered_by_host ON brokered (host, credential)")
+
+
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
+    _migrate_to_4,
 )
 """`_MIGRATIONS[n]` takes a ledger from version n to n + 1. Append; never edit a shipped step."""
 
@@ -366,6 +381,7 @@ class Ledger:
         classic_would_prompt: bool | None,
         prompts: Sequence[PromptRecord] = (),
         hook: str | None = None,
+        brokered: Sequence[tuple[str, str, int]] = (),
     ) -> int:
         """Record one command (or, with `hook`, one hook run) and its decisions in one transaction;
         returns the command id. `unasked` and `approved` are derived from `prompts` here.
@@ -397,11 +413,27 @@ class Ledger:
                 if prompts:
                     db.executemany(_INSERT_PROMPT, _prompt_params(command_id, session_id, prompts))
                     db.execute(_DERIVE_COMMAND + " WHERE id = ?", (command_id,))
+                if brokered:
+                    db.executemany(
+                        "INSERT INTO brokered (command_id, host, credential, requests) VALUES (?, ?, ?, ?)",
+                        [(command_id, host, name, count) for host, name, count in brokered],
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
         return command_id
+
+    def brokered_totals(self, project: str | None = None) -> list[tuple[str, str, int]]:
+        """(host, credential name, requests) over every recorded command (of `project`), most first."""
+        query = (
+            "SELECT b.host, b.credential, SUM(b.requests) FROM brokered b JOIN commands c ON c.id = b.command_id"
+            + (" WHERE c.project = ?" if project is not None else "")
+            + " GROUP BY b.host, b.credential ORDER BY SUM(b.requests) DESC, b.host"
+        )
+        with self._lock:
+            rows = self._db.execute(query, (project,) if project is not None else ()).fetchall()
+        return [(str(host), str(name), int(count)) for host, name, count in rows]
 
     def record_prompts(
         self, command_id: int, prompts: Sequence[PromptRecord], session_id: int | None = None

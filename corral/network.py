@@ -39,6 +39,8 @@ from sandbox.egress.netns import open_listener_in
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
+    from sandbox.egress.brokersession import BrokerSession
+    from sandbox.egress.credentials import BrokeredCredential
     from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
 
 Resolver = Callable[[str, int], Sequence[tuple[str, int]]]
@@ -86,6 +88,10 @@ class NetworkGate:
     """Whether the project's rules name an address (or a range holding it): `RuleStore.allows_address`."""
     violations: list[Violation] = field(default_factory=list)
     allowed: list[tuple[Violation, Decision]] = field(default_factory=list)
+    broker: BrokerSession | None = None
+    """The session's brokered credentials (TLS termination for their hosts), when the person mapped any."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential while the command ran: (host:port, credential) -> count."""
     lookups: list[str] = field(default_factory=list)
     """DNS questions the command asked (``name (TYPE)``), in order, each once."""
     _proxy: EgressProxy | None = None
@@ -110,7 +116,11 @@ class NetworkGate:
         return self._interceptor
 
     def access(self) -> NetworkAccess:
-        return NetworkAccess(proxy_env=proxy_environment(self.port))
+        env = proxy_environment(self.port)
+        if self.broker is None:
+            return NetworkAccess(proxy_env=env)
+        env.update(self.broker.environment())
+        return NetworkAccess(proxy_env=env, readable=(self.broker.directory,))
 
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
@@ -123,6 +133,19 @@ class NetworkGate:
         self._attached_ns = namespace
         self._listener = listener
         self.interceptor.open(child_pid, self.port)  # traffic that ignores the proxy (corral.interceptor)
+        self._wait_for_first_connection()
+
+    def serve_on(self, listener: socket.socket) -> None:
+        """Serve the proxy on `listener`: a backend with no network namespace (Landlock) opens it on the
+        host's loopback, on a port of its own for the command. Loaded on its first connection, as `attach`;
+        there is nothing to intercept (the backend refuses every other connection)."""
+        self._shut()
+        self._attached_ns = 0
+        self._listener = listener
+        self.interceptor.close()
+        self._wait_for_first_connection()
+
+    def _wait_for_first_connection(self) -> None:
         self._stop_r, self._stop_w = os.pipe()
         self._waiter = threading.Thread(
             target=self._start_on_first_connection, daemon=True, name="corral-egress-wait"
@@ -149,6 +172,11 @@ class NetworkGate:
                 on_violation=self._on_refusal,
                 is_address_allowed=self.allows_address,
                 timeouts=self.proxy_timeouts(),
+                tunnel_hook=(
+                    self.broker.interceptor(self._on_foreign_credential, self._on_brokered)
+                    if self.broker is not None
+                    else None
+                ),
             )
         except Exception:
             # Fail closed, and promptly: no proxy means the listener goes away (connections are refused
@@ -187,8 +215,13 @@ class NetworkGate:
         return refused, allowed
 
     def close(self) -> None:
-        """Close the listener and the proxy for good (the session ends)."""
-        self._shut()
+        """Close the listener and the proxy for good (the session ends); the broker's generated files
+        go too (the CA key only ever lived in memory)."""
+        try:
+            self._shut()
+        finally:
+            if self.broker is not None:
+                self.broker.close()
 
     def _shut(self) -> None:
         self._attached_ns = 0
@@ -209,6 +242,12 @@ class NetworkGate:
             if fd >= 0:
                 os.close(fd)
         self._stop_r = self._stop_w = -1
+
+    def take_brokered(self) -> dict[tuple[str, str], int]:
+        """The brokered requests counted since the last call (for the ledger)."""
+        with self._lock:
+            brokered, self.brokered = self.brokered, {}
+        return brokered
 
     def decide_now(self, host: str, port: int) -> bool | None:
         """The proxy's static answer, on the connection's thread: the host policy's allow or deny;
@@ -267,6 +306,17 @@ class NetworkGate:
         with self._lock:
             if violation not in self.violations:
                 self.violations.append(violation)
+
+    def _on_foreign_credential(self, host: str, port: int, reason: str) -> None:
+        violation = Violation(ViolationKind.NET_CREDENTIAL, format_authority(host, port), "request", reason)
+        with self._lock:
+            if violation not in self.violations:
+                self.violations.append(violation)
+
+    def _on_brokered(self, host: str, port: int, credential: BrokeredCredential) -> None:
+        key = (format_authority(host, port), credential.name)
+        with self._lock:
+            self.brokered[key] = self.brokered.get(key, 0) + 1
 
 
 def preload_proxy() -> None:

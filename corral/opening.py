@@ -13,11 +13,14 @@ and `corral.errors.StateError` when corral's own rules or ledger database is dam
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from corral.backendchoice import BackendRequest, effective_request, open_backend
+from corral.credentialmap import ResolvedCredentials, resolve_credentials
 from corral.decision import AskCallback
 from corral.errors import UsageError, state_error
 from corral.escalation import BurstPolicy, Escalator, OnViolation
@@ -65,6 +68,7 @@ def open_session(
             hosts.extend(source="--allow-host", allow=allow_hosts, allow_key="--allow-host")
     except (ConfigError, PolicyError) as error:
         raise UsageError(str(error)) from error
+    resolved = resolve_credentials(user.credentials, os.environ if environ is None else environ)
     try:
         session = compose_session(
             workspace,
@@ -81,13 +85,16 @@ def open_session(
             burst=burst,
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
-            backend=effective_request(user.sandbox_backend, user.source),
+            credentials=resolved,
+            backend=effective_request(
+                user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer
+            ),
         )
     except (LedgerError, RuleError, sqlite3.DatabaseError) as error:
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
     warning = session.backend.warning()
-    return session, [*hosts.warnings, *([warning] if warning else [])]
+    return session, [*hosts.warnings, *([warning] if warning else []), *resolved.warnings]
 
 
 def compose_session(
@@ -112,6 +119,8 @@ def compose_session(
     proxy_port: int = DEFAULT_PROXY_PORT,
     extra_readable: Sequence[str] = (),
     limits: ResourceLimits | None = None,
+    credentials: ResolvedCredentials | None = None,
+    upstream_tls: ssl.SSLContext | None = None,
     backend: BackendRequest | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
@@ -122,6 +131,8 @@ def compose_session(
     `ask_timeout_s` is the one deadline for every prompt, the live host prompts included. `backend` is
     the sandbox backend asked for (default: `--backend` of this process, else `auto`); one that cannot
     run raises SetupError (exit 125) before anything is opened.
+    `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
+    `upstream_tls` or the system CAs); they need the network open (`hosts`).
     """
     chosen = open_backend(
         backend if backend is not None else effective_request(None, ""),
@@ -148,6 +159,17 @@ def compose_session(
         if config is not None and config.allowed_hosts:
             hosts.extend(source=str(workspace / ".corral/config.toml"), allow=config.allowed_hosts)
         live = LiveDecisions(escalator, workspace)
+        broker = None
+        if credentials is not None and credentials.credentials:
+            from sandbox.egress.brokersession import BrokerSession, own_bundles
+            from sandbox.egress.credentials import CredentialBroker
+
+            broker = BrokerSession(
+                CredentialBroker(credentials.credentials),
+                fixed_env=credentials.fixed_env,
+                upstream_context=upstream_tls,
+                own_bundles=own_bundles(os.environ if environ is None else environ),
+            )
         gate = NetworkGate(
             hosts,
             live,
@@ -155,6 +177,7 @@ def compose_session(
             decide_timeout_s=ask_timeout_s,
             port=proxy_port,
             rules_allow_address=functools.partial(rules.allows_address, workspace),
+            broker=broker,
         )
     parts = SessionParts(
         runner=chosen.backend,

@@ -74,6 +74,24 @@ def _hosts(sources: PolicySources) -> list[dict[str, str]]:
     return hosts
 
 
+def _brokered(sources: PolicySources) -> list[dict[str, object]]:
+    """Brokered hosts with the credential's name, header and source kind: never a value."""
+    return [
+        {
+            "host": f"{host}:443",
+            "credential": entry.name,
+            "header": route.header,
+            "scheme": route.scheme,
+            "from": entry.source.partition(":")[0],
+            "placeholders": list(entry.env),
+            "source": f"user:{sources.user.source}",
+        }
+        for entry in sources.user.credentials
+        for route in entry.routes
+        for host in route.hosts
+    ]
+
+
 def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object]:
     """The merged policy with stable keys (see `EFFECTIVE_KEYS`)."""
     project = sources.project
@@ -124,6 +142,7 @@ def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object
                 {"host": host, "source": f"user:{sources.user.source}"} for host in sources.user.network_deny
             ],
             "unknown_hosts": "ask" if policy.network is not None else "refused",
+            "brokered": _brokered(sources),
         },
         "hooks": {hook.event: hook.command for hook in (config.hooks if config is not None else ())},
         "rules": [rule.to_json() for rule in sources.rules],
@@ -198,6 +217,16 @@ def render_effective(view: dict[str, object]) -> str:
         if entries:
             lines.append(f"{title}:")
             lines.extend(f"  {entry['host']}  ({entry['source']})" for entry in entries)
+    brokered = network.get("brokered", [])
+    assert isinstance(brokered, list)
+    if brokered:
+        lines.append(
+            "brokered credentials (placeholders inside; corral's proxy adds the secret, TLS terminated):"
+        )
+        lines.extend(
+            f"  {entry['host']}  {entry['credential']} in {entry['header']} ({entry['scheme']}; from {entry['from']})"
+            for entry in brokered
+        )
     hooks = view["hooks"]
     assert isinstance(hooks, dict)
     if hooks:
@@ -212,10 +241,6 @@ def render_effective(view: dict[str, object]) -> str:
     cannot = backend["cannot"]
     assert isinstance(cannot, list)
     lines.extend(f"  cannot (compared with bwrap): {item}" for item in cannot)
-    if not backend["captures_writes"]:
-        lines.append(
-            "  writes outside the workspace are refused, not captured: approving one re-runs the command"
-        )
     return "\n".join(lines) + "\n"
 
 

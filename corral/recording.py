@@ -65,7 +65,12 @@ class CommandRecorder:
             self._session_id = self._ledger.start_session(str(self._workspace), self._frontend)
         return self._session_id
 
-    def record(self, command: CommandRecord, records: Sequence[PromptRecord]) -> str | None:
+    def record(
+        self,
+        command: CommandRecord,
+        records: Sequence[PromptRecord],
+        brokered: Sequence[tuple[str, str, int]] = (),
+    ) -> str | None:
         """Write `command` and its decisions; returns a notice for the person when the write failed."""
         if self._ledger is None:
             return None
@@ -83,6 +88,7 @@ class CommandRecorder:
                 classic_would_prompt=classic_would_prompt(command.command),
                 prompts=list(records),
                 hook=command.hook,
+                brokered=brokered,
             )
         except Exception as error:  # the ledger must never change what the command did
             return f"could not record the command in the ledger: {error}"

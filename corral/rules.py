@@ -180,6 +180,8 @@ def _directory_is_sensitive(directory: str, project: str) -> bool:
 
 def make_target(kind: ViolationKind, target: str, *, directory: bool, project: str) -> tuple[str, bool]:
     """Validate and canonicalise a rule target; returns (stored target, sensitive)."""
+    if kind is ViolationKind.NET_CREDENTIAL:
+        raise RuleError("a request carrying a credential that is not the session's own is never allowed")
     if kind is ViolationKind.NET:
         if directory:
             raise RuleError("--dir applies to paths, not hosts")

@@ -169,8 +169,21 @@ def _net_reason(target: str) -> str:
     return "a raw IP address: data could leave this machine with no name to check"
 
 
+RERUN_NOTE = (
+    "allowing re-runs the whole command with this path writable (the write was refused, not captured)"
+)
+
+
 def why_it_matters(violation: Violation) -> str:
-    """A short line telling a person what allowing this violation would mean."""
+    """A short line telling a person what allowing this violation would mean (and, where the backend
+    could not capture the write, that allowing it re-runs the command)."""
+    reason = _why(violation)
+    return f"{reason}; {RERUN_NOTE}" if violation.reruns_on_allow else reason
+
+
+def _why(violation: Violation) -> str:
+    if violation.kind is ViolationKind.NET_CREDENTIAL:
+        return "a credential that is not yours, to a host corral brokers yours for: never sent"
     if violation.kind is ViolationKind.NET:
         if violation.detail not in ("", "new host", "denied", "connect"):
             return f"{violation.detail}: {_net_reason(violation.target)}"  # a refusal says why first
@@ -196,7 +209,7 @@ def is_sensitive(violation: Violation) -> bool:
     Protected paths and credential reads always do; a write elsewhere does when its path is a known
     start-up file, PATH directory or credential store. Hosts never do (they are always exact).
     """
-    if violation.kind is ViolationKind.NET:
+    if violation.kind in (ViolationKind.NET, ViolationKind.NET_CREDENTIAL):
         return False
     if violation.kind in (ViolationKind.FS_PROTECTED, ViolationKind.FS_READ):
         return True

@@ -26,11 +26,12 @@ from pathlib import Path
 from boundary.repofiles import read_repo_file
 from boundary.violations import Change, Violation, ViolationKind
 from corral.backendchoice import ChosenBackend
+from corral.background import BackgroundInfo, BackgroundJob, BackgroundJobs
 from corral.carveouts import agent_readable
 from corral.command import Command
 from corral.decision import DENY, Decision
 from corral.errors import EXIT_DENIED
-from corral.escalation import Escalator
+from corral.escalation import Escalator, OnViolation
 from corral.githooks import configured_hooks_dirs
 from corral.ledger import PromptRecord
 from corral.locations import Locations
@@ -40,9 +41,11 @@ from corral.project import ProjectContext
 from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
 from sandbox.backend import Backend
+from sandbox.bwrap import SandboxSetupError
+from sandbox.limits import default_limits
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
-from sandbox.runner import NetworkHook, SandboxRunner, StdioSpec
+from sandbox.runner import EXIT_SETUP_FAILED, NetworkHook, SandboxRunner, StdioSpec
 
 NO_REDIRECT = StdioSpec()
 """Inherit corral's stdin, stdout and stderr."""
@@ -76,6 +79,8 @@ class CommandOutcome:
     decisions: dict[Violation, Decision] = field(default_factory=dict)
     hook_outcomes: list[CommandOutcome] = field(default_factory=list)
     """The project's before/after hooks that ran around this command (their decisions included)."""
+    brokered: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Requests sent with a brokered credential: (host:port, credential name) -> count (names only)."""
     lookups: list[str] = field(default_factory=list)
     """The DNS questions the command asked corral's responder (``name (TYPE)``); none left the machine."""
 
@@ -109,6 +114,10 @@ class CommandOutcome:
             ],
             "applied": [str(c.path) for c in self.applied],
             "refused": [{"path": str(c.path), "reason": reason} for c, reason in self.refused],
+            "brokered": [
+                {"host": host, "credential": name, "requests": count}
+                for (host, name), count in sorted(self.brokered.items())
+            ],
             "lookups": list(self.lookups),
         }
 
@@ -200,7 +209,17 @@ class Session:
         self._gate = parts.gate
         self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
-        self.place = SessionPlace(locations.cache_dir, workspace, live=session_start)
+        self._jobs = BackgroundJobs()
+        self.place = SessionPlace(
+            locations.cache_dir,
+            workspace,
+            live=session_start,
+            tmp_limit_bytes=(
+                parts.runner.limits.tmpfs_bytes
+                if isinstance(parts.runner, SandboxRunner)
+                else default_limits().tmpfs_bytes
+            ),
+        )
         """What the session's commands share (`corral.place`): a live session's namespaces and /tmp, or
         a standalone run's project /tmp."""
 
@@ -211,13 +230,57 @@ class Session:
 
     def close(self) -> None:
         """End the session: its place (every process still running in it is killed, a live session's
-        /tmp removed), its proxy, the ledger and the rules store."""
+        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store."""
         try:
+            self.end_background()
             if self._gate is not None:
                 self._gate.close()
             self.place.close()
         finally:
             self._recorder.close()
+
+    def background(self) -> list[BackgroundInfo]:
+        """What the session's commands left running in the background (`corral.background`)."""
+        namespace = self.place.namespace
+        return self._jobs.infos(namespace.pid if namespace is not None else None)
+
+    def has_background(self) -> bool:
+        """Whether any command of the session left processes in the background (cheap: no /proc read)."""
+        return self._jobs.count() > 0
+
+    def stop_background(self, job_id: int) -> CommandOutcome | None:
+        """Stop one background job (every process of its sandbox) and decide what it wrote since its
+        command ended, like a command's writes; None when there is no such job."""
+        job = self._jobs.take(job_id)
+        return self._finish_job(job, stop=True) if job is not None else None
+
+    def end_background(self) -> list[CommandOutcome]:
+        """The session ends: stop every background job. What they wrote inside the workspace is applied;
+        crossings are denied without asking (nobody can be asked any more) and recorded as needed."""
+        jobs = self._jobs.take_all()
+        if not jobs:
+            return []
+        asking = self._escalator.on_violation
+        self._escalator.on_violation = OnViolation.DENY
+        try:
+            return [self._finish_job(job, stop=True) for job in jobs]
+        finally:
+            self._escalator.on_violation = asking
+
+    def _finish_job(self, job: BackgroundJob, *, stop: bool) -> CommandOutcome:
+        command = Command(job.kept.command, f"{job.command}  [background, ended]")
+        started_at = time.time()
+        runner = self._runner
+        assert isinstance(runner, SandboxRunner)
+        try:
+            result = runner.finish_background(job.kept, stop=stop)
+        except SandboxSetupError as error:
+            outcome = CommandOutcome(command=command.text, exit_code=EXIT_SETUP_FAILED, duration_ms=0.0)
+            outcome.notices.append(f"corral: {error}")
+            return outcome
+        return self._decide(
+            command, result, job.kept.policy.cwd, started_at, hook_event="background", already=job.decided
+        )
 
     def interrupt(self, signal_number: int) -> None:
         """Send `signal_number` to the command running now (Ctrl-C, a cancelled client, a timeout)."""
@@ -325,19 +388,41 @@ class Session:
         hook_event: str | None,
     ) -> CommandOutcome:
         policy = self.policy(cwd)
-        text = command.text
         if self._live is not None:
             self._live.command = command  # what a live host prompt shows while this command runs
         started_at = time.time()
         hook = network_hook if network_hook is not None else self._gate
+        ended = [self._finish_job(job, stop=False) for job in self._jobs.take_ended()]
         self._enter_place()
         try:
             result: RunResult = self._runner.run(list(command.argv), policy, stdio=stdio, network=hook)
         finally:
             refused_net, allowed_net = self._gate.detach() if self._gate is not None else ([], [])
-        outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
+        outcome = self._decide(
+            command, result, policy.cwd, started_at, hook_event=hook_event, net=(refused_net, allowed_net)
+        )
         if self._gate is not None:
+            outcome.brokered = self._gate.take_brokered()
             outcome.lookups.extend(self._gate.take_lookups())
+        outcome.hook_outcomes[:0] = ended  # background jobs that ended since the last command
+        return outcome
+
+    def _decide(
+        self,
+        command: Command,
+        result: RunResult,
+        cwd: Path,
+        started_at: float,
+        *,
+        hook_event: str | None,
+        net: tuple[list[Violation], list[tuple[Violation, Decision]]] = ([], []),
+        already: frozenset[str] = frozenset(),
+    ) -> CommandOutcome:
+        """Decide what `result` crossed (rules, memory, the person), apply what was allowed, record.
+        `already`: fingerprints of crossings decided before (a kept sandbox read again), not asked again."""
+        text = command.text
+        refused_net, allowed_net = net
+        outcome = CommandOutcome(command=text, exit_code=result.exit_code, duration_ms=result.duration_ms)
         outcome.applied.extend(result.applied)
         outcome.refused.extend(result.refused)
         records: list[PromptRecord] = []
@@ -347,6 +432,10 @@ class Session:
         # fs-read rule ("corral rules add --kind fs-read") makes the path readable for later commands.
         reads = [v for v in result.violations if v.kind is ViolationKind.FS_READ]
         crossings = [v for v in result.violations if v.kind is not ViolationKind.FS_READ]
+        prints = _fingerprints(crossings)
+        if already:
+            crossings = [v for v in crossings if prints.get(v) not in already]
+            result.violations = [*reads, *crossings]
         decisions.update((v, DENY) for v in reads)
         records.extend(reported_read(v, self.frontend) for v in reads)
         try:
@@ -356,7 +445,7 @@ class Session:
                     self.workspace,
                     crossings,
                     records=records,
-                    fingerprints=_fingerprints(crossings),
+                    fingerprints=prints,
                     description=command.description,
                 )
             )
@@ -384,18 +473,21 @@ class Session:
         outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
-        outcome.notices.extend(self.place.notices)
-        self.place.notices.clear()
+        outcome.notices.extend(self.place.take_notices())
+        if result.background is not None:
+            self._jobs.keep(result.background, text, frozenset(prints.values()))
         record = CommandRecord(
             command=text,
-            cwd=policy.cwd,
+            cwd=cwd,
             started_at=started_at,
             duration_ms=outcome.duration_ms,
             exit_code=outcome.exit_code,
             violation_count=len(outcome.outcomes),
             hook=hook_event,
         )
-        failure = self._recorder.record(record, records)
+        failure = self._recorder.record(
+            record, records, [(host, name, count) for (host, name), count in outcome.brokered.items()]
+        )
         if failure is not None:
             outcome.notices.append(failure)
         return outcome

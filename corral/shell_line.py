@@ -82,4 +82,6 @@ def run_typed_line(
     finally:
         os.close(write_end)
         os.close(stdin)
-        pump.join(5.0)
+        # A process kept in the session's background may hold the pipe open: its later output still
+        # reaches the pump, but the prompt does not wait for it.
+        pump.join(0.3 if session.has_background() else 5.0)

@@ -9,6 +9,8 @@ cannot move the cursor or hide a line; values that widen the sandbox are marked 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from boundary.termsafe import visible, visible_path
 from trust.config import CONFIG_SOURCE
@@ -45,8 +47,24 @@ def _marked_config_lines(text: str, values: list[str]) -> list[str]:
     return out
 
 
-def report_text(result: GateResult) -> str:
-    """What `corral trust show` prints, and the line mode shows before its trust question."""
+def brokered_lines(result: GateResult, user_config: Path) -> list[str]:
+    """The project's allowed hosts that would receive one of the person's brokered credentials (names
+    only); nothing when the user config cannot be read (its own error is shown where it is used)."""
+    from corral.credentialmap import brokered_notices
+    from corral.errors import UsageError
+    from corral.userconfig import load_user_config
+
+    try:
+        credentials = load_user_config(user_config).credentials
+    except UsageError:
+        return []
+    hosts = [w.value for w in result.review().widening if w.key == "network.allow"]
+    return brokered_notices(hosts, credentials)
+
+
+def report_text(result: GateResult, brokered: Sequence[str] = ()) -> str:
+    """What `corral trust show` prints, and the line mode shows before its trust question. `brokered`:
+    the project hosts that would receive a brokered credential (`corral.credentialmap.brokered_notices`)."""
     parts: list[str] = []
     parts.append(status_line(result) + "\n")
     parts.append(f"fingerprint {result.fingerprint}\n")
@@ -84,6 +102,8 @@ def report_text(result: GateResult) -> str:
             parts.append(f"{WIDENING_MARK} {widening.key} = {value}  ({widening.reason})\n")
     for warning in review.host_warnings:
         parts.append(f"{WIDENING_MARK} warning: {visible(warning, one_line=True)}\n")
+    for notice in brokered:
+        parts.append(f"{WIDENING_MARK} brokered: {visible(notice, one_line=True)}\n")
     if review.hooks:
         parts.append("\nHooks (run inside the sandbox):\n")
         for hook in review.hooks:

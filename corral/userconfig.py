@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from boundary.backends import BACKEND_NAMES as KNOWN_NAMES
+from corral.credentialmap import CredentialConfigError, CredentialEntry, parse_credentials
 from corral.errors import UsageError
 from sandbox.limits import MIB, ResourceLimits, default_limits
 
-SettingKind = Literal["hosts", "names", "seconds", "count", "paths", "backend"]
+SettingKind = Literal["hosts", "names", "seconds", "count", "paths", "backend", "switch"]
 
 
 class UserConfigError(UsageError):
@@ -43,6 +44,7 @@ class UserSetting:
             "seconds": "number > 0",
             "count": "integer > 0",
             "backend": "string: " + ", ".join(KNOWN_NAMES),
+            "switch": "true or false",
         }[self.kind]
 
 
@@ -100,9 +102,18 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "sandbox.backend",
         "backend",
         '"auto"',
-        "which sandbox runs commands: `auto` is bubblewrap, or Landlock where bubblewrap cannot start; "
-        "a named backend that cannot run here refuses (exit 125) instead of running with less. "
+        "which sandbox runs commands: `auto` is bubblewrap (where it cannot start, corral refuses and names "
+        "`landlock`, which enforces less: see Backends); a named backend that cannot run here refuses "
+        "(exit 125) instead of running with less. "
         "`--backend NAME` overrides it for one command; `corral doctor` says which runs and why",
+    ),
+    UserSetting(
+        "sandbox.landlock_layer",
+        "switch",
+        "false",
+        "bwrap only: also run every command under a Landlock ruleset inside the sandbox (writes allowed only "
+        "where the policy allows them), so a mistake in the sandbox's mounts is still refused; needs "
+        "/usr/bin/python3 and costs a few ms per command (see Backends)",
     ),
 )
 """Every key of the user config, in the order the reference lists them."""
@@ -122,7 +133,10 @@ class UserConfig:
     limits_processes: int | None = None
     limits_memory_mib: int | None = None
     limits_tmpfs_mib: int | None = None
+    credentials: tuple[CredentialEntry, ...] = ()
+    """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
     sandbox_backend: str = "auto"
+    sandbox_landlock_layer: bool = False
     source: str = "(defaults)"
 
     def resource_limits(self) -> ResourceLimits:
@@ -144,6 +158,7 @@ _FIELD_OF: dict[str, str] = {
     "limits.memory_mib": "limits_memory_mib",
     "limits.tmpfs_mib": "limits_tmpfs_mib",
     "sandbox.backend": "sandbox_backend",
+    "sandbox.landlock_layer": "sandbox_landlock_layer",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 
@@ -156,6 +171,10 @@ def _value(setting: UserSetting, value: Any, where: str) -> object:
     if setting.kind == "backend":
         if not isinstance(value, str) or value not in KNOWN_NAMES:
             raise UserConfigError(f"{where}: expected one of {', '.join(KNOWN_NAMES)}")
+        return value
+    if setting.kind == "switch":
+        if not isinstance(value, bool):
+            raise UserConfigError(f"{where}: expected true or false")
         return value
     if setting.kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -184,6 +203,12 @@ def parse_user_config(raw: bytes, source: str) -> UserConfig:
     tables = {setting.key.split(".")[0] for setting in USER_SETTINGS}
     values: dict[str, object] = {}
     for table, content in data.items():
+        if table == "credentials":
+            try:
+                values["credentials"] = parse_credentials(content, source)
+            except CredentialConfigError as error:
+                raise UserConfigError(str(error)) from None
+            continue
         if table not in tables:
             raise UserConfigError(f"{source}: key '{table}': unknown table")
         if not isinstance(content, dict):

@@ -15,8 +15,10 @@ imported only when it is picked, so `corral run` loads nothing it does not use).
   what is missing (a forced backend then refuses: exit 125 with that line);
 - `__init__(params)` — builds the runner.
 
-`auto` picks bubblewrap; where bubblewrap cannot start (e.g. Ubuntu's AppArmor blocks the unprivileged user
-namespaces it needs) it falls back to Landlock, and says so in the reason.
+`auto` picks bubblewrap. Where bubblewrap cannot start (e.g. Ubuntu's AppArmor blocks the unprivileged user
+namespaces it needs) `auto` refuses and names the weaker backends that could run (`_OPT_IN`): Landlock
+cannot protect paths inside the workspace, so running under it is the person's choice, never a silent
+fallback.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class BackendTraits:
     """One line: what this backend enforces."""
     cannot: tuple[str, ...] = ()
     """What it cannot do compared with bwrap, one short line each (empty for bwrap itself)."""
+    enforces_less: bool = True
+    """False for a backend that enforces everything bwrap does and more (gVisor): its `cannot` lines are
+    costs and differences, shown by `corral doctor`, and front ends do not warn each time it opens."""
     captures_writes: bool = True
     """False: a write outside the workspace is refused, not captured, so approving it re-runs the command
     with that path writable (the prompt says so)."""
@@ -140,6 +145,7 @@ class Registration:
 
 BACKENDS: dict[str, Registration] = {
     "bwrap": Registration("sandbox.bwrap_backend", "BwrapBackend"),
+    "landlock": Registration("sandbox.landlock_backend", "LandlockBackend"),
     "gvisor": Registration("sandbox.gvisor_backend", "GvisorBackend"),
     "seatbelt": Registration("sandbox.seatbelt_backend", "SeatbeltBackend", platform="darwin"),
 }
@@ -147,7 +153,10 @@ BACKENDS: dict[str, Registration] = {
 
 KNOWN_NAMES = BACKEND_NAMES
 
-_FALLBACK_ORDER = ("bwrap", "landlock")
+_FALLBACK_ORDER: tuple[str, ...] = ("bwrap",)
+"""What `auto` may pick, in order: only backends that enforce the whole policy."""
+_OPT_IN = ("landlock",)
+"""Weaker backends `auto` names when it finds nothing (`--backend NAME` or `sandbox.backend` picks one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +217,14 @@ def choose(params: BackendParams) -> Choice:
                 _build(name, params), f"{name}: automatic fallback, because {because}", fallback=True
             )
         reasons.append(f"{name} cannot run ({missing})")
-    raise BackendRefused("no sandbox backend can run here: " + "; ".join(reasons))
+    usable = [name for name in _OPT_IN if unavailable(name, params) is None]
+    hint = (
+        f'; weaker, and only if you choose it: --backend {usable[0]} (or sandbox.backend = "{usable[0]}"; '
+        "`corral doctor --backend " + usable[0] + "` says what it cannot do)"
+        if usable
+        else ""
+    )
+    raise BackendRefused("no sandbox backend can run here: " + "; ".join(reasons) + hint)
 
 
 def _build(name: str, params: BackendParams) -> Backend:

@@ -476,8 +476,8 @@ def build_argv(
 ) -> list[str]:
     """The exact bwrap argv for `command` under `policy` (what `corral policy --backend-args` prints).
 
-    `shared_net`: bwrap starts inside the session's network namespace (`sandbox.sessionns`) and makes
-    none of its own. `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and
+    `shared_net`: bwrap starts inside the session's network namespace (`sandbox.sessionns`), makes
+    none of its own, and does not die with its parent (the session's keeper ends it). `nested_userns` leaves out `--disable-userns` and `sandbox_id` sets the uid and
     gid inside: only for a command that is itself a sandbox and needs a user namespace of its own
     (gVisor's runsc)."""
     ids = ["--uid", str(sandbox_id), "--gid", str(sandbox_id)] if sandbox_id is not None else []
@@ -491,7 +491,9 @@ def build_argv(
         *(() if shared_net else ("--unshare-net",)),
         "--unshare-cgroup-try",
         *([] if nested_userns else ["--disable-userns"]),
-        "--die-with-parent",
+        # In a session's namespaces the keeper, not bwrap's parent, bounds the sandbox's life: processes
+        # a command leaves in the background outlive it (`sandbox.background`).
+        *(() if shared_net else ("--die-with-parent",)),
         "--new-session",
         "--cap-drop",
         "ALL",

@@ -14,7 +14,10 @@ import subprocess
 from pathlib import Path
 
 from sandbox.backend import BackendParams, BackendTraits
+from sandbox.bwrap import SandboxSetupError
+from sandbox.landlock_layer import InnerLayer, layer_unavailable
 from sandbox.locate import BwrapBinary, BwrapNotFound, find_bwrap
+from sandbox.policy import Policy
 from sandbox.runner import SandboxRunner
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -41,6 +44,15 @@ class BwrapBackend(SandboxRunner):
             limits=params.limits,
         )
         self.params = params
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """With `sandbox.landlock_layer`, every command also runs under Landlock inside the sandbox."""
+        if not self.params.landlock_layer:
+            return None
+        missing = layer_unavailable()
+        if missing is not None:
+            raise SandboxSetupError(f"the Landlock layer (sandbox.landlock_layer) cannot run: {missing}")
+        return InnerLayer(policy)
 
     @staticmethod
     def unavailable(params: BackendParams) -> str | None:

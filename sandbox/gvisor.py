@@ -24,6 +24,7 @@ bookworm-backports works unprivileged (see `INSTALL_HINT`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -54,7 +55,7 @@ STATE_DIR = SHM / ".corral-runsc"
 DECOY_CONTENT = b"\n"
 """Decoy files hold one newline under gVisor: it answers a read of an empty file itself, so only a
 non-empty decoy's read reaches the host file and moves its access time (`sandbox.readwatch`)."""
-COST = "about 1-2 s more per command than bwrap alone (a cold gVisor start); see bench/bench_gvisor.py"
+COST = "a cold gVisor start per command: about 2.7-2.9x bwrap for `true` or an interpreter start (bench/bench_gvisor.py)"
 
 _RELEASE = re.compile(r"runsc version (?:release-|[0-9.]*~)?(?P<date>20[0-9]{6})")
 
@@ -80,26 +81,57 @@ def parse_release(version_text: str) -> int | None:
     return int(match["date"]) if match else None
 
 
-def find_runsc(paths: Sequence[Path] = RUNSC_PATHS) -> Runsc:
-    """The runsc to run, or raise RunscUnavailable saying what is missing and how to fix it."""
+def find_runsc(paths: Sequence[Path] = RUNSC_PATHS, cache_dir: Path | None = None) -> Runsc:
+    """The runsc to run, or raise RunscUnavailable saying what is missing and how to fix it.
+
+    With `cache_dir`, a version that was read is remembered there, keyed by the binary's identity
+    (path, inode, size, modification time), so a command does not pay for `runsc --version`."""
     path = next((p for p in paths if os.access(p, os.X_OK) and p.is_file()), None)
     if path is None:
         raise RunscUnavailable(f"gVisor's runsc is not installed; {INSTALL_HINT}")
+    marker = _version_marker(path, cache_dir)
     try:
-        probe = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=10, check=False, env={}
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RunscUnavailable(f"{path} could not be run ({error}); {INSTALL_HINT}") from error
-    first = (probe.stdout.strip().splitlines() or [""])[0]
-    release = parse_release(probe.stdout)
-    if probe.returncode != 0 or release is None:
+        text = marker.read_text() if marker is not None else None
+    except OSError:
+        text = None
+    if text is None or parse_release(text) is None:
+        text = _version_text(path)
+        if marker is not None and parse_release(text) is not None:
+            try:
+                marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                marker.write_text(text)
+            except OSError:
+                pass  # only a cache: the next command asks runsc again
+    first = (text.strip().splitlines() or [""])[0]
+    release = parse_release(text)
+    if release is None:
         raise RunscUnavailable(f"{path} did not say its release ({first or 'no output'}); {INSTALL_HINT}")
     if release < MIN_RELEASE:
         raise RunscUnavailable(
             f"{path} is release {release}, older than 2024 (its statx breaks `ls -la`); {INSTALL_HINT}"
         )
     return Runsc(path, release, first)
+
+
+def _version_text(path: Path) -> str:
+    try:
+        probe = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False, env={}
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RunscUnavailable(f"{path} could not be run ({error}); {INSTALL_HINT}") from error
+    return probe.stdout if probe.returncode == 0 else ""
+
+
+def _version_marker(path: Path, cache_dir: Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = f"{path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    return cache_dir / "probes" / f"runsc-version-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def runsc_argv(runsc: Path, command: Sequence[str], env: Mapping[str, str]) -> list[str]:

@@ -47,6 +47,7 @@ class GvisorBackend(BwrapBackend):
             "shows gVisor's kernel (Linux 4.4.0 in uname), so kernel-specific tools may behave differently; "
             "`ls -l` of symlinks and unreadable directories prints 'Bad file descriptor' with runsc 20240729 (a gVisor xattr bug)",
         ),
+        enforces_less=False,
     )
 
     filter_profile: FilterProfile = GVISOR_FILTER
@@ -57,7 +58,7 @@ class GvisorBackend(BwrapBackend):
     @staticmethod
     def unavailable(params: BackendParams) -> str | None:
         try:
-            find_runsc()
+            find_runsc(cache_dir=params.cache_dir)
         except RunscUnavailable as error:
             return str(error)
         return BwrapBackend.unavailable(params)
@@ -74,7 +75,7 @@ class GvisorBackend(BwrapBackend):
         """The runsc binary (looked up once per runner); raises SandboxSetupError when there is none."""
         if self._runsc is None:
             try:
-                self._runsc = find_runsc()
+                self._runsc = find_runsc(cache_dir=self.cache_dir)
             except RunscUnavailable as error:
                 raise SandboxSetupError(str(error)) from error
         return self._runsc

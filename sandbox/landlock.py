@@ -131,6 +131,8 @@ class LandlockRules:
 
     readable: tuple[Path, ...] = ()
     writable: tuple[Path, ...] = ()
+    listable: tuple[Path, ...] = ()
+    """Directories whose entries may be listed (names only: no file below them becomes readable)."""
     connect_ports: tuple[int, ...] | None = None
     isolate_ipc: bool = True
     minimum_abi: int = 1
@@ -205,6 +207,8 @@ def restrict_self(rules: LandlockRules) -> int:
     if ruleset < 0:
         raise LandlockError(f"landlock_create_ruleset failed: {os.strerror(ctypes.get_errno())}")
     try:
+        for path in rules.listable:
+            _add_path_rule(ruleset, path, FS_READ_DIR & handled_fs)
         for path in rules.readable:
             _add_path_rule(ruleset, path, READ_ACCESS & handled_fs)
         for path in rules.writable:

@@ -29,7 +29,6 @@ Every tmpfs the sandbox mounts has a size, and what cannot be sized (bwrap's /de
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -92,7 +91,7 @@ def default_limits(
 
 def _kernel_version() -> tuple[int, ...]:
     parts: list[int] = []
-    for token in platform.release().split("-")[0].split(".")[:2]:
+    for token in os.uname().release.split("-")[0].split(".")[:2]:
         digits = "".join(ch for ch in token if ch.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts)

@@ -70,6 +70,10 @@ class SandboxInit:
             fields[key] = value.strip()
         return fields
 
+    def finished(self) -> bool:
+        """Every process of the namespace is gone (pid 1 finished exiting)."""
+        return self._finished()
+
     def _finished(self) -> bool:
         """pid 1 is a zombie or reaped: the kernel has already removed every other process."""
         status = self._status()

@@ -91,6 +91,8 @@ class NetworkAccess:
     """The command may reach corral's egress proxy (which decides per host)."""
 
     proxy_env: Mapping[str, str] = field(default_factory=dict)
+    readable: tuple[Path, ...] = ()
+    """Files the network needs inside, bound read-only (credential brokering's CA bundle and views)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +346,8 @@ def build_policy(
     # else with them (a rule for ~/.netrc leaves ~/.ssh hidden).
     allowed_reads = tuple(Path(os.path.abspath(p)) for p in unhidden)
     carve_outs = [Path(p) for p in readable if Path(p).is_absolute()]
+    if network is not None:
+        carve_outs.extend(network.readable)
     shown: list[Path] = [expand_home(p, h) for h in homes for p in defaults.HOME_READABLE]
     shown.extend(Path(os.path.abspath(os.path.expanduser(str(p)))) for p in extra_readable)
     shown.extend(p for p in allowed_reads if any(_is_within(p, h) for h in homes))

@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from boundary.violations import Change, Violation
+
+if TYPE_CHECKING:
+    from sandbox.background import KeptSandbox
 
 
 @dataclass(slots=True)
@@ -39,3 +43,9 @@ class RunResult:
     """One line per resource bound the command ran into (`sandbox.limits`), for the person."""
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Frees the run directory once pending changes are applied or discarded (set by the runner)."""
+    background: KeptSandbox | None = field(default=None, repr=False, compare=False)
+    """The command's sandbox, kept because it left processes running in the session's background
+    (`sandbox.background`); its layers stay held until `SandboxRunner.finish_background`."""
+    exclusive: bool = True
+    """Its layers were read with every sandboxed process gone (False: kept ones may still write, so the
+    apply step copies captured files instead of moving them)."""

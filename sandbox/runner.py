@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.appends import merge as merge_appends
 from sandbox.apply import ApplyOutcome, apply_changes
+from sandbox.background import KeptSandbox, still_running_below
 from sandbox.bwrap import (
     SandboxLayout,
     SandboxSetupError,
@@ -66,6 +67,9 @@ from sandbox.report import RunResult
 from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
 from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+
+if TYPE_CHECKING:
+    from sandbox.landlock_layer import InnerLayer
 
 EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
@@ -245,13 +249,22 @@ class SandboxRunner:
         slot, layout = self._prepare(policy)
         started = time.perf_counter()
         started_ns = time.time_ns()
+        kept: KeptSandbox | None = None
         try:
             watcher = ReadWatcher(layout.decoys)
-            exit_code, notices = self._execute(
-                binary, policy, layout, command, seccomp_path, stdio, network, on_start
-            )
+            holder: list[tuple[SandboxInit, RunCgroup | None]] = []
+            try:
+                exit_code, notices = self._execute(
+                    binary, policy, layout, command, seccomp_path, stdio, network, on_start, holder
+                )
+            finally:
+                if holder:
+                    kept_init, kept_cgroup = holder[0]
+                    kept = KeptSandbox(kept_init, slot, layout, policy, tuple(command), kept_cgroup)
             reads = watcher.reads()
         except BaseException as error:
+            if kept is not None:
+                _end_kept_quietly(kept)
             layout.release()
             if isinstance(error, SandboxOutlived):
                 slot.discard()  # processes may still be writing there: never reused, never read
@@ -260,7 +273,8 @@ class SandboxRunner:
             if isinstance(error, OSError):
                 raise SandboxSetupError(f"could not start the sandbox: {error}") from error
             raise
-        layout.release()
+        if kept is None:
+            layout.release()  # a kept sandbox still has the project's cache layers mounted
         duration_ms = (time.perf_counter() - started) * 1000
         result = RunResult(
             exit_code=exit_code,
@@ -269,15 +283,31 @@ class SandboxRunner:
             capture_roots=[layer.target for layer in layout.layers],
             notices=notices,
             started_ns=started_ns,
+            background=kept,
         )
-        done = layout
+        return self._collect_and_hold(policy, layout, slot, reads, result, kept)
+
+    def _collect_and_hold(
+        self,
+        policy: Policy,
+        layout: SandboxLayout,
+        slot: Slot,
+        reads: list[Path],
+        result: RunResult,
+        kept: KeptSandbox | None,
+    ) -> RunResult:
+        """Read the layers into `result`; its `release` frees the slot once the caller has decided (a
+        kept sandbox's slot stays held: its processes still write there)."""
 
         def release() -> None:
-            _reset_or_discard(done, slot)
+            if kept is None:
+                _reset_or_discard(layout, slot)
+            else:
+                kept.checkpoint_ns = time.time_ns()
 
         result.release = release
         try:
-            self._collect(policy, layout, reads, result)
+            self._collect(policy, layout, reads, result, exclusive=kept is None)
         except BaseException:
             release()
             raise
@@ -285,6 +315,35 @@ class SandboxRunner:
             release()
             result.release = None
             result.run_dir = None
+        return result
+
+    def finish_background(self, kept: KeptSandbox, *, stop: bool = True) -> RunResult:
+        """End a kept sandbox (`stop`: kill what still runs) and read what its processes wrote since
+        its layers were last read, with its pid namespace proven empty first; decided like a command's
+        writes (`settle`), after which its slot is freed. Raises SandboxOutlived when it cannot be shown
+        empty (nothing is read; the slot is discarded)."""
+        started = time.perf_counter()
+        try:
+            if stop or kept.running():
+                kept.stop()
+        except SandboxLingered as error:
+            kept.layout.release()
+            kept.slot.discard()
+            raise SandboxOutlived(str(error)) from error
+        finally:
+            kept.init.close()
+            if kept.cgroup is not None:
+                kept.cgroup.remove()
+        kept.layout.release()
+        result = RunResult(
+            exit_code=0,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            run_dir=kept.slot.path,
+            capture_roots=[layer.target for layer in kept.layout.layers],
+            started_ns=kept.checkpoint_ns,
+        )
+        result = self._collect_and_hold(kept.policy, kept.layout, kept.slot, [], result, None)
+        result.applied = [c for c in result.applied if not _reapplied_link(c)]
         return result
 
     def _wait_delivering(self, process: subprocess.Popen[bytes], child_pid: int) -> int:
@@ -362,8 +421,10 @@ class SandboxRunner:
         stdio: StdioSpec,
         network: NetworkHook | None,
         on_start: Callable[[int], None] | None,
+        kept: list[tuple[SandboxInit, RunCgroup | None]],
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
+        layer = self.inner_layer(policy)
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
@@ -381,6 +442,9 @@ class SandboxRunner:
                 for fd in (seccomp_fd, status_r, status_w, block_r, block_w):
                     os.close(fd)
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
+        if layer is not None:
+            command = layer.wrap(command)
+            pass_fds += layer.child_fds
         argv = list(mechanism.scope_argv) + self.sandbox_argv(
             binary.path,
             policy,
@@ -423,15 +487,23 @@ class SandboxRunner:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
+            if layer is not None:
+                layer.close()
             raise SandboxSetupError(
                 f"could not start the sandbox in the session's namespaces: {error}"
             ) from error
+        except BaseException:
+            if layer is not None:
+                layer.close()
+            raise
         finally:
             os.close(seccomp_fd)
             os.close(status_w)
             os.close(block_r)
             for fd in namespace_fds:
                 os.close(fd)
+        if layer is not None:
+            layer.started()
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None
@@ -474,6 +546,8 @@ class SandboxRunner:
                         f"could not give the sandbox its network proxy: {error}"
                     ) from error
             os.write(block_w, b"1")
+            if layer is not None:
+                layer.released()
             watch = ResourceWatch(child_pid, self.limits, layout.writable_tmpfs, count_tasks=cgroup is None)
             if on_start is not None:
                 on_start(child_pid)
@@ -486,6 +560,11 @@ class SandboxRunner:
             notices, watch = watch.stop(), None
             if cgroup is not None:
                 notices = cgroup.notices(self.limits) + notices
+            if namespace is not None and still_running_below(init.pid):
+                # Processes the command left in the background keep running in the session: its
+                # sandbox is kept (pid 1, mounts, layers, cgroup) and handed to the caller.
+                kept.append((init, cgroup))
+                init, cgroup = None, None
             return exit_code, notices
         finally:
             if watch is not None:
@@ -496,6 +575,8 @@ class SandboxRunner:
                     self._children.discard(init.pid)
                     self._pending.pop(init.pid, None)
             os.close(block_w)
+            if layer is not None:
+                layer.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -510,6 +591,10 @@ class SandboxRunner:
                         cgroup.remove()
             elif cgroup is not None:
                 cgroup.remove()
+
+    def inner_layer(self, policy: Policy) -> InnerLayer | None:
+        """A second layer inside the sandbox for one command (`sandbox.bwrap_backend`: Landlock)."""
+        return None
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Forward a signal (Ctrl-C) to the process groups of every sandboxed command running now; one
@@ -537,7 +622,18 @@ class SandboxRunner:
             with self._children_lock:
                 self._pending.pop(child, None)
 
-    def _collect(self, policy: Policy, layout: SandboxLayout, reads: list[Path], result: RunResult) -> None:
+    def _collect(
+        self,
+        policy: Policy,
+        layout: SandboxLayout,
+        reads: list[Path],
+        result: RunResult,
+        *,
+        exclusive: bool = True,
+    ) -> None:
+        """`exclusive`: the sandbox's pid namespace was proven empty; False while processes it kept in
+        the background may still write its layers (captured files are then copied, never moved)."""
+        result.exclusive = exclusive
         # Lines added to a hidden shell start-up file become "the real file plus those lines" in the
         # layer before it is read (`sandbox.appends`); a stand-in left as it was is no change.
         unchanged: set[Path] = set()
@@ -561,7 +657,7 @@ class SandboxRunner:
             if not changes:
                 continue
             if policy.in_workspace(layer.target):
-                self._workspace_changes(policy, layer, changes, result)
+                self._workspace_changes(policy, layer, changes, result, exclusive=exclusive)
             else:
                 result.violations.extend(_group(changes, ViolationKind.FS_WRITE, "outside the workspace"))
         for path in reads:
@@ -570,7 +666,13 @@ class SandboxRunner:
             )
 
     def _workspace_changes(
-        self, policy: Policy, layer: CaptureLayer, changes: list[Change], result: RunResult
+        self,
+        policy: Policy,
+        layer: CaptureLayer,
+        changes: list[Change],
+        result: RunResult,
+        *,
+        exclusive: bool,
     ) -> None:
         allowed: list[Change] = []
         protected: list[Change] = []
@@ -589,8 +691,9 @@ class SandboxRunner:
             protected.append(change)
         withdrawn: list[Change] = []
         if allowed:
-            # exclusive: the sandbox's pid namespace was proven empty before any layer was read.
-            outcome = apply_changes(layer.target, allowed, started_ns=result.started_ns, exclusive=True)
+            # exclusive: the sandbox's pid namespace was proven empty before any layer was read (else
+            # processes kept in the background may still write: content is copied, never moved).
+            outcome = apply_changes(layer.target, allowed, started_ns=result.started_ns, exclusive=exclusive)
             result.applied.extend(outcome.applied)
             result.refused.extend(outcome.refused)
             withdrawn = _withdraw_links_into_hidden(policy, result, self._links(policy))
@@ -624,7 +727,9 @@ class SandboxRunner:
                     else:
                         refused.append((change, "no capture root for this path"))
             for root, changes in by_root.items():
-                outcome = apply_changes(root, changes, started_ns=result.started_ns, exclusive=True)
+                outcome = apply_changes(
+                    root, changes, started_ns=result.started_ns, exclusive=result.exclusive
+                )
                 applied.extend(outcome.applied)
                 refused.extend(outcome.refused)
         finally:
@@ -637,6 +742,25 @@ class SandboxRunner:
     def finish(self, result: RunResult, allowed: Sequence[Violation]) -> list[tuple[Change, str]]:
         """`settle`, returning only the changes the safe apply step refused."""
         return list(self.settle(result, allowed).refused)
+
+
+def _end_kept_quietly(kept: KeptSandbox) -> None:
+    """A kept sandbox whose first read failed: kill it, and never reuse its slot."""
+    try:
+        kept.stop()
+    except SandboxLingered:
+        pass
+    finally:
+        kept.init.close()
+        if kept.cgroup is not None:
+            kept.cgroup.remove()
+    with contextlib.suppress(OSError):
+        kept.slot.discard()
+
+
+def _reapplied_link(change: Change) -> bool:
+    """A symlink a kept sandbox's final read applied again, unchanged: the host already had it."""
+    return change.op is ChangeOp.SYMLINK and change.link_target == _readlink(change.path)
 
 
 def _reset_or_discard(layout: SandboxLayout, slot: Slot) -> None:

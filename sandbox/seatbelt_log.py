@@ -119,15 +119,10 @@ def _violation(refusal: Refusal, policy: Policy) -> Violation | None:
     if operation.startswith("file-write") or operation == "file-link":
         op = _WRITE_OPS.get(operation, ChangeOp.MODIFY)
         if policy.in_workspace(path):
-            return Violation(
-                ViolationKind.FS_PROTECTED,
-                str(path),
-                op.value,
-                f"protected path in the workspace; {REFUSED_NOT_CAPTURED}",
-            )
-        return Violation(
-            ViolationKind.FS_WRITE, str(path), op.value, f"outside the workspace; {REFUSED_NOT_CAPTURED}"
-        )
+            kind, where = ViolationKind.FS_PROTECTED, "protected path in the workspace"
+        else:
+            kind, where = ViolationKind.FS_WRITE, "outside the workspace"
+        return Violation(kind, str(path), op.value, f"{where}; {REFUSED_NOT_CAPTURED}", reruns_on_allow=True)
     return None
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +105,7 @@ def _spec(profile: FilterProfile = BWRAP_FILTER) -> str:
     return "|".join(
         (
             FILTER_VERSION,
-            platform.machine(),
+            os.uname().machine,
             *_denied(profile),
             *_NOSYS,
             ",".join(map(str, sorted(_socket_families(profile)))),

@@ -133,6 +133,9 @@ class SessionNamespace:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _KEEPER],
+                # The running interpreter itself: its path may lie in a directory only another user can
+                # search (a venv on root's pyenv, run by an unprivileged user).
+                executable="/proc/self/exe",
                 stdin=keep_r,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,8 @@ class Actor:
     env: dict[str, str] = field(default_factory=dict)
     real_home: Path | None = None
     """The unprivileged user's real home (shared by every test), or None for a per-test home."""
+    backend: str = "bwrap"
+    """The sandbox backend this actor's corral runs with (its user config, `sandbox_backend`)."""
 
     @property
     def home(self) -> Path:
@@ -202,26 +205,62 @@ def _runsc_missing() -> str | None:
 
 
 RUNSC_MISSING = _runsc_missing()
-SANDBOX_BACKENDS = (
-    "bwrap",
-    pytest.param(
-        "gvisor",
-        marks=[
+
+
+def _landlock_missing() -> str | None:
+    from sandbox.backend import BackendParams, unavailable
+
+    cache = Path("/tmp") / f"corral-test-probe-{os.geteuid()}"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return unavailable("landlock", BackendParams(runtime_dir=cache / "run", cache_dir=cache))
+
+
+LANDLOCK_MISSING = _landlock_missing()
+
+
+def _backend_param(name: str, *, slow: bool = False) -> Any:
+    """One backend as a test parameter: skipped with the reason where it cannot run, `slow` when asked."""
+    marks: list[pytest.MarkDecorator] = [pytest.mark.slow] if slow else []
+    if name == "gvisor":
+        marks += [
             pytest.mark.slow,
             pytest.mark.skipif(RUNSC_MISSING is not None, reason=f"gVisor backend: {RUNSC_MISSING}"),
-        ],
-    ),
-)
-"""The backends the escape tests run against (the gVisor variants are `slow`: a cold runsc per command)."""
+        ]
+    if name == "landlock":
+        marks.append(
+            pytest.mark.skipif(LANDLOCK_MISSING is not None, reason=f"Landlock backend: {LANDLOCK_MISSING}")
+        )
+    return pytest.param(name, marks=marks, id=name) if marks else name
+
+
+SANDBOX_BACKENDS = (_backend_param("bwrap"), _backend_param("gvisor"))
+"""The backends the escape tests run against (the gVisor variants are `slow`: a cold runsc per command).
+Landlock enforces less (README: Backends), so an escape test runs against it only when marked
+`@pytest.mark.backends("bwrap", "gvisor", "landlock")`, a family that applies to it."""
+BACKEND_OVERRIDE = os.environ.get("CORRAL_TEST_BACKEND")
+"""Run every escape test against this one backend (e.g. `CORRAL_TEST_BACKEND=landlock`), to survey them."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every escape test that uses `actor` runs against each backend in `SANDBOX_BACKENDS`, except a test
-    marked `bwrap_only` (what it checks is bwrap's own mechanism, not the boundary the person sees)."""
-    module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if "actor" not in metafunc.fixturenames or not module.startswith("test_escape_"):
+    marked `bwrap_only` (what it checks is bwrap's own mechanism, not the boundary the person sees).
+    `@pytest.mark.backends(*names, slow=(names))` names the backends of a test instead (any module)."""
+    if "actor" not in metafunc.fixturenames:
         return
-    if metafunc.definition.get_closest_marker("bwrap_only") is not None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if BACKEND_OVERRIDE is not None:
+        metafunc.parametrize("sandbox_backend", [_backend_param(BACKEND_OVERRIDE)], indirect=True)
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None:
+        slow = marker.kwargs.get("slow", ())
+        params = [_backend_param(name, slow=name in slow) for name in marker.args]
+        metafunc.parametrize("sandbox_backend", params, indirect=True)
+        return
+    if (
+        not module.startswith("test_escape_")
+        or metafunc.definition.get_closest_marker("bwrap_only") is not None
+    ):
         return
     metafunc.parametrize("sandbox_backend", SANDBOX_BACKENDS, indirect=True)
 
@@ -233,6 +272,7 @@ def sandbox_backend(request: pytest.FixtureRequest) -> str:
 
 
 def _use_backend(actor: Actor, backend: str) -> None:
+    actor.backend = backend
     if backend == "bwrap":
         return
     config = actor.state_home / ".config" / "corral" / "config.toml"

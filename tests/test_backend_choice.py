@@ -81,17 +81,17 @@ def test_seatbelt_off_macos_refuses_in_one_line(tmp_path: Path) -> None:
         choose(_params(tmp_path, "seatbelt"))
 
 
-def test_auto_falls_back_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """bwrap unavailable: `auto` takes the next backend and the reason names bwrap's problem."""
+def test_auto_never_falls_back_to_a_weaker_backend_but_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bwrap unavailable: `auto` refuses, naming bwrap's problem and the weaker backend one may choose."""
     monkeypatch.setitem(backend_module.BACKENDS, "bwrap", Registration(__name__, "_Never"))
-    monkeypatch.setattr(backend_module, "_FALLBACK_ORDER", ("bwrap", "landlock"))
-    if "landlock" not in backend_module.BACKENDS:
-        with pytest.raises(BackendRefused, match="no sandbox backend can run here: bwrap cannot run"):
-            choose(_params(tmp_path))
-        return
-    choice = choose(_params(tmp_path))
-    assert choice.fallback and choice.backend.traits.name == "landlock"
-    assert "bwrap cannot run (the never-kernel module is missing)" in choice.reason
+    with pytest.raises(BackendRefused) as refused:
+        choose(_params(tmp_path))
+    message = str(refused.value)
+    assert "no sandbox backend can run here: bwrap cannot run (the never-kernel module is missing)" in message
+    if backend_module.unavailable("landlock", _params(tmp_path)) is None:
+        assert "--backend landlock" in message
 
 
 def test_command_line_beats_config_beats_auto() -> None:

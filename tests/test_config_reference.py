@@ -77,9 +77,13 @@ def test_every_documented_user_key_loads_and_nothing_else() -> None:
     for setting in USER_SETTINGS:
         assert f"`{setting.key}`" in reference
         table, key = setting.key.split(".")
-        value = {"seconds": "12", "count": "12", "paths": '["~/notes"]', "backend": '"bwrap"'}.get(
-            setting.kind, '["python"]'
-        )
+        value = {
+            "seconds": "12",
+            "count": "12",
+            "paths": '["~/notes"]',
+            "backend": '"bwrap"',
+            "switch": "true",
+        }.get(setting.kind, '["python"]')
         parse_user_config(f"[{table}]\n{key} = {value}\n".encode(), "config.toml")
         with pytest.raises(UserConfigError, match=f"config.toml: key '{table}.nope'"):
             parse_user_config(f"[{table}]\nnope = 1\n".encode(), "config.toml")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
-from sandbox.egress.proxy import EgressProxy, ProxyTimeouts, static_resolver
+from sandbox.egress.proxy import EgressProxy, ProxyTimeouts, TunnelHook, static_resolver
 
 
 @dataclass
@@ -200,6 +200,7 @@ def start_proxy(
     timeouts: ProxyTimeouts | None = None,
     decide: Callable[[str, int], bool] | None = None,
     listener: socket.socket | None = None,
+    tunnel_hook: TunnelHook | None = None,
 ) -> ProxyUnderTest:
     """A proxy whose decide callback is `policy` (unknown means deny) and whose resolver knows `names`."""
     violations: list[tuple[str, int, str]] = []
@@ -221,6 +222,7 @@ def start_proxy(
         on_violation=lambda host, port, reason: violations.append((host, port, reason)),
         is_address_allowed=policy.allows_address,
         timeouts=timeouts or ProxyTimeouts(decide=5, connect=5, header=2, idle=10),
+        tunnel_hook=tunnel_hook,
     )
     listener = listener or socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

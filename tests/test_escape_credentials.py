@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SECRET, Actor
 from tests.test_escape_support import assert_denied_under
 
@@ -84,6 +86,7 @@ def test_C01_credential_files_unreadable(actor: Actor) -> None:
     assert SECRET in (actor.home / ".aws/credentials").read_text()
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C01_other_spellings_and_readers(actor: Actor) -> None:
     """The same files reached by other path spellings and other programs: every one sees the decoy."""
     plant(actor, ".aws/credentials")
@@ -106,6 +109,7 @@ def test_C01_other_spellings_and_readers(actor: Actor) -> None:
     assert_no_secret_left(actor, result.stdout + result.stderr)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C01_new_credentials_under_hidden_dir_also_hidden(actor: Actor) -> None:
     """A hidden directory hides what is inside it, including entries the decoy does not list by name."""
     for index in range(300):  # more entries than a decoy mirrors
@@ -115,6 +119,7 @@ def test_C01_new_credentials_under_hidden_dir_also_hidden(actor: Actor) -> None:
     assert_no_secret_left(actor, result.stdout + result.stderr)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C01_hidden_paths_cannot_be_written_or_replaced(actor: Actor) -> None:
     """Hidden paths are decoys: writing, deleting or renaming them changes nothing on the host."""
     creds = plant(actor, ".aws/credentials")
@@ -134,6 +139,7 @@ def test_C01_hidden_paths_cannot_be_written_or_replaced(actor: Actor) -> None:
     assert_no_secret_left(actor, result.stdout + result.stderr)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C02_environment_scrubbed(actor: Actor) -> None:
     env_secrets = {
         "GITHUB_TOKEN": SECRET,
@@ -167,6 +173,7 @@ def test_C02_environment_scrubbed(actor: Actor) -> None:
     assert "CORRAL_SANDBOX=1" in result.stdout
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C02_sandbox_init_process_holds_no_host_environment(actor: Actor) -> None:
     """Regression: bwrap's own process is pid 1 in the sandbox and /proc/1/environ is readable there. It
     used to carry corral's whole environment (tokens included); it now gets the filtered one."""
@@ -176,6 +183,7 @@ def test_C02_sandbox_init_process_holds_no_host_environment(actor: Actor) -> Non
     assert "GITHUB_TOKEN" not in result.stdout
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C01_symlinked_credential_target_hidden(actor: Actor) -> None:
     target = plant(actor, "dotfiles/ssh/id_ed25519")
     link = actor.home / ".ssh/id_ed25519"
@@ -190,6 +198,7 @@ def test_C01_symlinked_credential_target_hidden(actor: Actor) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_C01_symlinked_credential_dir(actor: Actor) -> None:
     target = plant(actor, "dotfiles/aws/credentials").parent
     aws = actor.home / ".aws"

@@ -85,6 +85,9 @@ def test_P02_host_processes_invisible(actor: Actor) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.bwrap_only(
+    "under gVisor pid 1 is the command itself, in gVisor's own /proc (no host view either)"
+)
 def test_P02_proc_has_no_host_view(actor: Actor) -> None:
     """/proc is the sandbox's own: no host mounts table with the credential paths' sources, no host
     pid 1, and sysrq / kernel knobs are read-only."""
@@ -113,6 +116,8 @@ def test_P03_only_stdio_descriptors(actor: Actor) -> None:
     assert int(result.stdout.split()[-1]) <= 5  # bwrap's init: stdio and one eventfd
 
 
+# Not against gVisor: under gVisor the command is its sandbox's pid 1: `kill -STOP 1` stops the command itself; ptrace there is gVisor's own.
+@pytest.mark.backends("bwrap", "landlock")
 def test_P04_cannot_signal_or_trace_outside(actor: Actor) -> None:
     """Signals and ptrace cannot reach the host: a host process of the same user survives, and the
     sandbox's init ignores the signals sent to it."""
@@ -163,6 +168,7 @@ def test_P04_cannot_signal_or_trace_outside(actor: Actor) -> None:
         "holds-stdout",
     ],
 )
+@pytest.mark.backends("bwrap", "gvisor", "landlock", slow=("landlock",))
 def test_P05_no_process_outlives_the_command(actor: Actor, launch: str) -> None:
     seconds = f"{900 + secrets.randbelow(90000)}.{secrets.randbelow(10**6):06d}"  # a unique argv marker
     started = time.monotonic()
@@ -309,6 +315,8 @@ for fd in (0, 1, 2):
 """
 
 
+# Not against gVisor: under gVisor TIOCSTI fails with ENOTTY from gVisor's terminal layer, not EPERM from bwrap's filter.
+@pytest.mark.backends("bwrap", "landlock")
 def test_TIOCSTI_refused(actor: Actor) -> None:
     """TIOCSTI is refused by seccomp (EPERM), even on a terminal the sandbox owns and controls, and on
     the stdio it was given (a pipe would say ENOTTY: EPERM shows the filter answered first). On the
@@ -331,6 +339,7 @@ def test_TIOCSTI_refused(actor: Actor) -> None:
     assert "own-pty 0" in host.stdout or "own-pty 5" in host.stdout, host.stdout + host.stderr
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_TIOCSTI_on_real_terminal(actor: Actor) -> None:
     """End to end on a pty: an injection attempt types nothing into the terminal's input."""
     script = (
@@ -379,6 +388,8 @@ def _probe_values(output: str) -> dict[str, int]:
     return {name: int(value) for name, value in (line.split() for line in output.splitlines() if line)}
 
 
+# Not against gVisor: under gVisor other ABIs are ENOSYS (gVisor runs no 32-bit code) and AF_UNIX is gVisor's own, reaching no host socket.
+@pytest.mark.backends("bwrap", "landlock")
 def test_P08_seccomp_holds_on_every_abi(actor: Actor) -> None:
     """AF_UNIX socket() through the native syscall, x32 numbers, and the i386 ABI (`int 0x80`, both
     `socket` and `socketcall`) all fail with EPERM. No 32-bit toolchain is needed: the probe runs
@@ -399,6 +410,9 @@ def test_P08_seccomp_holds_on_every_abi(actor: Actor) -> None:
     assert outside.get("native", -1) >= 0, host.stdout + host.stderr
 
 
+@pytest.mark.bwrap_only(
+    "under gVisor the command is root of gVisor's own kernel (its capabilities are gVisor's, not the host's)"
+)
 def test_P08_no_privileges(actor: Actor) -> None:
     """No new privileges, no capabilities even for root, no nested user namespaces, setuid ineffective,
     no mounts: `unshare -Urm` cannot unmount the credential decoys."""

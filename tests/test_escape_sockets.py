@@ -110,6 +110,7 @@ PY_UNIX_CONNECT = (
 )
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_U01_unix_socket_daemon_unreachable(actor: Actor) -> None:
     """docker.sock-style daemon: curl, Python, and a socket in the workspace itself; socketpair (which
     reaches nothing outside the process tree) still works."""
@@ -136,6 +137,7 @@ def test_U01_unix_socket_daemon_unreachable(actor: Actor) -> None:
     assert "pair" in result.stdout
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_U02_ssh_agent_unreachable(actor: Actor) -> None:
     """SSH_AUTH_SOCK is scrubbed from the environment, and naming the socket explicitly fails too."""
     agent = actor.own_dir / "agent.sock"
@@ -155,6 +157,7 @@ def test_U02_ssh_agent_unreachable(actor: Actor) -> None:
     assert "CONNECTED" not in result.stdout
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_U03_abstract_sockets_and_session_daemons(actor: Actor) -> None:
     """An abstract-namespace server (not reachable through any path, and per network namespace), D-Bus
     and systemd user services: all fail, no marker appears."""
@@ -184,6 +187,7 @@ except OSError as e: print("abstract-refused", e.errno)'
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_U05_host_loopback_services_unreachable(actor: Actor, family: str) -> None:
     """A service on the host's loopback (IDE WebSocket, database, docker :2375): curl, Python and bash's
     /dev/tcp reach the sandbox's own empty loopback, never the host's."""

@@ -109,7 +109,9 @@ def test_W01_agent_config_in_home(actor: Actor) -> None:
         assert now == was, rel
     if not before[".claude.json"]:
         assert not (actor.home / ".claude.json").exists()
-    assert not (actor.state_home / ".config/corral/config.toml").exists()
+    corral_config = actor.state_home / ".config/corral/config.toml"
+    # The harness may have written the backend choice there itself (tests/conftest.py): never "x".
+    assert not corral_config.exists() or corral_config.read_text().startswith("[sandbox]")
     assert result.returncode in (1, 77)
 
 
@@ -526,6 +528,10 @@ def test_W11_rename_in_two_commands(actor: Actor) -> None:
     _git_marker_check(actor, [])
 
 
+@pytest.mark.bwrap_only(
+    "under gVisor `mv` of the workspace's mount point falls back to copy and delete (EXDEV, not EBUSY): "
+    "the deletions inside the workspace are the command's own, protected ones are still denied"
+)
 def test_W12_directory_swap(actor: Actor) -> None:
     plant(actor, actor.workspace / ".claude/settings.json", "{}\n")
     plant(actor, actor.workspace / "docs/README.md", "docs\n")

@@ -169,7 +169,7 @@ def test_a_version_2_ledger_is_migrated_and_backfilled(tmp_path: Path) -> None:
     )
     raw.close()
     with Ledger.open(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 3
+        assert ledger.schema_version == SCHEMA_VERSION == 4
         rows = ledger.commands()
     assert [(r.unasked, r.approved, r.hook) for r in rows] == [
         (True, None, None),

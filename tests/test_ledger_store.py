@@ -52,7 +52,7 @@ def record(ledger: Ledger, session_id: int | None, project: str = "/p", **overri
 def test_schema_version_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "data" / "ledger.sqlite3"
     with Ledger.open(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 3
+        assert ledger.schema_version == SCHEMA_VERSION == 4
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -202,3 +202,33 @@ def test_writer_killed_mid_loop_loses_no_committed_row(tmp_path: Path) -> None:
             counts[row.command_id] = counts.get(row.command_id, 0) + 1
         # Each command and its prompts are one transaction: all three prompts or no command.
         assert all(counts.get(command_id) == 3 for command_id in stored)
+
+
+def test_brokered_requests_are_counted_per_host_and_credential(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        session = ledger.start_session("/p", "cli")
+        record(
+            ledger, session, brokered=[("api.github.com:443", "github", 3), ("github.com:443", "github", 2)]
+        )
+        record(ledger, session, brokered=[("api.github.com:443", "github", 1)])
+        record(ledger, session, project="/other", brokered=[("api.openai.com:443", "openai", 5)])
+        assert ledger.brokered_totals("/p") == [
+            ("api.github.com:443", "github", 4),
+            ("github.com:443", "github", 2),
+        ]
+        assert ledger.brokered_totals()[0] == ("api.openai.com:443", "openai", 5)
+
+
+def test_a_version_3_ledger_gains_the_brokered_table(tmp_path: Path) -> None:
+    from corral.ledger import _MIGRATIONS
+
+    path = tmp_path / "ledger.sqlite3"
+    raw = sqlite3.connect(path)
+    for step in _MIGRATIONS[:3]:
+        step(raw)
+    raw.execute("PRAGMA user_version=3")
+    raw.commit()
+    raw.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.schema_version == 4
+        assert ledger.brokered_totals() == []

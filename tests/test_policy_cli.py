@@ -51,7 +51,7 @@ def test_json_keys_are_stable_machine_names(tmp_path: Path, isolated_home: Path)
         "homes", "readable", "readable_when_present", "private_caches", "project_writable_refused",
     }  # fmt: skip
     assert set(view["environment"]) == {"names", "project", "proxy"}
-    assert set(view["network"]) == {"mode", "proxy", "allow", "deny", "unknown_hosts"}
+    assert set(view["network"]) == {"mode", "proxy", "allow", "deny", "unknown_hosts", "brokered"}
     for key in ("filesystem", "environment", "network", "trust"):
         for name in view[key]:
             assert name.replace("_", "").isalpha() and name.islower(), name
@@ -101,3 +101,34 @@ def test_malformed_user_config_is_one_line_exit_2(tmp_path: Path, isolated_home:
     result = _corral("policy", "--project", str(project), cwd=project)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "network.allow" in result.stderr
+
+
+def test_brokered_hosts_are_listed_with_credential_names_never_values(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    project = _project(tmp_path, isolated_home)
+    config = isolated_home / ".config" / "corral" / "config.toml"
+    secret = "ghp_POLICYsecret0000000000000000000000"
+    (isolated_home / "token").write_text(secret + "\n")
+    config.write_text(
+        config.read_text()
+        + f'\n[credentials.github]\nfrom = "file:{isolated_home / "token"}"\n'
+        + '\n[credentials.internal]\nfrom = "env:INTERNAL"\nhosts = ["api.internal.example"]\n'
+        + 'header = "X-Api-Key"\nscheme = "none"\nenv = ["INTERNAL_KEY"]\n'
+    )
+    view = _view(project)
+    brokered = {
+        (entry["host"], entry["credential"], entry["header"]) for entry in view["network"]["brokered"]
+    }
+    assert brokered == {
+        ("api.github.com:443", "github", "Authorization"),
+        ("uploads.github.com:443", "github", "Authorization"),
+        ("github.com:443", "github", "Authorization"),
+        ("api.internal.example:443", "internal", "X-Api-Key"),
+    }
+    text = _corral("policy", "--project", str(project), cwd=project)
+    assert "api.github.com:443  github in Authorization (token; from file)" in text.stdout
+    for output in (json.dumps(view), text.stdout, text.stderr):
+        assert secret not in output
+    # The placeholder (not the secret) is what the sandbox's GH_TOKEN holds.
+    assert view["environment"]["proxy"]["GH_TOKEN"].startswith("corral-placeholder-")

@@ -66,3 +66,17 @@ def test_shell_without_a_terminal_exits_with_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "needs a terminal" in result.stderr
         assert "corral run -c" in result.stderr
+
+
+def test_a_host_prompt_offers_this_port_only_and_answers_one_port(tmp_path: Path) -> None:
+    """Issue 13: "allow for this project" covers the host on any port; the person may pick the port."""
+    from corral.decision import Decision, Scope
+
+    offered = _offered(tmp_path, [Violation(ViolationKind.NET, "db.example:5432", "connect")])
+    assert "port" in offered
+    tty = tmp_path / "tty"
+    answer = LineAsk(str(tty), chooser=lambda *_: "port", arm_delay_s=0)(
+        demo.demo_request([Violation(ViolationKind.NET, "db.example:5432", "connect")])
+    )
+    assert answer == Decision(Scope.PROJECT, one_port=True)
+    assert "port" not in _offered(tmp_path, [Violation(ViolationKind.FS_WRITE, "/home/dev/x", "create")])

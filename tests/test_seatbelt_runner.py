@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from boundary.violations import ViolationKind
+from corral.sensitivity import RERUN_NOTE, why_it_matters
 from sandbox import seatbelt
 from sandbox.backend import BackendParams
 from sandbox.policy import Policy, build_policy
@@ -74,6 +75,9 @@ def test_every_refused_write_says_before_the_answer_that_allowing_re_runs_the_co
         v for v in violations_from(refusals, _policy()).violations if v.kind is not ViolationKind.FS_READ
     ]
     assert all("re-runs the whole command with this path writable" in v.detail for v in writes[:3])
+    # The prompt's why-it-matters line (what every front end shows before the answer) says it too.
+    assert all(v.reruns_on_allow and RERUN_NOTE in why_it_matters(v) for v in writes[:3])
+    assert RERUN_NOTE not in why_it_matters(dataclasses.replace(writes[0], reruns_on_allow=False))
 
 
 def test_log_show_is_the_system_one_with_a_predicate_on_the_tag() -> None:

@@ -41,6 +41,9 @@ class _Broken:
     def run_with_hooks(self, *args: object, **kwargs: object) -> object:
         raise RuntimeError("sandbox could not start")
 
+    def has_background(self) -> bool:
+        return False
+
 
 def test_a_failed_run_is_words_and_the_pipe_is_closed(tmp_path: Path) -> None:
     seen: list[bytes] = []

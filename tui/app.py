@@ -105,6 +105,14 @@ class CorralShell(App[int]):
         Binding("f3", "rules", "Rules", tooltip="This project's stored rules", id="shell.rules"),
         Binding("f4", "stats", "Stats", tooltip="Prompts and decisions from the ledger", id="shell.stats"),
         Binding("ctrl+l", "clear_log", "Clear", tooltip="Clear the command log", id="shell.clear"),
+        Binding(
+            "f5",
+            "background",
+            "Background",
+            tooltip="What the session's commands left running, with a key to stop each",
+            id="shell.background",
+            show=False,
+        ),
     ]
 
     def __init__(
@@ -217,7 +225,10 @@ class CorralShell(App[int]):
                     self._reopen_session()
             self._refresh_header()
 
-        self.push_screen(TrustScreen(gate), chosen)
+        from corral.trust_report import brokered_lines
+
+        brokered = brokered_lines(gate, self.project.locations.user_config_path)
+        self.push_screen(TrustScreen(gate, brokered=brokered), chosen)
 
     # --- running commands ------------------------------------------------------------------------
 
@@ -373,6 +384,12 @@ class CorralShell(App[int]):
         from tui.rules_screen import RulesScreen
 
         self._open_view(RulesScreen(self.project.locations, self.project.workspace))
+
+    def action_background(self) -> None:
+        """Open the background screen: the session's kept processes, stoppable."""
+        from tui.background_screen import BackgroundScreen
+
+        self._open_view(BackgroundScreen(lambda: self.session))
 
     def action_stats(self) -> None:
         """Open the stats screen."""

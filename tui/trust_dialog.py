@@ -10,6 +10,7 @@ trusted version and the commits that touched those files. Keys: t trust, u conti
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from enum import Enum
 
 from rich.text import Text
@@ -42,8 +43,9 @@ _HEADLINE = {
 }
 
 
-def describe_gate(gate: GateResult) -> Text:
-    """Everything the person needs to decide, as inert text."""
+def describe_gate(gate: GateResult, brokered: Sequence[str] = ()) -> Text:
+    """Everything the person needs to decide, as inert text; `brokered`: the project hosts that would
+    receive one of the person's brokered credentials (`corral.trust_report.brokered_lines`)."""
     body = Text(end="")
     if gate.state is TrustState.TRUSTED:
         body.append(
@@ -78,6 +80,11 @@ def describe_gate(gate: GateResult) -> Text:
         body.append(" ! ", style="bold white on red")
         body.append(" ")
         body.append_text(inert(warning, "yellow", one_line=True))
+        body.append("\n")
+    for notice in brokered:
+        body.append(" brokered ", style="bold white on blue")
+        body.append(" ")
+        body.append_text(inert(notice, "yellow", one_line=True))
         body.append("\n")
     if review.hooks:
         body.append("Hooks (run inside the sandbox):\n", style="bold")
@@ -161,10 +168,11 @@ class TrustScreen(DialogScreen[TrustChoice]):
         Binding("q", "choose('quit')", "Quit", tooltip="Leave corral", id="trust.quit"),
     ]
 
-    def __init__(self, gate: GateResult, *, inspect_only: bool = False) -> None:
+    def __init__(self, gate: GateResult, *, inspect_only: bool = False, brokered: Sequence[str] = ()) -> None:
         super().__init__()
         self.gate = gate
         self.inspect_only = inspect_only
+        self.brokered = tuple(brokered)
 
     def compose(self) -> ComposeResult:
         gate = self.gate
@@ -176,7 +184,7 @@ class TrustScreen(DialogScreen[TrustChoice]):
             title.append("\n")
             title.append_text(inert(str(gate.root), "dim", one_line=True))
             yield Static(title, classes="title")
-            yield VerticalScroll(Static(describe_gate(gate)), id="trust-body")
+            yield VerticalScroll(Static(describe_gate(gate, self.brokered)), id="trust-body")
             with Horizontal(classes="buttons"):
                 if self.inspect_only:
                     yield Button("Close (Esc)", id="untrusted", variant="primary")

@@ -48,9 +48,11 @@ def _handle(args: argparse.Namespace) -> int:
             explicit=bool(args.project),
             allow_home=args.allow_home_workspace,
         )
-        session, _warnings = open_session(
+        session, warnings = open_session(
             workspace, locations, ask=None, frontend="policy", session_start=False, record=False
         )
+        for warning in warnings:
+            print(f"corral: {warning}", file=sys.stderr)
         user = load_user_config(locations.user_config_path)
     except (ConfigError, UserConfigError, PolicyError) as error:
         raise UsageError(str(error)) from error

@@ -126,21 +126,23 @@ def _show(args: argparse.Namespace) -> int:
     result = _evaluate(args)
     if result is None:
         return 1
-    from corral.trust_report import report_text
+    from corral.locations import Locations
+    from corral.trust_report import brokered_lines, report_text
 
-    print(report_text(result), end="")
+    print(report_text(result, brokered_lines(result, Locations.default().user_config_path)), end="")
     return 0
 
 
 def _grant(args: argparse.Namespace) -> int:
-    from corral.trust_report import report_text
+    from corral.locations import Locations
+    from corral.trust_report import brokered_lines, report_text
     from corral.trusting import grant_shown
     from trust.store import TrustError
 
     result = _evaluate(args)
     if result is None:
         return 1
-    print(report_text(result), end="")
+    print(report_text(result, brokered_lines(result, Locations.default().user_config_path)), end="")
     if result.untrustable:
         return _fail(result.untrustable)
     try:

@@ -25,6 +25,7 @@ from corral.session import CommandOutcome, Session
 from sandbox.runner import StdioSpec
 
 KILL_GRACE_S = 2.0
+KEPT_OUTPUT_GRACE_S = 0.3
 CHUNK = 48 * 1024
 
 OutputSink = Callable[[str, bytes], None]
@@ -42,6 +43,7 @@ class StreamedRun:
         self.on_output = on_output
         self.cancelled = threading.Event()
         self.running = threading.Event()
+        self.output_closed = threading.Event()
         self.timed_out = False
         self._killer: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -100,13 +102,19 @@ class StreamedRun:
                 timer.cancel()
             for fd in (out_w, err_w, stdin):
                 os.close(fd)
+            # A process the command left in the background (kept by a live session) may hold the pipes
+            # open: take what is there, then stop forwarding (the pumps keep draining, so it never gets
+            # SIGPIPE for writing to its output).
+            wait = KEPT_OUTPUT_GRACE_S if self.session.has_background() else 5
             for pump in pumps:
-                pump.join(timeout=5)
+                pump.join(timeout=wait)
+            self.output_closed.set()
 
     def _pump(self, fd: int, stream: str) -> None:
         try:
             while chunk := os.read(fd, CHUNK):
-                self.on_output(stream, chunk)
+                if not self.output_closed.is_set():
+                    self.on_output(stream, chunk)
         except OSError:
             pass
         finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from boundary.termsafe import visible
 from corral.broker.address import AddressError, Peer
+from corral.broker.execution import outcome_messages
 from corral.broker.server import AlreadyServed, BrokerServer, SessionHost
 from corral.decision import AskCallback
 from corral.errors import Refused
@@ -99,6 +100,9 @@ def run_session(directory: str | None, ask: AskCallback | None) -> int:
         server.close()
         session.interrupt(signal.SIGTERM)
         with host.lock:  # let a running command finish deciding before the ledger closes
+            for ended in session.end_background():
+                for line in outcome_messages(workspace, ended):
+                    print(visible(line), file=sys.stderr)
             session.close()
     print("corral session: ended", file=sys.stderr)
     return 0

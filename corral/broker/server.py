@@ -127,6 +127,9 @@ class BrokerServer:
         os.write(lock_fd, f"{os.getpid()}\n".encode())
         self._lock_fd = lock_fd
         self._listener = listener
+        session = self.host.current()
+        if session is not None:
+            session.place.prepare_soon()  # the session's keeper and /tmp, before the first command
         self._thread = threading.Thread(target=self._accept_loop, name="corral-broker", daemon=True)
         self._thread.start()
 

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import h11
 
@@ -105,6 +106,18 @@ def static_resolver(mapping: Mapping[str, tuple[str, int]]) -> Resolver:
     return resolve
 
 
+class TunnelHook(Protocol):
+    """Takes over a granted tunnel to some hosts (credential brokering: `sandbox.egress.intercept`)."""
+
+    def wants(self, host: str, port: int) -> bool:
+        """Whether this hook serves tunnels to canonical `host`:`port`."""
+        ...
+
+    def serve(self, client: socket.socket, upstream: socket.socket, host: str, port: int) -> None:
+        """Serve the tunnel (the client was told it is established) until it ends."""
+        ...
+
+
 class Refusal(Exception):
     """A destination the proxy will not connect to, with the answer for each protocol."""
 
@@ -147,9 +160,11 @@ class EgressProxy:
         is_address_allowed: Callable[[IPAddress], bool] | None = None,
         timeouts: ProxyTimeouts | None = None,
         max_connections: int = 512,
+        tunnel_hook: TunnelHook | None = None,
         decide_now: DecideNow | None = None,
     ) -> None:
         self._decide = decide
+        self._tunnel_hook = tunnel_hook
         self._decide_now = decide_now
         self._resolver = resolver or system_resolver
         self._on_violation = on_violation
@@ -368,7 +383,18 @@ class EgressProxy:
             return
         with upstream:
             client.sendall(socks.reply(socks.SUCCEEDED))
-            relay(client, upstream, idle_timeout_s=self.timeouts.idle)
+            self.tunnel(client, upstream, request.host, request.port)
+
+    def tunnel(self, client: socket.socket, upstream: socket.socket, raw_host: str, port: int) -> None:
+        """Relay a granted tunnel, or hand it to the tunnel hook when it wants the host (the transparent
+        path calls this too, so a brokered host is served the same however the client got there)."""
+        hook = self._tunnel_hook
+        if hook is not None:
+            host = canonical_host(raw_host)  # open_upstream accepted it: it is canonical-able
+            if hook.wants(host, port):
+                hook.serve(client, upstream, host, port)
+                return
+        relay(client, upstream, idle_timeout_s=self.timeouts.idle)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -433,7 +459,20 @@ class EgressProxy:
                     400, "data after CONNECT before the tunnel was granted (pipelining refused)"
                 )
             client.sendall(f"HTTP/{version} 200 Connection established\r\n\r\n".encode("ascii"))
-            relay(client, upstream, idle_timeout_s=self.timeouts.idle)
+            self.tunnel(client, upstream, authority.host, authority.port)
+
+    def _refuse_plain_brokered(self, raw_host: str, port: int) -> None:
+        """A brokered host is reached over HTTPS only: plain HTTP to it is refused and reported (nothing
+        is sent upstream)."""
+        hook = self._tunnel_hook
+        if hook is None:
+            return
+        try:
+            host = canonical_host(raw_host)
+        except HostError:
+            return  # open_upstream refuses and reports it
+        if hook.wants(host, 443):
+            raise self._refuse(host, port, "a host with a brokered credential is reached over https:// only")
 
     def _serve_forward(
         self, client: socket.socket, parser: h11.Connection, request: h11.Request, version: str
@@ -443,6 +482,7 @@ class EgressProxy:
             target = parse_absolute_target(target_text)
         except ProtocolError as error:
             raise self._malformed(_rough_authority(target_text), error) from None
+        self._refuse_plain_brokered(target.authority.host, target.authority.port)
         upstream = self.open_upstream(target.authority.host, target.authority.port)
         with upstream:
             authority = _host_header(canonical_host(target.authority.host), target.authority.port)

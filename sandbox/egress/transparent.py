@@ -39,7 +39,8 @@ SO_ORIGINAL_DST = 80
 
 OpenUpstream = Callable[[str, int], socket.socket]
 """``open_upstream(host, port)``: a connected socket, or an exception (refused: the reason was reported)."""
-Relay = Callable[[socket.socket, socket.socket], object]
+Relay = Callable[[socket.socket, socket.socket, str, int], object]
+"""``relay(client, upstream, host, port)``: serve an allowed connection (`EgressProxy.tunnel`)."""
 OnRefusal = Callable[[str, int, str], None]
 
 
@@ -173,4 +174,4 @@ class TransparentService:
             return
         with upstream:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._relay(client, upstream)
+            self._relay(client, upstream, host, port)

@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
+from boundary.violations import ViolationKind
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.grouping import deleted_paths, is_deletion
 from corral.termsafe import ARMING_DELAY, arm_prompt
@@ -167,6 +168,9 @@ class LineAsk:
             ("session", "allow for this session"),
             ("project", "allow for this project (stores a rule)"),
         ]
+        ports = _one_port_label(request)
+        if ports:
+            options.append(("port", f"allow for this project, {ports} only"))
         if any(violation.changes for violation in request.violations):
             options.append(("changes", "show the captured changes"))
         if len(request.groups) != len(request.violations):
@@ -181,6 +185,8 @@ class LineAsk:
             if picked == "details":
                 tty.write(render_request(request, details=True))
                 continue
+            if picked == "port":
+                return Decision(Scope.PROJECT, one_port=True)
             scope = Scope(picked)
             if scope is Scope.PROJECT and request.sensitive:
                 tty.write(_sensitive_warning(request))
@@ -204,6 +210,14 @@ class LineAsk:
         arm_prompt(fd, self.arm_delay_s)
 
 
+def _one_port_label(request: PromptRequest) -> str:
+    """For a prompt about hosts only: which ports a one-port rule would name ("port 22"), else ""."""
+    if not request.violations or any(v.kind is not ViolationKind.NET for v in request.violations):
+        return ""
+    ports = sorted({v.target.rpartition(":")[2] for v in request.violations}, key=lambda p: (len(p), p))
+    return ("port " if len(ports) == 1 else "ports ") + ", ".join(ports)
+
+
 def _sensitive_warning(request: PromptRequest) -> str:
     from tui.inert import plain
 
@@ -219,6 +233,7 @@ _LETTERS = {
     "once": "o",
     "session": "s",
     "project": "p",
+    "port": "1",
     "changes": "c",
     "details": "v",
     "back": "n",

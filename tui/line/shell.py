@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corral.background import background_lines, stop_argument
+from corral.broker.execution import outcome_messages
 from corral.broker.server import SessionHost
 from corral.errors import Untrusted
 from corral.locations import Locations
@@ -166,7 +168,26 @@ class PlainShell:
         if text == "stats":
             self._print_stats()
             return True
+        if text == "jobs":
+            for line in background_lines(self.session.background()):
+                print(line)
+            return True
+        job = stop_argument(text)
+        if job is not None:
+            self._stop_job(job)
+            return True
         return False
+
+    def _stop_job(self, job: int) -> None:
+        """`stop N`: stop a background job; what it wrote since its command ended is decided now."""
+        with self.host.lock:
+            outcome = self.session.stop_background(job)
+        if outcome is None:
+            print(f"no background job {job} (see: jobs)", file=sys.stderr)
+            return
+        print(f"stopped [{job}]")
+        for line in outcome_messages(self.project.workspace, outcome):
+            print(plain(line, one_line=True), file=sys.stderr)
 
     def run_command(self, text: str) -> tuple[CommandOutcome | None, str | None]:
         """Run one command; its output goes to stdout through the terminal filter."""
@@ -216,7 +237,7 @@ class PlainShell:
 
 def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     """The trust question on the terminal: `trust`, `untrusted` or `quit` (anything else: untrusted)."""
-    from corral.trust_report import report_text
+    from corral.trust_report import brokered_lines, report_text
 
     gate = project.gate
     if gate is None:
@@ -224,7 +245,7 @@ def ask_trust(project: ProjectTrust, chooser: LineAsk | None = None) -> str:
     print(f"\n━━ corral: project {plain(str(gate.root), one_line=True)} is {gate.state.value} ━━")
     print("Until you trust it, corral reads none of the project's configuration and runs none of its hooks:")
     print("commands run under your own policy only. Trusting loads what is listed here.\n")
-    print(report_text(gate))
+    print(report_text(gate, brokered_lines(gate, project.locations.user_config_path)))
     ask = chooser or LineAsk()
     options = [
         ("untrusted", "continue untrusted (default)"),
@@ -258,7 +279,7 @@ def run_plain(directory: str | None) -> int:
     print(
         f"corral shell (line mode) in {plain(str(workspace), one_line=True)} · trust: {project.state.value}"
     )
-    print("commands run sandboxed; built-ins: cd, rules, trust, stats, exit")
+    print("commands run sandboxed; built-ins: cd, rules, trust, stats, jobs, stop N, exit")
     shell = PlainShell(project, session, hold, gate)
     broker = serve_line_shell(workspace, locations, shell.host)
     try:
@@ -268,6 +289,9 @@ def run_plain(directory: str | None) -> int:
         if broker is not None:
             broker.close()
         with shell.host.lock:
+            for ended in session.end_background():
+                for line in outcome_messages(workspace, ended):
+                    print(plain(line, one_line=True), file=sys.stderr)
             session.close()
 
 
