@@ -72,7 +72,7 @@ class ChosenBackend:
     def warning(self) -> str | None:
         """One line for the front end when the backend enforces less than bwrap: the first (the most
         important) of what it cannot do."""
-        if not self.traits.cannot:
+        if not self.traits.cannot or not self.traits.enforces_less:
             return None
         return (
             f"sandbox backend {self.traits.name} ({self.reason}) enforces less than bwrap: it "

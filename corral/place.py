@@ -3,9 +3,9 @@
 A live session (`corral shell`, `corral session`, the broker, `corral mcp`) gets the keeper's
 namespaces (`sandbox.sessionns`: one network namespace, so a server left running by one command is
 reachable from the next, and one pid namespace every sandboxed process of the session belongs to) and
-a /tmp of its own (`sandbox.sessiontmp.SessionTmp.live`), both ended by `close()`. A standalone
-`corral run` is not a session: it gets its project's standalone /tmp (kept between consecutive runs,
-emptied after `STANDALONE_IDLE_S` idle) and a network namespace of its own, as before.
+a /tmp of its own (`sandbox.sessiontmp`, bounded by `sandbox.tmpquota`), both ended by `close()`. A
+standalone `corral run` is not a session: it gets a fresh /tmp and a network namespace of its own, as
+before.
 
 When the keeper cannot be made (user namespaces refused to corral itself) the session runs as before
 (each command its own network namespace) and says so once; a /tmp that cannot be made is a setup
@@ -20,13 +20,16 @@ from pathlib import Path
 from sandbox.bwrap import SandboxSetupError
 from sandbox.sessionns import SessionNamespace, SessionNamespaceError, SharedPlace
 from sandbox.sessiontmp import SessionTmp, sweep
+from sandbox.tmpquota import TmpQuota
 
 
 class SessionPlace:
     """The shared place of one Session (see the module docstring)."""
 
-    def __init__(self, cache_dir: Path, workspace: Path, *, live: bool) -> None:
+    def __init__(self, cache_dir: Path, workspace: Path, *, live: bool, tmp_limit_bytes: int = 0) -> None:
         self._cache_dir = cache_dir
+        self._tmp_limit = tmp_limit_bytes
+        self._quota: TmpQuota | None = None
         self._workspace = workspace
         self.live = live
         self._namespace: SessionNamespace | None = None
@@ -50,6 +53,14 @@ class SessionPlace:
                 pass
 
         threading.Thread(target=make, name="corral-place", daemon=True).start()
+
+    def take_notices(self) -> list[str]:
+        """Lines to show now: the keeper could not be made, the /tmp bound cut a file."""
+        quota = self._quota
+        if quota is not None:
+            self.notices.extend(quota.take_notices())
+        taken, self.notices = self.notices, []
+        return taken
 
     @property
     def namespace(self) -> SessionNamespace | None:
@@ -82,13 +93,11 @@ class SessionPlace:
             )
         if self._tmp is None:
             try:
-                self._tmp = (
-                    SessionTmp.live(self._cache_dir)
-                    if self.live
-                    else SessionTmp.standalone(self._cache_dir, self._workspace)
-                )
+                self._tmp = SessionTmp.live(self._cache_dir)
             except OSError as error:
                 raise SandboxSetupError(f"could not make the session's /tmp: {error}") from error
+            if self._tmp_limit > 0:
+                self._quota = TmpQuota(self._tmp.path, self._tmp_limit)
         return SharedPlace(self._namespace, self._tmp.path)
 
     def close(self) -> None:
@@ -98,6 +107,9 @@ class SessionPlace:
 
     def _close(self) -> None:
         self._closed = True
+        if self._quota is not None:
+            self._quota.stop()
+            self._quota = None
         if self._namespace is not None:
             self._namespace.close()
             self._namespace = None

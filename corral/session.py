@@ -42,6 +42,7 @@ from corral.recording import CommandRecord, CommandRecorder, reported_read
 from corral.rules import Rule, RuleStore
 from sandbox.backend import Backend
 from sandbox.bwrap import SandboxSetupError
+from sandbox.limits import default_limits
 from sandbox.policy import NetworkAccess, Policy, build_policy
 from sandbox.report import RunResult
 from sandbox.runner import EXIT_SETUP_FAILED, NetworkHook, SandboxRunner, StdioSpec
@@ -209,7 +210,16 @@ class Session:
         self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
         self._jobs = BackgroundJobs()
-        self.place = SessionPlace(locations.cache_dir, workspace, live=session_start)
+        self.place = SessionPlace(
+            locations.cache_dir,
+            workspace,
+            live=session_start,
+            tmp_limit_bytes=(
+                parts.runner.limits.tmpfs_bytes
+                if isinstance(parts.runner, SandboxRunner)
+                else default_limits().tmpfs_bytes
+            ),
+        )
         """What the session's commands share (`corral.place`): a live session's namespaces and /tmp, or
         a standalone run's project /tmp."""
 
@@ -463,8 +473,7 @@ class Session:
         outcome.notices.extend(result.notices)
         outcome.notices.extend(self._escalator.notices)
         self._escalator.notices.clear()
-        outcome.notices.extend(self.place.notices)
-        self.place.notices.clear()
+        outcome.notices.extend(self.place.take_notices())
         if result.background is not None:
             self._jobs.keep(result.background, text, frozenset(prints.values()))
         record = CommandRecord(

@@ -57,6 +57,9 @@ class BackendTraits:
     """One line: what this backend enforces."""
     cannot: tuple[str, ...] = ()
     """What it cannot do compared with bwrap, one short line each (empty for bwrap itself)."""
+    enforces_less: bool = True
+    """False for a backend that enforces everything bwrap does and more (gVisor): its `cannot` lines are
+    costs and differences, shown by `corral doctor`, and front ends do not warn each time it opens."""
     captures_writes: bool = True
     """False: a write outside the workspace is refused, not captured, so approving it re-runs the command
     with that path writable (the prompt says so)."""

@@ -47,6 +47,7 @@ class GvisorBackend(BwrapBackend):
             "shows gVisor's kernel (Linux 4.4.0 in uname), so kernel-specific tools may behave differently; "
             "`ls -l` of symlinks and unreadable directories prints 'Bad file descriptor' with runsc 20240729 (a gVisor xattr bug)",
         ),
+        enforces_less=False,
     )
 
     filter_profile: FilterProfile = GVISOR_FILTER
