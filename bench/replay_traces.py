@@ -225,6 +225,8 @@ def run_baseline(
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         out.seek(0)
+        if status is not None and status < 0:
+            status = 128 - status  # killed by a signal: as a shell (and corral) reports it
         return status, normalise(world, out.read())
 
 
@@ -296,9 +298,13 @@ def replay_session(
                 cwds = {label: c if c.is_dir() else worlds[label].repo for label, c in cwds.items()}
                 asked_before = len(person.asked)
                 with tempfile.TemporaryFile() as out:
-                    timer = threading.Timer(
-                        2 if step.background else timeout, session.interrupt, (signal.SIGKILL,)
-                    )
+                    fired = threading.Event()
+
+                    def stop(event: threading.Event = fired) -> None:
+                        event.set()  # timed out: compared as a baseline that timed out (None)
+                        session.interrupt(signal.SIGKILL)
+
+                    timer = threading.Timer(2 if step.background else timeout, stop)
                     timer.start()
                     try:
                         outcome = session.run(
@@ -310,7 +316,7 @@ def replay_session(
                     out.seek(0)
                     raw = out.read()
                 corral_out = normalise(ours, raw)
-                step.exit_corral = None if step.background else outcome.exit_code
+                step.exit_corral = None if step.background or fired.is_set() else outcome.exit_code
                 step.prompts = person.asked[asked_before:]
                 step.reported = [
                     f"{o.violation.kind.value} {o.violation.target}" for o in outcome.outcomes if not o.asked
@@ -480,6 +486,32 @@ def render_markdown(document: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+_EXIT_ONLY = re.compile(r"^exit (\d+) where the baseline exits (-?\d+|None)$")
+
+
+def reconcile_exits(document: dict[str, Any]) -> dict[str, Any]:
+    """Steps of runs made before the harness compared signal deaths and timeouts alike: a baseline
+    killed by signal N (`-N` from Popen) against corral's 128+N, or corral killed at the per-command
+    timeout (137) against a baseline that timed out (None), are the same outcome. Only steps whose one
+    difference is that are changed; the summary is computed again."""
+    changed = False
+    for rows in document["steps"].values():
+        for step in rows:
+            match = _EXIT_ONLY.match(step.get("why", ""))
+            if match is None:
+                continue
+            ours, theirs = int(match.group(1)), match.group(2)
+            if (theirs == "None" and ours == 128 + signal.SIGKILL) or (
+                theirs != "None" and ours == 128 - int(theirs)
+            ):
+                step["verdict"], step["why"] = ("prompted" if step["prompts"] else "same"), ""
+                changed = True
+    if changed:
+        results = {name: [Step(**step) for step in rows] for name, rows in document["steps"].items()}
+        document = {**document, "summary": summarise(results)}
+    return document
+
+
 def merge_documents(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """Several runs' documents (different sessions, e.g. run in parallel) as one: steps side by side,
     the summary computed again over all of them, the run facts joined."""
@@ -522,7 +554,7 @@ def main() -> int:
     if args.from_json:
         if args.markdown is None:
             parser.error("--from-json needs --markdown")
-        documents = [json.loads(p.read_text()) for p in args.from_json]
+        documents = [reconcile_exits(json.loads(p.read_text())) for p in args.from_json]
         args.markdown.write_text(render_markdown(merge_documents(documents)))
         return 0
     if args.as_user and os.geteuid() == 0:

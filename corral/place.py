@@ -3,9 +3,9 @@
 A live session (`corral shell`, `corral session`, the broker, `corral mcp`) gets the keeper's
 namespaces (`sandbox.sessionns`: one network namespace, so a server left running by one command is
 reachable from the next, and one pid namespace every sandboxed process of the session belongs to) and
-a /tmp of its own (`sandbox.sessiontmp.SessionTmp.live`), both ended by `close()`. A standalone
-`corral run` is not a session: it gets its project's standalone /tmp (kept between consecutive runs,
-emptied after `STANDALONE_IDLE_S` idle) and a network namespace of its own, as before.
+a /tmp of its own (`sandbox.sessiontmp`, bounded by `sandbox.tmpquota`), both ended by `close()`. A
+standalone `corral run` is not a session: it gets a fresh /tmp and a network namespace of its own, as
+before.
 
 When the keeper cannot be made (user namespaces refused to corral itself) the session runs as before
 (each command its own network namespace) and says so once; a /tmp that cannot be made is a setup
@@ -93,11 +93,7 @@ class SessionPlace:
             )
         if self._tmp is None:
             try:
-                self._tmp = (
-                    SessionTmp.live(self._cache_dir)
-                    if self.live
-                    else SessionTmp.standalone(self._cache_dir, self._workspace)
-                )
+                self._tmp = SessionTmp.live(self._cache_dir)
             except OSError as error:
                 raise SandboxSetupError(f"could not make the session's /tmp: {error}") from error
             if self._tmp_limit > 0:

@@ -252,7 +252,8 @@ def plant_stand_ins(
         elif appends is not None and real in appendable and shell_appendable(real):
             plant_appendable(stand_in, real)
             appends[real] = stand_in
-            decoys.files[stand_in] = real  # a read is still reported; an append is not a read
+            if st.st_size:
+                decoys.files[stand_in] = real  # a read is still reported; an append is not a read
         else:
             fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
             try:
@@ -261,7 +262,10 @@ def plant_stand_ins(
             finally:
                 os.close(fd)
             os.chmod(stand_in, 0o444)
-            decoys.files[stand_in] = real
+            if st.st_size:
+                # An empty file holds no secret: the stand-in shows all it has, so its read is no
+                # violation (exit 0 stays 0).
+                decoys.files[stand_in] = real
         directories.append((real, stand_in, depth, stat.S_IMODE(st.st_mode), entry))
 
     directories: list[tuple[Path, Path, int, int, Path]] = []

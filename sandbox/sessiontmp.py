@@ -1,15 +1,11 @@
 """The /tmp a session's commands share: a private directory of corral's on disk, never the host's /tmp.
 
-Each session gets `<cache>/sessions/<name>/tmp` (the parent 0700 and owned by corral's user, `tmp`
-itself 1777 as programs expect of a /tmp), bound at /tmp in every sandbox of the session, so a file one
-command writes there is there for the next. Two kinds:
-
-- a live session (`corral shell`, `corral session`, the broker): `live(...)`, held by an exclusive lock
-  for as long as the session runs and removed by `close()` when it ends; one left behind by a session
-  that died is removed by the next `sweep`;
-- one project's consecutive standalone `corral run`s: `standalone(...)`, shared by those runs (each
-  holds a shared lock while it runs) and emptied before a run when the previous one ended more than
-  `STANDALONE_IDLE_S` ago; `sweep` removes idle ones of other projects.
+Each live session (`corral shell`, `corral session`, the broker) gets `<cache>/sessions/live-…/tmp`
+(the parent 0700 and owned by corral's user, `tmp` itself 1777 as programs expect of a /tmp), bound at
+/tmp in every sandbox of the session, so a file one command writes there is there for the next. It is
+held by an exclusive lock for as long as the session runs and removed by `close()` when it ends; one
+left behind by a session that died is removed by the next `sweep`. Its size is bounded by
+`sandbox.tmpquota`.
 
 What is in it was written by sandboxed commands, so it is removed fd-relative, never following a link
 (`sandbox.layerfs.remove_entry`).
@@ -18,30 +14,23 @@ What is in it was written by sandboxed commands, so it is removed fd-relative, n
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import secrets
 import stat
-import time
 from pathlib import Path
 
 from sandbox.layerfs import open_root, remove_entry
 
-STANDALONE_IDLE_S = 30 * 60
-"""A standalone /tmp is emptied when no `corral run` of its project used it for this long."""
-
 _LOCK = "lock"
-_STAMP = "last-used"
 
 
 class SessionTmp:
     """One session's /tmp on the host (`path`), held while it is in use."""
 
-    def __init__(self, root: Path, lock_fd: int, *, live: bool) -> None:
+    def __init__(self, root: Path, lock_fd: int) -> None:
         self.root = root
         self.path = root / "tmp"
         self._lock_fd = lock_fd
-        self._live = live
 
     @classmethod
     def live(cls, base: Path) -> SessionTmp:
@@ -52,40 +41,14 @@ class SessionTmp:
         lock = _open_lock(root)
         fcntl.flock(lock, fcntl.LOCK_EX)
         _make_tmp(root)
-        return cls(root, lock, live=True)
-
-    @classmethod
-    def standalone(cls, base: Path, workspace: Path, idle_s: float = STANDALONE_IDLE_S) -> SessionTmp:
-        """The /tmp of `workspace`'s standalone runs (emptied first when it has been idle `idle_s`)."""
-        sessions = _sessions_dir(base)
-        key = hashlib.sha256(os.fsencode(workspace)).hexdigest()[:16]
-        root = sessions / f"project-{key}"
-        try:
-            root.mkdir(mode=0o700)
-        except FileExistsError:
-            _check_own_dir(root)
-        lock = _open_lock(root)
-        if _idle_for(root) > idle_s:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                _empty(root, "tmp")  # nobody is using it: start this run with an empty /tmp
-            except BlockingIOError:
-                pass
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        _make_tmp(root)
-        (root / _STAMP).touch()
-        return cls(root, lock, live=False)
+        return cls(root, lock)
 
     def close(self) -> None:
-        """Release it: a live session's /tmp is removed; a standalone one is kept for the next run
-        (its idle clock starts now)."""
+        """Remove it (the session ended)."""
         if self._lock_fd < 0:
             return
         try:
-            if self._live:
-                _remove_root(self.root)
-            else:
-                (self.root / _STAMP).touch()
+            _remove_root(self.root)
         except OSError:
             pass
         finally:
@@ -93,8 +56,8 @@ class SessionTmp:
             self._lock_fd = -1
 
 
-def sweep(base: Path, idle_s: float = STANDALONE_IDLE_S) -> None:
-    """Remove live sessions' /tmp left by sessions that are gone, and standalone ones idle for `idle_s`."""
+def sweep(base: Path) -> None:
+    """Remove the /tmp of sessions that are gone (their lock is free)."""
     sessions = base / "sessions"
     try:
         names = os.listdir(sessions)
@@ -102,9 +65,7 @@ def sweep(base: Path, idle_s: float = STANDALONE_IDLE_S) -> None:
         return
     for name in names:
         root = sessions / name
-        if not name.startswith(("live-", "project-")):
-            continue
-        if name.startswith("project-") and _idle_for(root) <= idle_s:
+        if not name.startswith("live-"):
             continue
         try:
             lock = os.open(root / _LOCK, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -153,23 +114,6 @@ def _make_tmp(root: Path) -> None:
         raise OSError(f"{tmp} is not a directory")
     if stat.S_IMODE(info.st_mode) != 0o1777:
         os.chmod(tmp, 0o1777)  # noqa: S103 - a /tmp, inside a 0700 directory of corral's
-
-
-def _idle_for(root: Path) -> float:
-    try:
-        return time.time() - os.lstat(root / _STAMP).st_mtime
-    except OSError:
-        return 0.0
-
-
-def _empty(root: Path, name: str) -> None:
-    fd = open_root(root)
-    try:
-        remove_entry(fd, name)
-    except FileNotFoundError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_root(root: Path) -> None:

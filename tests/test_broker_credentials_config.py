@@ -122,3 +122,24 @@ def test_trust_show_says_when_a_projects_hosts_would_receive_a_credential(
         "! brokered: api.github.com: commands would reach api.github.com with your brokered credential"
         in (shown.stdout)
     )
+
+
+def test_a_foreign_credential_is_a_refusal_line_with_no_way_to_allow_it() -> None:
+    from boundary.violations import Violation, ViolationKind
+    from corral.decision import DENY
+    from corral.denials import denial_lines
+    from corral.grouping import summarize
+    from corral.rules import RuleError, make_target
+
+    violation = Violation(
+        ViolationKind.NET_CREDENTIAL,
+        "api.github.com:443",
+        "request",
+        "a credential that is not this session's own in the authorization header",
+    )
+    (line,) = denial_lines("/p", {violation: DENY})
+    assert line.startswith("corral: refused net-credential api.github.com:443 (a credential that is not")
+    assert "rules add" not in line
+    assert summarize([violation]) == "1 request with a foreign credential"
+    with pytest.raises(RuleError):
+        make_target(ViolationKind.NET_CREDENTIAL, "api.github.com", directory=False, project="/p")

@@ -115,3 +115,22 @@ def test_the_version_is_read_once_per_binary(tmp_path: Path) -> None:
     os.utime(binary, ns=(0, 0))
     with pytest.raises(RunscUnavailable, match="did not say its release"):
         find_runsc((binary,), cache_dir=cache)
+
+
+def test_decoys_are_empty_for_bwrap_and_hold_one_newline_for_gvisor(tmp_path: Path) -> None:
+    from sandbox.readwatch import reuse_or_build_decoys
+
+    secret = tmp_path / "secret"
+    secret.write_text("KEY\n")
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "id_rsa").write_text("KEY\n")
+    slot = tmp_path / "slot"
+    slot.mkdir()
+    empty = reuse_or_build_decoys((secret, folder), slot)
+    assert sorted(p.stat().st_size for p in empty.files) == [0, 0]
+    # The same slot under gVisor: rebuilt (not reused) with one newline in each decoy file.
+    filled = reuse_or_build_decoys((secret, folder), slot, gvisor.DECOY_CONTENT)
+    assert [p.read_bytes() for p in filled.files] == [b"\n", b"\n"]
+    assert all(p.stat().st_mode & 0o777 == 0o444 for p in filled.files)
+    assert sorted(p.stat().st_size for p in reuse_or_build_decoys((secret, folder), slot).files) == [0, 0]

@@ -92,3 +92,15 @@ def test_rewriting_a_file_the_command_never_saw_is_asked_as_a_replacement(actor:
     outcome = _answering(actor, "echo 'replaced' > ~/.bashrc", "deny")
     assert f"fs-write {_bashrc(actor)}" in outcome["asked"], outcome  # type: ignore[operator]
     assert _bashrc(actor).read_bytes() == before
+
+
+def test_reading_a_hidden_empty_file_is_not_reported(actor: Actor) -> None:
+    empty = actor.own_dir / "empty-marker"
+    empty.write_text("")
+    actor.chown_path(empty)
+    try:
+        result = actor.sandboxed(f"cat {empty} && echo read")
+        assert result.returncode == 0, result.stderr
+        assert "corral: denied" not in result.stderr
+    finally:
+        empty.unlink()

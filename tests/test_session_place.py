@@ -1,6 +1,6 @@
 """A session is a place: the commands of one session share a private /tmp (never the host's) and one
-network namespace, held by a keeper (`sandbox.sessionns`); consecutive standalone `corral run`s of a
-project share that project's /tmp. Real bubblewrap, as root and as an unprivileged user; the host is
+network namespace, held by a keeper (`sandbox.sessionns`); what a command leaves running keeps running
+there, listed, stoppable, killed at the end, and apply stays safe against it. Real bubblewrap, as root and as an unprivileged user; the host is
 checked afterwards (no file in the host's /tmp, the session's /tmp removed when it ends).
 """
 
@@ -78,35 +78,6 @@ def test_tmp_is_handed_between_commands_of_a_live_session(actor: Actor) -> None:
         assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == actor.uid
         assert (live[0] / "tmp" / name).read_text() == '{"ok": 1}\n'  # on disk, corral's own
     assert not any(p.name.startswith("live-") for p in _sessions_tmp(actor).iterdir())  # removed at the end
-
-
-def _pending_consecutive_standalone_runs_share_the_projects_tmp(actor: Actor) -> None:
-    name = f"standalone-{secrets.token_hex(4)}"
-    first = actor.run("run", "--no-session", "-c", f"echo kept > /tmp/{name}")
-    assert first.returncode == 0, first.stderr
-    second = actor.run("run", "--no-session", "-c", f"cat /tmp/{name}")
-    assert second.returncode == 0, second.stderr
-    assert second.stdout == "kept\n"
-    assert not Path("/tmp", name).exists()
-    other = actor.base / "other"
-    other.mkdir()
-    actor.chown_path(other)
-    subprocess.run(["git", "init", "-q", str(other)], check=True)
-    actor.chown_tree(other)
-    elsewhere = actor.run(
-        "run", "--no-session", "-c", f"cat /tmp/{name} 2>/dev/null || echo absent", cwd=other
-    )
-    assert elsewhere.stdout == "absent\n", elsewhere.stderr  # another project's /tmp is another place
-
-
-def _pending_idle_standalone_tmp_starts_empty(actor: Actor) -> None:
-    name = f"idle-{secrets.token_hex(4)}"
-    assert actor.run("run", "--no-session", "-c", f"echo old > /tmp/{name}").returncode == 0
-    (project,) = [p for p in _sessions_tmp(actor).iterdir() if p.name.startswith("project-")]
-    long_ago = time.time() - 31 * 60
-    os.utime(project / "last-used", (long_ago, long_ago))
-    later = actor.run("run", "--no-session", "-c", f"cat /tmp/{name} 2>/dev/null || echo emptied")
-    assert later.stdout == "emptied\n", later.stderr
 
 
 def _host_pids_with(marker: str) -> list[int]:
