@@ -42,12 +42,12 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 SIZES = ((80, 24), SIZE, (200, 50))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 # The F1 help lists the keys of whatever has focus underneath, which is timing-dependent in a snapshot:
 # its content is checked by tests/test_tui_layout.py instead.
 SNAPSHOT_SCENES = [scene for scene in SCENES if scene.name != "help"]
 
 
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 @pytest.mark.parametrize("scene", SNAPSHOT_SCENES, ids=[scene.name for scene in SNAPSHOT_SCENES])
 def test_screen(scene: Scene, size: tuple[int, int], snap_compare: Callable[..., Any]) -> None:
     """Every screen at a small, a common and a large terminal: headers end in an ellipsis instead of
