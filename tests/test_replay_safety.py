@@ -75,9 +75,11 @@ def test_commands_see_a_throwaway_home_never_the_real_one(tmp_path: Path, isolat
     assert not (isolated_home / "agent-was-here").exists()
     assert (project / "home.txt").read_text().strip() == str(kept.resolve())
     assert (kept / "agent-was-here").exists()  # allowed, applied in the throwaway home
-    # An existing home file is hidden behind a read-only stand-in (the home's read allow-list): the
-    # append fails inside the sandbox, so the throwaway home's placeholder is unchanged too.
-    assert "EVIL" not in (kept / ".bashrc").read_text()
+    # An append to a shell start-up file is captured against the file and, allowed, applied after
+    # its content: in the throwaway home only, never in the real one (checked above).
+    kept_bashrc = (kept / ".bashrc").read_text()
+    assert kept_bashrc.endswith("export EVIL=1\n"), kept_bashrc
+    assert kept_bashrc.count("export EVIL=1") == 1
 
     fresh = _replay(str(workload), "--project", str(project), "--on-violation", "allow", cwd=project)
     assert fresh.returncode == 0, fresh.stderr
