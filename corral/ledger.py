@@ -157,6 +157,29 @@ class KindTotals:
 # --- schema ----------------------------------------------------------------------------------------
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the ledger in WAL mode, waiting while other corral processes hold it.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection is between its read and its write (16
+    agents' commands starting together in a fresh project do that). Only a ledger not yet in WAL mode
+    switches, and a busy answer is retried until the same deadline the busy handler uses.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _migrate_to_1(db: sqlite3.Connection) -> None:
     db.execute(
         "CREATE TABLE sessions ("
@@ -305,7 +328,7 @@ class Ledger:
                 path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=OFF")
         except sqlite3.DatabaseError as error:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import socket
 import sys
 import threading
@@ -36,6 +35,7 @@ from corral.interceptor import Interceptor
 from sandbox.egress.environment import DEFAULT_PROXY_PORT, proxy_environment
 from sandbox.egress.hostpolicy import HostDecision, HostPolicy
 from sandbox.egress.netns import open_listener_in
+from sandbox.fdwait import readable
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class NetworkGate:
             return
         if "sandbox.egress.proxy" not in sys.modules:
             # The first use in this process: load the proxy only when a connection needs it.
-            ready, _, _ = select.select([listener.fileno(), *self.interceptor.fds(), self._stop_r], [], [])
+            ready = readable([listener.fileno(), *self.interceptor.fds(), self._stop_r], None)
             if self._stop_r in ready:
                 return
         # else it costs nothing: serve at once, so the first connection waits for no start-up.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from corral.session import CommandOutcome, Session, resolve_command
 from corral.termsafe import OutputHold
 from corral.workspace import find_workspace
 from sandbox.bwrap import SandboxSetupError
+from sandbox.fdwait import readable
 from sandbox.runner import StdioSpec
 
 
@@ -183,7 +183,7 @@ class TerminalInput:
         source = sys.stdin.fileno()
         try:
             while True:
-                ready, _, _ = select.select([source, self._stop_r], [], [], 0.2)
+                ready = readable([source, self._stop_r], 0.2)
                 if self._stop_r in ready:
                     return
                 if source not in ready:

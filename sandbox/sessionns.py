@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from sandbox.fdwait import readable
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -262,7 +263,7 @@ class SessionNamespace:
                 pass
             deadline = time.monotonic() + timeout_s
             while _alive_state(self.pid, self._pidfd) and time.monotonic() < deadline:
-                select.select([self._pidfd], [], [], 0.05)
+                readable([self._pidfd], 0.05)
             os.close(self._pidfd)
             self._pidfd = -1
 
@@ -290,7 +291,7 @@ def _read_line(process: subprocess.Popen[bytes], timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     while b"\n" not in data:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        if remaining <= 0 or not readable([fd], remaining):
             raise SessionNamespaceError(0, "the session keeper did not answer in time")
         chunk = os.read(fd, 256)
         if not chunk:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,33 @@ def test_a_version_3_ledger_gains_the_brokered_table(tmp_path: Path) -> None:
     with Ledger.open(path) as ledger:
         assert ledger.schema_version == 4
         assert ledger.brokered_totals() == []
+
+
+def _open_after_barrier(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        Ledger.open(Path(path)).close()
+        results.put("ok")
+    except Exception as error:  # reported to the parent, which asserts on it
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_a_fresh_ledger_opened_by_sixteen_processes_at_once_opens_in_all(tmp_path: Path) -> None:
+    """16 agents' commands starting together in a new project all open the ledger (one was refused
+    with "database is locked" while another switched the new file to WAL)."""
+    context = multiprocessing.get_context("fork")
+    failures: list[str] = []
+    for round_number in range(40):
+        path = tmp_path / f"round-{round_number}" / "ledger.sqlite3"
+        barrier = context.Barrier(16)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_open_after_barrier, args=(str(path), barrier, results)) for _ in range(16)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        failures += [outcome for outcome in outcomes if outcome != "ok"]
+    assert failures == []

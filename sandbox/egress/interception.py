@@ -35,7 +35,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import select
 import shutil
 import signal
 import socket
@@ -44,6 +43,7 @@ import time
 from dataclasses import dataclass, field
 
 from sandbox.egress.netns import CLONE_NEWNET, CLONE_NEWUSER, NS_GET_USERNS, NetnsError
+from sandbox.fdwait import readable
 
 TRANSPARENT_PORT = 1023
 """The sandbox-side port of corral's transparent TCP listener (privileged: nothing inside can bind it)."""
@@ -163,7 +163,7 @@ def _receive(channel: socket.socket, helper: int, child_pid: int, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     interception = Interception()
     try:
-        if not select.select([channel], [], [], timeout_s)[0]:
+        if not readable([channel], timeout_s):
             raise NetnsError(errno.ETIMEDOUT, f"no interception sockets from the helper within {timeout_s}s")
         message, fds, _, _ = socket.recv_fds(channel, 64, 8)
         if not message.startswith(b"ok"):
@@ -180,7 +180,7 @@ def _receive(channel: socket.socket, helper: int, child_pid: int, timeout_s: flo
             sock.set_inheritable(False)
             (interception.tcp if kind == "t" else interception.dns).append(sock)
         remaining = max(0.0, deadline - time.monotonic())
-        if not select.select([channel], [], [], remaining)[0]:
+        if not readable([channel], remaining):
             interception.nat_error = "the NAT rules were not installed in time"
         else:
             verdict = channel.recv(4096).decode("utf-8", "replace")
@@ -396,9 +396,7 @@ def check_nat(timeout_s: float = 20.0) -> str | None:
     try:
         deadline = time.monotonic() + timeout_s
         answer = b""
-        while (
-            time.monotonic() < deadline and select.select([read_end], [], [], deadline - time.monotonic())[0]
-        ):
+        while time.monotonic() < deadline and readable([read_end], deadline - time.monotonic()):
             chunk = os.read(read_end, 4000)
             if not chunk:
                 break

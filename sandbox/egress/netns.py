@@ -30,13 +30,13 @@ import ctypes.util
 import errno
 import fcntl
 import os
-import select
 import signal
 import socket
 import struct
 import time
 
 from sandbox.egress.environment import DEFAULT_PROXY_PORT
+from sandbox.fdwait import readable
 
 NS_GET_USERNS = 0xB701
 """ioctl on a namespace descriptor returning a descriptor for the owning user namespace."""
@@ -112,8 +112,7 @@ def open_listener_in(
 def _receive_listener(channel: socket.socket, helper: int, child_pid: int, timeout_s: float) -> socket.socket:
     deadline = time.monotonic() + timeout_s
     try:
-        ready, _, _ = select.select([channel], [], [], timeout_s)
-        if not ready:
+        if not readable([channel], timeout_s):
             raise NetnsError(errno.ETIMEDOUT, f"no listener from the namespace helper within {timeout_s}s")
         message, fds, _, _ = socket.recv_fds(channel, 16, 1)
     finally:
