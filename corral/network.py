@@ -272,11 +272,9 @@ class NetworkGate:
     def decide(self, host: str, port: int) -> bool:
         """The proxy's `decide(host, port)`: the host policy, then the session, before the deadline."""
         try:
-            verdict = self.hosts.match(host)
-            if verdict is HostDecision.ALLOW:
-                return True
-            if verdict is HostDecision.DENY:
-                return False
+            static = self.decide_now(host, port)
+            if static is not None:
+                return static
             violation = Violation(ViolationKind.NET, format_authority(host, port), "connect", "new host")
             decision = self.ask_host(violation, time.monotonic() + self.decide_timeout_s)
             allowed = isinstance(decision, Decision) and decision.allows

@@ -258,6 +258,21 @@ def test_rewrite_head_units() -> None:
         broker.check_body("application/x-www-form-urlencoded", b"a=1&password=hunter2")
 
 
+def test_body_checks_see_every_key_and_refuse_what_they_cannot_read() -> None:
+    credential = BrokeredCredential("npm", ("registry.npmjs.org",), "Authorization", "bearer", "npm_secret")
+    broker = CredentialBroker([credential])
+    placeholder = credential.placeholder
+    # Python keeps the last of two keys; an upstream parser may keep the first (the attacker's).
+    with pytest.raises(CredentialRefused):
+        broker.check_body(
+            "application/json", f'{{"token": "npm_attacker", "token": "{placeholder}"}}'.encode()
+        )
+    with pytest.raises(CredentialRefused):
+        broker.check_body("application/json", b'{"token": "npm_attacker",}')  # lenient parsers take it
+    broker.check_body("application/json", b"")  # no body: nothing to check
+    broker.check_body("application/json", b'{"outer": {"token": "nested is not a known field"}}')
+
+
 def test_scrubber_masks_a_secret_split_across_chunks() -> None:
     scrubber = Scrubber([b"SECRET"])
     out = scrubber.feed(b"xxSEC") + scrubber.feed(b"RETyy") + scrubber.flush()

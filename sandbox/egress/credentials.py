@@ -214,13 +214,24 @@ class CredentialBroker:
         fields: list[tuple[str, object]] = []
         if kind == "application/x-www-form-urlencoded":
             fields = list(urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True))
-        elif "json" in kind or (not kind and body.lstrip()[:1] in (b"{", b"[")):
+        elif body.strip() and ("json" in kind or (not kind and body.lstrip()[:1] in (b"{", b"["))):
+            # Every key/value pair as sent, duplicates included: a parser upstream may keep the first of
+            # two `token` keys where Python keeps the last. A body that does not parse is refused, not
+            # passed unchecked (an upstream parser may be more lenient than this one).
+            built: list[tuple[list[tuple[str, object]], dict[str, object]]] = []
+
+            def keep_pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+                made = dict(items)
+                built.append((items, made))
+                return made
+
             try:
-                document = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                return
-            objects = document if isinstance(document, list) else [document]
-            fields = [(k, v) for item in objects if isinstance(item, dict) for k, v in item.items()]
+                document = json.loads(body, object_pairs_hook=keep_pairs)
+            except (ValueError, UnicodeDecodeError) as error:
+                raise CredentialRefused("a JSON body that cannot be checked for credentials") from error
+            tops = document if isinstance(document, list) else [document]
+            top_ids = {id(item) for item in tops if isinstance(item, dict)}
+            fields = [pair for items, made in built if id(made) in top_ids for pair in items]
         for key, value in fields:
             if key.lower() not in KNOWN_CREDENTIAL_FIELDS:
                 continue
