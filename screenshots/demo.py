@@ -45,10 +45,15 @@ class DemoRootError(RuntimeError):
     """The fixed demo directory (or its lock) is not this user's to use."""
 
 
-def _lock_path(root: Path) -> Path:
+def _lock_path(root: Path, uid: int | None = None) -> Path:
     # One lock per user: a lock file shared between users in /tmp (mode 0o666) lets anyone hold it, or
     # plant it as a symlink before we open it.
-    return root.with_name(f"{root.name}.{os.getuid()}.lock")
+    return root.with_name(f"{root.name}.{os.getuid() if uid is None else uid}.lock")
+
+
+# The demo roots this process holds through `exclusive`: `prepare` builds only in one of them, so no
+# caller leaves a tree behind that blocks another user's run (a test that called `prepare` bare once did).
+_held: set[Path] = set()
 
 
 def _open_private(path: Path) -> int:
@@ -85,6 +90,44 @@ def _remove_tree(root: Path, attempts: int = 5) -> None:
             time.sleep(0.2)
 
 
+def _reclaim_abandoned(root: Path) -> bool:
+    """As root, remove another user's demo root that no run of theirs holds (a killed run's left-over,
+    which would otherwise block every later run). Their lock is held meanwhile (created for them if it
+    is missing), so none of their runs can claim the root while it goes. True if it was removed."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        info = os.lstat(root)
+    except FileNotFoundError:
+        return True
+    if info.st_uid == os.getuid():
+        return False  # a link or file of our own in the demo root's place: never ours to guess at
+    lock = _lock_path(root, info.st_uid)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        os.fchown(fd, info.st_uid, info.st_gid)
+    except FileExistsError:
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return False  # a planted link or the like: wait, then refuse
+    try:
+        lock_info = os.fstat(fd)
+        if lock_info.st_uid != info.st_uid or not stat.S_ISREG(lock_info.st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # one of their runs holds it: wait for it
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(root)  # fd-based on Linux: links inside are removed, never followed
+        else:
+            root.unlink()
+        return True
+    finally:
+        os.close(fd)
+
+
 def _claim(root: Path, wait_s: float) -> None:
     """Create `root` (0o700) for this process. The directory itself is the lock between users: another
     user's run removes it when done, so wait for that; never write into a tree someone else controls."""
@@ -98,6 +141,8 @@ def _claim(root: Path, wait_s: float) -> None:
         owner = _owner(root)
         if owner == "ours":
             shutil.rmtree(root)  # we hold this user's lock: a crashed run's left-over
+            continue
+        if owner == "foreign" and _reclaim_abandoned(root):
             continue
         if owner == "foreign" and time.monotonic() >= deadline:
             raise DemoRootError(f"{root} is not a directory of this user (another user's run?): remove it")
@@ -117,9 +162,11 @@ def exclusive(root: Path = DEMO_ROOT, *, wait_s: float = 600.0) -> Iterator[None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         _claim(root, wait_s)
+        _held.add(root)
         try:
             yield
         finally:
+            _held.discard(root)
             if _owner(root) == "ours":
                 _remove_tree(root)
     finally:
@@ -127,7 +174,10 @@ def exclusive(root: Path = DEMO_ROOT, *, wait_s: float = 600.0) -> Iterator[None
 
 
 def prepare(root: Path = DEMO_ROOT) -> Path:
-    """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch."""
+    """Create the demo project (a git repo with a `.corral/config.toml` and hook) from scratch, in a
+    demo root this process holds through `exclusive` (which removes it afterwards)."""
+    if root not in _held:
+        raise DemoRootError(f"demo.prepare({root}) runs only inside demo.exclusive({root})")
     owner = _owner(root)
     if owner == "foreign":
         raise DemoRootError(f"{root} exists and is not a directory of this user: remove it to use the demo")

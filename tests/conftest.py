@@ -52,6 +52,16 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture
+def demo_directory() -> Iterator[None]:
+    """The demo project lives at a fixed path (so pictures are reproducible): hold it for the test, take
+    turns with other processes using it, and leave nothing behind for another user's run."""
+    from screenshots import demo
+
+    with demo.exclusive():
+        yield
+
+
 def _ensure_test_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(TEST_USER)

@@ -7,12 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from screenshots import demo
 from tui.changes import diff_for
 from tui.line import LineAsk
 
 CORRAL = str(Path(sys.executable).with_name("corral"))
+
+pytestmark = pytest.mark.usefixtures("demo_directory")
 
 
 class Recorder:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -53,10 +55,64 @@ def test_a_planted_demo_root_is_not_used(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "keep").write_text("x")
-    root.symlink_to(elsewhere)
-    with pytest.raises(demo.DemoRootError):
+    with demo.exclusive(root):
+        root.rmdir()
+        root.symlink_to(elsewhere)  # swapped after the claim: prepare still refuses to build through it
+        with pytest.raises(demo.DemoRootError):
+            demo.prepare(root)
+    assert (elsewhere / "keep").exists() and root.is_symlink()
+
+
+def test_prepare_outside_exclusive_is_refused_so_no_tree_is_left_behind(tmp_path: Path) -> None:
+    """A bare `prepare` once left /tmp/corral-demo behind, owned by the user who ran the tests; every
+    later run by another user then waited on it until its tests timed out."""
+    root = tmp_path / "corral-demo"
+    with pytest.raises(demo.DemoRootError, match=r"only inside demo\.exclusive"):
         demo.prepare(root)
-    assert (elsewhere / "keep").exists()
+    assert not root.exists()
+
+
+def _abandoned_root(tmp_path: Path) -> tuple[Path, pwd.struct_passwd]:
+    """A demo root left by another user's killed run: their directory, with a file in it."""
+    other = _other_user()
+    root = tmp_path / "corral-demo"
+    root.mkdir(mode=0o700)
+    (root / "left-over").write_text("from a killed run")
+    for path in (root, root / "left-over"):
+        os.chown(path, other.pw_uid, other.pw_gid)
+    return root, other
+
+
+def _other_user() -> pwd.struct_passwd:
+    if os.geteuid() != 0:
+        pytest.skip("only root can remove another user's demo root: this run is not root")
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no 'nobody' user on this host to own the left-over demo root")
+
+
+def test_root_reclaims_another_users_abandoned_demo_root(tmp_path: Path) -> None:
+    root, other = _abandoned_root(tmp_path)
+    with demo.exclusive(root, wait_s=5):
+        demo.prepare(root)
+        assert os.stat(root).st_uid == 0 and not (root / "left-over").exists()
+    lock = tmp_path / f"corral-demo.{other.pw_uid}.lock"
+    assert os.stat(lock).st_uid == other.pw_uid  # their lock was made for them and held meanwhile
+
+
+def test_root_waits_for_another_users_demo_root_while_their_run_holds_it(tmp_path: Path) -> None:
+    root, other = _abandoned_root(tmp_path)
+    lock = tmp_path / f"corral-demo.{other.pw_uid}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchown(fd, other.pw_uid, other.pw_gid)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # their run, still going
+    try:
+        with pytest.raises(demo.DemoRootError), demo.exclusive(root, wait_s=0.5):
+            pass
+        assert (root / "left-over").read_text() == "from a killed run"
+    finally:
+        os.close(fd)
 
 
 def test_another_users_demo_root_is_waited_for_then_refused(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -23,14 +23,7 @@ from tui.escalation import ChangesScreen, ConfirmSensitiveScreen, EscalationScre
 from tui.trust_dialog import TrustChoice, TrustScreen
 
 SIZE = (120, 40)
-pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-@pytest.fixture(autouse=True)
-def demo_directory() -> Iterator[None]:
-    """The demo project lives at a fixed path: take turns with other processes using it."""
-    with demo.exclusive():
-        yield
+pytestmark = pytest.mark.usefixtures("demo_directory")
 
 
 class Host(App[None]):

@@ -5,7 +5,6 @@ behind it, and tables end long cells in an ellipsis instead of scrolling sideway
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from textual.widgets import Button, DataTable, Footer
 from screenshots import demo
 from screenshots.scenes import SCENES, Scene
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
+pytestmark = pytest.mark.usefixtures("demo_directory")
 SIZES = ((80, 24), (120, 35), (200, 50))
 DIALOGS = (
     "escalation",
@@ -31,12 +30,6 @@ DIALOGS = (
 )
 HEADER_ROWS = 2
 INPUT_AND_FOOTER_ROWS = 4
-
-
-@pytest.fixture(autouse=True)
-def demo_directory() -> Iterator[None]:
-    with demo.exclusive():
-        yield
 
 
 def _scene(name: str) -> Scene:

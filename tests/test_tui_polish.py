@@ -3,8 +3,6 @@ footer names the buttons' keys, a trusted project's review says it is trusted, g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from textual.widgets import Button, Footer
 
@@ -17,14 +15,8 @@ from tui.rules_screen import RulesScreen
 from tui.stats_screen import StatsScreen, bar_chart, summary_text
 from tui.trust_dialog import TrustScreen, TrustViewer, describe_gate
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
+pytestmark = pytest.mark.usefixtures("demo_directory")
 SIZE = (120, 35)
-
-
-@pytest.fixture(autouse=True)
-def demo_directory() -> Iterator[None]:
-    with demo.exclusive():
-        yield
 
 
 def _shell_scene() -> object:

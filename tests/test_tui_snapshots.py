@@ -18,15 +18,9 @@ from typing import Any
 
 import pytest
 
-from screenshots import demo
 from screenshots.scenes import SCENES, SIZE, Scene
 
-
-@pytest.fixture(autouse=True)
-def demo_directory() -> Iterator[None]:
-    """The demo project lives at a fixed path: take turns with other processes using it."""
-    with demo.exclusive():
-        yield
+pytestmark = pytest.mark.usefixtures("demo_directory")
 
 
 @pytest.fixture(autouse=True)

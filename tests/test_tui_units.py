@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +34,7 @@ SPOOFS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def demo_directory() -> Iterator[None]:
-    """The demo project lives at a fixed path: take turns with other processes using it."""
-    with demo.exclusive():
-        yield
+pytestmark = pytest.mark.usefixtures("demo_directory")
 
 
 @pytest.mark.parametrize(("raw", "shown"), SPOOFS)
