@@ -74,6 +74,14 @@ class ChosenBackend:
         important) of what it cannot do."""
         if not self.traits.cannot or not self.traits.enforces_less:
             return None
+        name = self.traits.name
+        if self.fallback:
+            because = self.reason.partition(", because ")[2] or self.reason
+            return (
+                f"{because}, so commands run under the {name} backend (automatic fallback), which enforces "
+                f"less than bwrap: it {self.traits.cannot[0]}; `corral doctor` says how to make bwrap work "
+                "and lists the rest"
+            )
         return (
             f"sandbox backend {self.traits.name} ({self.reason}) enforces less than bwrap: it "
             f"{self.traits.cannot[0]}; `corral doctor --backend {self.traits.name}` lists the rest"

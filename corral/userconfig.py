@@ -102,8 +102,9 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "sandbox.backend",
         "backend",
         '"auto"',
-        "which sandbox runs commands: `auto` is bubblewrap (where it cannot start, corral refuses and names "
-        "`landlock`, which enforces less: see Backends); a named backend that cannot run here refuses "
+        "which sandbox runs commands: `auto` is bubblewrap, and where it cannot start (e.g. Ubuntu's AppArmor "
+        "blocks its user namespaces) Landlock, which enforces less (every session says so when it opens; "
+        "see Backends); a named backend that cannot run here refuses "
         "(exit 125) instead of running with less. "
         "`--backend NAME` overrides it for one command; `corral doctor` says which runs and why",
     ),

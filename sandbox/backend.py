@@ -15,10 +15,11 @@ imported only when it is picked, so `corral run` loads nothing it does not use).
   what is missing (a forced backend then refuses: exit 125 with that line);
 - `__init__(params)` — builds the runner.
 
-`auto` picks bubblewrap. Where bubblewrap cannot start (e.g. Ubuntu's AppArmor blocks the unprivileged user
-namespaces it needs) `auto` refuses and names the weaker backends that could run (`_OPT_IN`): Landlock
-cannot protect paths inside the workspace, so running under it is the person's choice, never a silent
-fallback.
+`auto` picks bubblewrap. Where bubblewrap cannot start (e.g. Ubuntu 24.04's AppArmor blocks the unprivileged
+user namespaces it needs) `auto` falls back to Landlock, never silently: the choice carries `fallback`, its
+reason names why bwrap could not run, and every front end prints, when it opens, what Landlock does not
+cover (`ChosenBackend.warning`); `corral doctor` and `corral policy` list all of it. Where neither can
+run, `auto` refuses (exit 125) naming what each is missing. A backend asked for by name never falls back.
 """
 
 from __future__ import annotations
@@ -153,10 +154,9 @@ BACKENDS: dict[str, Registration] = {
 
 KNOWN_NAMES = BACKEND_NAMES
 
-_FALLBACK_ORDER: tuple[str, ...] = ("bwrap",)
-"""What `auto` may pick, in order: only backends that enforce the whole policy."""
-_OPT_IN = ("landlock",)
-"""Weaker backends `auto` names when it finds nothing (`--backend NAME` or `sandbox.backend` picks one)."""
+_FALLBACK_ORDER: tuple[str, ...] = ("bwrap", "landlock")
+"""What `auto` tries, in order: bwrap, which enforces the whole policy, then Landlock where bwrap cannot
+start (it enforces less: the front end says what, every time a session opens)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +217,7 @@ def choose(params: BackendParams) -> Choice:
                 _build(name, params), f"{name}: automatic fallback, because {because}", fallback=True
             )
         reasons.append(f"{name} cannot run ({missing})")
-    usable = [name for name in _OPT_IN if unavailable(name, params) is None]
-    hint = (
-        f'; weaker, and only if you choose it: --backend {usable[0]} (or sandbox.backend = "{usable[0]}"; '
-        "`corral doctor --backend " + usable[0] + "` says what it cannot do)"
-        if usable
-        else ""
-    )
-    raise BackendRefused("no sandbox backend can run here: " + "; ".join(reasons) + hint)
+    raise BackendRefused("no sandbox backend can run here: " + "; ".join(reasons))
 
 
 def _build(name: str, params: BackendParams) -> Backend:

@@ -17,7 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,9 +124,14 @@ class Actor:
         return self.own_dir / "outside"
 
     def run(
-        self, *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+        preexec: Callable[[], None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `corral ARGS` as this actor, with no TTY."""
+        """Run `corral ARGS` as this actor, with no TTY (`preexec`: run in the child before it execs)."""
         command = [CORRAL, *args]
         if self.uid != os.geteuid():
             command = [
@@ -146,6 +151,7 @@ class Actor:
             text=True,
             timeout=timeout,
             check=False,
+            preexec_fn=preexec,
         )
 
     def sandboxed(self, script: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from corral.backendchoice import effective_request, request_backend
+from corral.backendchoice import ChosenBackend, effective_request, request_backend
 from sandbox import backend as backend_module
 from sandbox.backend import BackendParams, BackendRefused, BackendTraits, Registration, choose, choose_backend
 from sandbox.bwrap_backend import BwrapBackend
-from tests.conftest import CORRAL
+from sandbox.landlock_backend import LandlockBackend
+from tests.conftest import CORRAL, LANDLOCK_MISSING
 
 
 def _corral(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -81,17 +82,41 @@ def test_seatbelt_off_macos_refuses_in_one_line(tmp_path: Path) -> None:
         choose(_params(tmp_path, "seatbelt"))
 
 
-def test_auto_never_falls_back_to_a_weaker_backend_but_names_it(
+@pytest.mark.skipif(LANDLOCK_MISSING is not None, reason=f"Landlock backend: {LANDLOCK_MISSING}")
+def test_auto_falls_back_to_landlock_where_bwrap_cannot_run_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """bwrap unavailable: `auto` refuses, naming bwrap's problem and the weaker backend one may choose."""
     monkeypatch.setitem(backend_module.BACKENDS, "bwrap", Registration(__name__, "_Never"))
+    choice = choose(_params(tmp_path))
+    assert isinstance(choice.backend, LandlockBackend) and choice.fallback
+    assert choice.reason == (
+        "landlock: automatic fallback, because bwrap cannot run (the never-kernel module is missing)"
+    )
+    warning = ChosenBackend(choice.backend, choice.reason, choice.fallback).warning()
+    assert warning is not None
+    assert warning.startswith("bwrap cannot run (the never-kernel module is missing), so commands run under")
+    assert "cannot protect paths in the workspace" in warning
+
+
+def test_auto_refuses_naming_each_backend_when_none_can_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("bwrap", "landlock"):
+        monkeypatch.setitem(backend_module.BACKENDS, name, Registration(__name__, "_Never"))
     with pytest.raises(BackendRefused) as refused:
         choose(_params(tmp_path))
-    message = str(refused.value)
-    assert "no sandbox backend can run here: bwrap cannot run (the never-kernel module is missing)" in message
-    if backend_module.unavailable("landlock", _params(tmp_path)) is None:
-        assert "--backend landlock" in message
+    assert str(refused.value) == (
+        "no sandbox backend can run here: bwrap cannot run (the never-kernel module is missing); "
+        "landlock cannot run (the never-kernel module is missing)"
+    )
+
+
+def test_a_backend_asked_for_by_name_never_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(backend_module.BACKENDS, "bwrap", Registration(__name__, "_Never"))
+    with pytest.raises(BackendRefused, match=r"^backend bwrap \(from test\) cannot run: the never-kernel"):
+        choose(_params(tmp_path, "bwrap"))
 
 
 def test_command_line_beats_config_beats_auto() -> None:
