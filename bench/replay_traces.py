@@ -11,15 +11,22 @@ commit, a `git init` of it with `origin` pointing at the public URL, never fetch
   person answers "allow for this project" to filesystem prompts (sensitive ones: allow once, as a
   person who never confirms a standing rule there) and **deny to every network prompt**, so nothing
   leaves this machine.
-- **baseline 1** and **baseline 2**: the same command unsandboxed but for an empty network namespace
-  (so the baseline cannot reach anything either) and the world's own `/tmp` bound over `/tmp`, so files
-  handed between commands through `/tmp` persist as on a real machine.
+- **baseline 1** and **baseline 2**: the same command unsandboxed but for three things, each a machine
+  of its own that persists across the session's commands as a real one does: a network namespace with
+  only a loopback (so the baseline cannot reach anything either, while a server one command leaves in
+  the background is reachable from the next), a pid namespace with its own /proc (so `ps aux` lists the
+  world's processes, not the other worlds' or other users' on this machine), and the world's own `/tmp`
+  bound over `/tmp`, so files handed between commands through `/tmp` persist. Both namespaces are held
+  by the same keeper corral's live sessions use (`sandbox.sessionns`); what a command leaves in the
+  background keeps running until the session's end, as on the author's machine.
   Two baselines run in lockstep so that output that changes from run to run (times, ids) is not taken
   for a difference corral made.
 
 A command is a **silent breakage** when corral's exit status, output or workspace files differ from
 both baselines (which agree with each other) and corral neither asked nor reported anything for it
-(no violation, no `corral:` line). Network denials are excluded as the issue asks: a command whose only
+(no violation, no `corral:` line). Outputs are compared after `normalise` (this world's paths, times,
+ids and the line a client prints about the proxy variable it used) as multisets of lines: tools that
+walk in parallel (`rg`) print the same lines in an order that changes from run to run. Network denials are excluded as the issue asks: a command whose only
 difference comes with a denied `net` violation counts as a network denial, not a breakage.
 
 Commands name the author's paths in full (`cd /Users/michael/Code/cipher-box && ...`): the session's
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import hashlib
 import json
 import os
@@ -56,6 +64,7 @@ from typing import Any
 from boundary.violations import Violation
 from corral.decision import Decision, PromptAnswer, PromptRequest, Scope
 from corral.sensitivity import is_sensitive
+from sandbox.sessionns import SessionNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TRACES = next(
@@ -66,6 +75,10 @@ OUTPUT_LIMIT = 256 * 1024
 _VOLATILE = re.compile(
     r"\d+(\.\d+)?\s*(ms|s|µs|us|sec|seconds|minutes?)\b|\b\d{2}:\d{2}:\d{2}\b|\b[0-9a-f]{7,40}\b|\bpid \d+"
 )
+_PROXY_VARIABLE_LINE = re.compile(r"^\* Uses proxy env variable [^\n]*\n?", re.MULTILINE)
+"""`curl -v`'s note of the proxy variable it read (corral sets `NO_PROXY` for the loopback): a line about
+the environment, not an outcome."""
+DIFF_LIMIT = 1200
 
 
 @dataclass(slots=True)
@@ -84,6 +97,8 @@ class Step:
     why: str = ""
     output_corral: str = ""
     output_baseline: str = ""
+    diff: str = ""
+    """The first lines where corral's output and the baseline's differ (a unified diff, bounded)."""
 
 
 @dataclass(slots=True)
@@ -197,32 +212,54 @@ def delta(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None
 
 def normalise(world: World, data: bytes) -> str:
     text = world.unmap(data[:OUTPUT_LIMIT].decode("utf-8", "replace"))
-    return _VOLATILE.sub("<N>", text)
+    return _VOLATILE.sub("<N>", _PROXY_VARIABLE_LINE.sub("", text))
+
+
+def same_output(first: str, second: str) -> bool:
+    """Whether two normalised outputs hold the same lines, in any order (see the module docstring)."""
+    return first == second or sorted(first.splitlines()) == sorted(second.splitlines())
+
+
+def output_diff(corral: str, baseline: str) -> str:
+    """The first differing lines, baseline first, bounded by DIFF_LIMIT."""
+    lines = difflib.unified_diff(
+        baseline.splitlines(), corral.splitlines(), "baseline", "corral", n=1, lineterm=""
+    )
+    return "\n".join(lines)[:DIFF_LIMIT]
 
 
 def run_baseline(
-    world: World, command: str, cwd: Path, timeout: float, background: bool
+    world: World, machine: SessionNamespace, command: str, cwd: Path, timeout: float, background: bool
 ) -> tuple[int | None, str]:
-    """The command unsandboxed except for two things: no network at all (an empty network namespace)
-    and the world's own /tmp. bwrap builds that view (`--dev-bind / /`: everything else is the host's,
-    writable as it is for this user); it is the same binary corral uses, found the same way."""
+    """The command unsandboxed except for the world's machine (`machine`: its loopback-only network
+    and its pid namespace, which the command joins) and the world's own /tmp. bwrap builds that view
+    (`--dev-bind / /`: everything else is the host's, writable as it is for this user, and /proc is the
+    machine's); it is the same binary corral uses, found the same way. What the command leaves in the
+    background keeps running on the machine; a command that times out (or a run-in-background one at
+    its 2 s) is killed with its process group, as corral's timer kills corral's."""
     from sandbox.locate import find_bwrap
 
     argv = [
-        str(find_bwrap().path), "--dev-bind", "/", "/", "--bind", str(world.tmp), "/tmp", "--unshare-net",
+        str(find_bwrap().path), "--dev-bind", "/", "/", "--bind", str(world.tmp), "/tmp",
         "--die-with-parent", "--chdir", str(cwd), "/bin/bash", "-c", world.map(command),
     ]  # fmt: skip
+    join, fds = machine.enter()
     with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=world.env(),
-            start_new_session=True,
-        )  # fmt: skip
+        try:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=world.env(),
+                start_new_session=True, preexec_fn=join,
+            )  # fmt: skip
+        finally:
+            for fd in fds:
+                os.close(fd)
         try:
             status: int | None = process.wait(timeout=2 if background else timeout)
         except subprocess.TimeoutExpired:
             status = None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         out.seek(0)
         if status is not None and status < 0:
@@ -281,7 +318,10 @@ def replay_session(
     states = {label: snapshot(w) for label, w in worlds.items()}
     person = Person()
     steps: list[Step] = []
-    with environment(ours.env()):
+    machines = {label: SessionNamespace() for label in ("one", "two")}
+    with contextlib.ExitStack() as ending, environment(ours.env()):
+        for machine in machines.values():
+            ending.callback(machine.close)
         session, _warnings = open_session(
             ours.repo, Locations.default(), ask=person, frontend="replay", on_violation=OnViolation.ASK,
             environ=ours.env(), burst=BurstPolicy(max_denials=1 << 30),
@@ -325,13 +365,19 @@ def replay_session(
                     line.startswith("corral:") for line in corral_out.splitlines()
                 )
                 with ThreadPoolExecutor(2) as pool:
-                    first = pool.submit(
-                        run_baseline, worlds["one"], command, cwds["one"], timeout, step.background
+                    one_run, two_run = (
+                        pool.submit(
+                            run_baseline,
+                            worlds[label],
+                            machines[label],
+                            command,
+                            cwds[label],
+                            timeout,
+                            step.background,
+                        )
+                        for label in ("one", "two")
                     )
-                    second = pool.submit(
-                        run_baseline, worlds["two"], command, cwds["two"], timeout, step.background
-                    )
-                    one, two = first.result(), second.result()
+                    one, two = one_run.result(), two_run.result()
                 step.exit_baseline = (one[0], two[0])
                 after = {
                     label: snapshot(w, session_tmp(session) if label == "corral" else None)
@@ -369,9 +415,10 @@ def judge(
     differences = []
     if one[0] == two[0] and not step.background and step.exit_corral != one[0]:
         differences.append(f"exit {step.exit_corral} where the baseline exits {one[0]}")
-    if one[1] == two[1] and corral_out != one[1] and not step.background:
+    if same_output(one[1], two[1]) and not same_output(corral_out, one[1]) and not step.background:
         differences.append("output differs")
         step.output_corral, step.output_baseline = corral_out[-600:], one[1][-600:]
+        step.diff = output_diff(corral_out, one[1])
     if changes[1] == changes[2] and changes[0] != changes[1]:
         differing = sorted(
             set(changes[0]) ^ set(changes[1])
