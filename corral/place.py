@@ -3,9 +3,10 @@
 A live session (`corral shell`, `corral session`, the broker, `corral mcp`) gets the keeper's
 namespaces (`sandbox.sessionns`: one network namespace, so a server left running by one command is
 reachable from the next, and one pid namespace every sandboxed process of the session belongs to) and
-a /tmp of its own (`sandbox.sessiontmp`, bounded by `sandbox.tmpquota`), both ended by `close()`. A
-standalone `corral run` is not a session: it gets a fresh /tmp and a network namespace of its own, as
-before.
+a /tmp of its own (`sandbox.sessiontmp`, bounded by `sandbox.tmpquota`), both ended by `close()`.
+One project's consecutive standalone `corral run`s share that project's standalone /tmp (kept on disk
+between the runs, emptied after `sandbox.sessiontmp.STANDALONE_IDLE_S` idle); each still gets a network
+namespace of its own, and its background processes end with it.
 
 When the keeper cannot be made (user namespaces refused to corral itself) the session runs as before
 (each command its own network namespace) and says so once; a /tmp that cannot be made is a setup
@@ -85,15 +86,17 @@ class SessionPlace:
                         f"corral: this session's commands each get their own network ({error.strerror or error}); "
                         "a server left running is not reachable from the next command"
                     )
-        if not self.live:
-            return SharedPlace()  # a standalone run: its own network and a fresh /tmp, as before
         if self._namespace is not None and not self._namespace.alive():
             raise SandboxSetupError(
                 "the session's namespaces are gone (its keeper was killed); open a new session"
             )
         if self._tmp is None:
             try:
-                self._tmp = SessionTmp.live(self._cache_dir)
+                self._tmp = (
+                    SessionTmp.live(self._cache_dir)
+                    if self.live
+                    else SessionTmp.standalone(self._cache_dir, self._workspace)
+                )
             except OSError as error:
                 raise SandboxSetupError(f"could not make the session's /tmp: {error}") from error
             if self._tmp_limit > 0:
@@ -101,7 +104,8 @@ class SessionPlace:
         return SharedPlace(self._namespace, self._tmp.path)
 
     def close(self) -> None:
-        """End the place: every process in the session's namespaces is killed, a live /tmp removed."""
+        """End the place: every process in the session's namespaces is killed, a live /tmp removed (a
+        standalone one kept for the project's next run)."""
         with self._lock:
             self._close()
 

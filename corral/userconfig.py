@@ -89,7 +89,7 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "limits.tmpfs_mib",
         "count",
         "a quarter of the memory, at most 8192",
-        "size in MiB of each tmpfs a command can write (/tmp, /var/tmp, /dev/shm); a full one is reported",
+        "size in MiB of each tmpfs a command can write (/var/tmp, /dev/shm) and bound of a session's /tmp; a full one is reported",
     ),
     UserSetting(
         "filesystem.readable",

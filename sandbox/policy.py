@@ -10,7 +10,8 @@ Semantics, for every backend:
   never reach the host's copy and never prompt.
 - `hidden`: unreadable (credentials, corral's own state). An empty tuple hides nothing; a path that does
   not exist on the host needs no mount (there is nothing to read) and a write there is still captured.
-- `private_tmp`: /tmp (and /var/tmp) are a fresh tmpfs per command.
+- `private_tmp`: /tmp (and /var/tmp) are private: a fresh tmpfs per command, or for /tmp the directory
+  of the session (or of the project's standalone runs) when the runner is handed one (`sandbox.sessiontmp`).
 - `env`: the exact environment of the command. Nothing else passes.
 - `network`: None means no network at all (an empty network namespace, no proxy). A `NetworkAccess`
   means the namespace holds one listener: corral's egress proxy.

@@ -1,6 +1,7 @@
 """A session is a place: the commands of one session share a private /tmp (never the host's) and one
 network namespace, held by a keeper (`sandbox.sessionns`); what a command leaves running keeps running
-there, listed, stoppable, killed at the end, and apply stays safe against it. Real bubblewrap, as root and as an unprivileged user; the host is
+there, listed, stoppable, killed at the end, and apply stays safe against it. One project's
+consecutive standalone `corral run`s share that project's /tmp. Real bubblewrap, as root and as an unprivileged user; the host is
 checked afterwards (no file in the host's /tmp, the session's /tmp removed when it ends).
 """
 
@@ -78,6 +79,45 @@ def test_tmp_is_handed_between_commands_of_a_live_session(actor: Actor) -> None:
         assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == actor.uid
         assert (live[0] / "tmp" / name).read_text() == '{"ok": 1}\n'  # on disk, corral's own
     assert not any(p.name.startswith("live-") for p in _sessions_tmp(actor).iterdir())  # removed at the end
+
+
+def test_consecutive_standalone_runs_share_the_projects_tmp(actor: Actor) -> None:
+    name = f"standalone-{secrets.token_hex(4)}"
+    first = actor.run("run", "-c", f"echo kept > /tmp/{name}; ls -ld /tmp | cut -c1-10")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "drwxrwxrwt"
+    second = actor.run("run", "-c", f"cat /tmp/{name}")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "kept\n"
+    assert not Path("/tmp", name).exists()  # never the host's /tmp
+    (project,) = [p for p in _sessions_tmp(actor).iterdir() if p.name.startswith("project-")]
+    info = project.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == actor.uid
+    assert (project / "tmp" / name).read_text() == "kept\n"  # on disk, corral's own, kept between runs
+    other = actor.base / "other"
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    actor.chown_tree(other)
+    elsewhere = actor.run("run", "-c", f"cat /tmp/{name} 2>/dev/null || echo absent", cwd=other)
+    assert elsewhere.stdout == "absent\n", elsewhere.stderr  # another project's /tmp is another place
+
+
+def test_an_idle_standalone_tmp_starts_empty_and_is_emptied_without_following_links(actor: Actor) -> None:
+    name = f"idle-{secrets.token_hex(4)}"
+    outside = actor.outside / f"kept-{secrets.token_hex(3)}"
+    outside.mkdir(parents=True)
+    (outside / "keep").write_text("host file\n")
+    actor.chown_tree(outside)
+    actor.chown_path(outside)
+    assert actor.run("run", "-c", f"echo old > /tmp/{name}; ln -s {outside} /tmp/{name}.link").returncode == 0
+    (project,) = [p for p in _sessions_tmp(actor).iterdir() if p.name.startswith("project-")]
+    long_ago = time.time() - 31 * 60
+    os.utime(project / "last-used", (long_ago, long_ago))
+    later = actor.run(
+        "run", "-c", f"cat /tmp/{name} 2>/dev/null || echo emptied; test -L /tmp/{name}.link || echo unlinked"
+    )
+    assert later.stdout == "emptied\nunlinked\n", later.stderr
+    assert (outside / "keep").read_text() == "host file\n"  # the link was removed, not followed
 
 
 def _host_pids_with(marker: str) -> list[int]:
@@ -317,9 +357,12 @@ def test_filling_the_sessions_tmp_is_bounded_and_reported(actor: Actor) -> None:
     (config / "config.toml").write_text(f"[limits]\ntmpfs_mib = {limit_mib}\n")
     actor.chown_tree(actor.state_home / ".config")
     with live_session(actor):
-        filled = actor.run(
-            "run", "-c", "head -c 600M /dev/zero > /tmp/fill; sleep 1; du -k /tmp/fill | cut -f1"
-        )
-        assert filled.returncode == 0, filled.stderr
-        assert int(filled.stdout.split()[-1]) <= limit_mib * 1024  # what is left on disk
-        assert f"the session's /tmp went over {limit_mib} MiB; emptied /tmp/fill" in filled.stderr
+        _fill_and_check(actor, limit_mib)
+    _fill_and_check(actor, limit_mib)  # a standalone run's /tmp (the project's, on disk) alike
+
+
+def _fill_and_check(actor: Actor, limit_mib: int) -> None:
+    filled = actor.run("run", "-c", "head -c 600M /dev/zero > /tmp/fill; sleep 1; du -k /tmp/fill | cut -f1")
+    assert filled.returncode == 0, filled.stderr
+    assert int(filled.stdout.split()[-1]) <= limit_mib * 1024  # what is left on disk
+    assert f"the session's /tmp went over {limit_mib} MiB; emptied /tmp/fill" in filled.stderr
