@@ -207,7 +207,7 @@ def backend_check(locations: Locations, workspace: Path | None = None) -> tuple[
     if callable(describe_self):
         lines += [f"     {line}" for line in describe_self()]
     # Each backend says in its own words what a refused write means for the person (Seatbelt re-runs an
-    # approved write; Landlock cannot even report one).
+    # approved write, Landlock too, and says what it only reports).
     lines += [f"     cannot (compared with bwrap): {item}" for item in traits.cannot]
     return Check("backend", True, f"{traits.title}; {chosen.reason}"), lines
 

@@ -79,6 +79,7 @@ _SSH_FILES = {
 }
 
 _GENERIC_WRITE = "a write outside the workspace: it stays captured, off the host, until you allow it"
+_REFUSED_WRITE = "a write outside the workspace: it was refused, so nothing reached the host"
 _GENERIC_PROTECTED = "a protected path: tools outside the sandbox trust what is here"
 _GENERIC_READ = "a hidden path: whoever reads a credential can act as you"
 
@@ -195,7 +196,7 @@ def _why(violation: Violation) -> str:
         return _GENERIC_PROTECTED
     if violation.kind is ViolationKind.FS_READ:
         return _GENERIC_READ
-    return _GENERIC_WRITE
+    return _REFUSED_WRITE if violation.reruns_on_allow else _GENERIC_WRITE
 
 
 def is_sensitive_path(target: str) -> bool:

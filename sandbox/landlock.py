@@ -12,8 +12,9 @@ therefore carved out: the directory itself is not given the right, only its othe
 behaviour corral wants for the home.
 
 What Landlock cannot do, and the callers must not claim: it cannot capture a write (it refuses it), it
-cannot report which path was refused (no audit channel corral reads), and a rule on a directory covers
-files created in it later.
+does not tell corral which path it refused (its audit records reach only root's audit daemon: the
+launcher's write watch, `sandbox.landlock_watch`, finds them), and a rule on a directory covers files
+created in it later.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ class LandlockRules:
 
     readable: tuple[Path, ...] = ()
     writable: tuple[Path, ...] = ()
+    write_only: tuple[Path, ...] = ()
+    """Files that may be written and truncated but not read (an approved write to a file the command may
+    not read: the Landlock backend's re-run)."""
     listable: tuple[Path, ...] = ()
     """Directories whose entries may be listed (names only: no file below them becomes readable)."""
     connect_ports: tuple[int, ...] | None = None
@@ -213,6 +217,8 @@ def restrict_self(rules: LandlockRules) -> int:
             _add_path_rule(ruleset, path, READ_ACCESS & handled_fs)
         for path in rules.writable:
             _add_path_rule(ruleset, path, (READ_ACCESS | WRITE_ACCESS) & handled_fs)
+        for path in rules.write_only:
+            _add_path_rule(ruleset, path, (FS_WRITE_FILE | FS_TRUNCATE) & handled_fs)
         for port in rules.connect_ports or ():
             _add_port_rule(ruleset, port)
         _set_no_new_privs()

@@ -6,7 +6,10 @@ What it enforces, from the same `Policy`:
   allows, so every directory on the way to a hidden path is left out and its other entries are granted
   one by one (`sandbox.landlock.carve`): an entry created later in such a directory is not readable;
 - writes: the workspace (and the project's writable paths), a private temp dir (`TMPDIR`) and a few
-  device nodes (/dev/null, the terminal); everything else is refused, not captured;
+  device nodes (/dev/null, the terminal); everything else is refused, not captured. The launcher's write
+  watch (`sandbox.landlock_watch`) reports each refused write by path (`sandbox.landlock_refusals`): an
+  approved one re-runs the whole command with exactly that path writable (`settle`), and every such
+  prompt says so before the person answers;
 - network: TCP connect to corral's proxy port only (ABI >= 4), every bind refused; the proxy listens on
   the host's loopback on a port chosen for this command; UDP and other IP protocols refused by a second
   seccomp filter (`sandbox.seccomp_stream`);
@@ -28,16 +31,19 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from boundary.violations import Violation
+from boundary.violations import Change, ChangeOp, Violation
 from sandbox.apply import ApplyOutcome
 from sandbox.backend import BackendParams, BackendTraits
 from sandbox.bwrap import SandboxSetupError
 from sandbox.egress.environment import proxy_environment
 from sandbox.landlock import LandlockError, abi_version, readable_except
 from sandbox.landlock_launch import Launch, LaunchFailed, host_python
+from sandbox.landlock_refusals import Grants, grant, parse_reports, refusals_from, standing
+from sandbox.landlock_watch_filter import seccomp_number, syscall_names, watch_filter_path
 from sandbox.limits import (
     Mechanism,
     RunCgroup,
@@ -65,6 +71,18 @@ DEVICE_WRITES = (
 )
 _PROXY_NAMES = frozenset(proxy_environment(1))
 _INHERIT = StdioSpec()
+REPORT_WAIT_S = 10.0
+"""How long the reports may take to arrive after the launcher ended (its last line is written by then)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What a re-run needs: the same command, policy, output and network."""
+
+    command: tuple[str, ...]
+    policy: Policy
+    stdio: StdioSpec
+    network: NetworkHook | None
 
 
 def _processes_of(uid: int) -> int:
@@ -100,8 +118,9 @@ class LandlockBackend:
             "cannot protect paths in the workspace (git hooks and config, agent and IDE config, shell "
             "start-up files): Landlock cannot refuse one name in a writable directory",
             "cannot capture a write: a write outside the workspace is refused (the command sees EACCES) and "
-            "corral cannot report which path it was, so nothing is asked; allow a path with the project's "
-            "[paths] writable and run the command again",
+            "reported; approving it re-runs the whole command with that path writable (a new file is "
+            "created empty first), which the prompt says before you answer; a refused delete, rename or "
+            "link is only reported (allowing one would take its whole directory)",
             "cannot report reads of hidden paths (refused without a decoy to watch), and refuses to run "
             "(exit 125) when a hidden path lies inside the workspace (a project's paths.hidden)",
             "cannot limit TCP by address: a host listening on the proxy's port (random per command) is "
@@ -127,6 +146,7 @@ class LandlockBackend:
         self._lock = threading.Lock()
         self._starting = 0
         self._pending: int | None = None
+        self._reruns: dict[int, _Pending] = {}
 
     @staticmethod
     def unavailable(params: BackendParams) -> str | None:
@@ -138,6 +158,7 @@ class LandlockBackend:
         try:
             filter_path(params.cache_dir)
             stream_filter_path(params.cache_dir)
+            watch_filter_path(params.cache_dir)
         except (SeccompUnavailable, OSError) as error:
             return str(error)
         return None
@@ -166,11 +187,48 @@ class LandlockBackend:
                 os.killpg(pid, sig)
 
     def settle(self, result: RunResult, allowed: Sequence[Violation]) -> ApplyOutcome:
-        """Nothing was captured, so nothing is applied."""
+        """Nothing was captured, so nothing is applied: an allowed write re-runs the command with exactly
+        the allowed paths writable (the re-run's exit status becomes the result's)."""
         if result.release is not None:
             result.release()
             result.release = None
-        return ApplyOutcome((), ())
+        pending = self._reruns.pop(id(result), None)
+        chosen = [v for v in allowed if v.reruns_on_allow]
+        if pending is None or not chosen:
+            return ApplyOutcome((), ())
+        spec_readable = [Path(p) for p in self._readable(pending.policy)]
+        grants = grant(chosen, spec_readable)
+        refused = [
+            (Change(path, ChangeOp.MODIFY), f"not re-run with it writable: {why}")
+            for path, why in grants.failed
+        ]
+        if not grants.paths:
+            return ApplyOutcome((), tuple(refused))
+        shown = ", ".join(str(p) for p in grants.paths)
+        result.notices.append(
+            f"re-running the command with {shown} writable (Landlock cannot capture writes)"
+        )
+        try:
+            again = self.run(
+                pending.command, pending.policy, stdio=pending.stdio, network=pending.network, grants=grants
+            )
+        except SandboxSetupError as error:
+            grants.tidy()
+            result.notices.append(f"the re-run could not start: {error}")
+            return ApplyOutcome(
+                (), (*refused, *((Change(p, ChangeOp.MODIFY), "not re-run") for p in grants.paths))
+            )
+        grants.tidy()
+        self._reruns.pop(id(again), None)
+        result.exit_code = again.exit_code
+        result.notices.extend(again.notices)
+        granted = set(map(str, grants.paths))
+        applied = tuple(Change(Path(v.target), _op(v.operation)) for v in chosen if v.target in granted)
+        refused += [
+            (Change(Path(v.target), _op(v.operation)), "refused by Landlock in the re-run")
+            for v in again.violations
+        ]
+        return ApplyOutcome(applied, tuple(refused))
 
     def describe(self, policy: Policy, command: Sequence[str]) -> list[str]:
         launch = Launch.open()
@@ -189,9 +247,14 @@ class LandlockBackend:
         stdio: StdioSpec = _INHERIT,
         network: NetworkHook | None = None,
         on_start: Callable[[int], None] | None = None,
+        grants: Grants | None = None,
     ) -> RunResult:
+        """`grants`: what a re-run may write besides the policy's paths (`settle`)."""
         with self.starting():
-            return self._run(command, policy, stdio, network, on_start)
+            result = self._run(command, policy, stdio, network, on_start, grants)
+        if result.violations:
+            self._reruns[id(result)] = _Pending(tuple(command), policy, stdio, network)
+        return result
 
     # --- one command ----------------------------------------------------------------------------
 
@@ -207,6 +270,7 @@ class LandlockBackend:
         stdio: StdioSpec,
         network: NetworkHook | None,
         on_start: Callable[[int], None] | None,
+        grants: Grants | None,
     ) -> RunResult:
         missing = self.unavailable(self.params)
         if missing is not None:
@@ -217,6 +281,8 @@ class LandlockBackend:
             env = dict(policy.env)
             for name in ("TMPDIR", "TMP", "TEMP", "TEMPDIR"):
                 env[name] = str(private)
+            if "PYTHONPYCACHEPREFIX" in env:  # ~/.cache is read-only here: bytecode goes with the temp dir
+                env["PYTHONPYCACHEPREFIX"] = str(private / "python-bytecode")
             ports: list[int] = []
             if policy.network is not None:
                 if network is None or not hasattr(network, "serve_on"):
@@ -231,18 +297,22 @@ class LandlockBackend:
                     {k: v for k, v in proxy_environment(port).items() if k in env or k in _PROXY_NAMES}
                 )
                 ports.append(port)
-            spec = self._spec(policy, private, ports)
+            spec = self._spec(policy, private, ports, grants)
             started = time.perf_counter()
             started_ns = time.time_ns()
-            exit_code, notices = self._execute(command, policy, env, spec, stdio, network, listener, on_start)
+            exit_code, notices, reports = self._execute(
+                command, policy, env, spec, stdio, network, listener, on_start
+            )
         finally:
             if listener is not None:
                 listener.close()
             shutil.rmtree(private, ignore_errors=True)
+        refusals = refusals_from(reports, policy, (self.runtime_dir, self.cache_dir))
         return RunResult(
             exit_code=exit_code,
             duration_ms=(time.perf_counter() - started) * 1000,
-            notices=notices,
+            violations=list(refusals.violations),
+            notices=[*notices, *refusals.notices],
             started_ns=started_ns,
         )
 
@@ -260,19 +330,8 @@ class LandlockBackend:
             raise SandboxSetupError(f"no private temp directory for the command: {error}") from error
         return private
 
-    def _spec(self, policy: Policy, private: Path, ports: list[int]) -> dict[str, object]:
-        inside = [
-            path
-            for path in (*policy.hidden, *policy.blanked)
-            if os.path.lexists(path) and (path == policy.workspace or policy.in_workspace(path))
-        ]
-        if inside:
-            # Fail closed: the workspace is one writable grant, and Landlock cannot take a path back out
-            # of it without refusing new entries in every directory above that path.
-            raise SandboxSetupError(
-                f"the Landlock backend cannot hide {inside[0]} inside the workspace (Landlock cannot refuse a "
-                "path below a writable directory); run it with bwrap"
-            )
+    def _readable(self, policy: Policy) -> list[Path]:
+        """What the command may read: everything but the holes, carved, plus what is shown in them."""
         holes = (
             *policy.hidden,
             *policy.homes,
@@ -291,8 +350,31 @@ class LandlockBackend:
             for path in (*policy.readable, *policy.cache_dirs)
             if not any(path == h or h in path.parents for h in hidden)
         ]
-        readable += shown
+        return readable + shown
+
+    def _spec(
+        self, policy: Policy, private: Path, ports: list[int], grants: Grants | None = None
+    ) -> dict[str, object]:
+        inside = [
+            path
+            for path in (*policy.hidden, *policy.blanked)
+            if os.path.lexists(path) and (path == policy.workspace or policy.in_workspace(path))
+        ]
+        if inside:
+            # Fail closed: the workspace is one writable grant, and Landlock cannot take a path back out
+            # of it without refusing new entries in every directory above that path.
+            raise SandboxSetupError(
+                f"the Landlock backend cannot hide {inside[0]} inside the workspace (Landlock cannot refuse a "
+                "path below a writable directory); run it with bwrap"
+            )
+        readable = self._readable(policy)
         writable = [policy.workspace, *policy.extra_writable, private, *map(Path, DEVICE_WRITES)]
+        ruled = standing(policy.write_rules, readable, (*policy.blanked, self.runtime_dir, self.cache_dir))
+        writable += ruled.writable
+        write_only = list(ruled.write_only)
+        if grants is not None:
+            writable += grants.writable
+            write_only += grants.write_only
         limits = self.limits
         rlimits = {"data": limits.max_memory_bytes, "fsize": limits.max_file_bytes}
         if os.geteuid() != 0 and self.mechanism().cgroups is None:
@@ -305,6 +387,12 @@ class LandlockBackend:
             "listable": ["/"],
             "readable": [str(p) for p in readable],
             "writable": [str(p) for p in writable],
+            "write_only": [str(p) for p in write_only],
+            "watch": {
+                "filter": str(watch_filter_path(self.cache_dir)),
+                "syscalls": {str(number): name for number, name in syscall_names().items()},
+                "seccomp_nr": seccomp_number(),
+            },
             "connect_ports": ports,
             "isolate_ipc": True,
             "minimum_abi": MINIMUM_ABI,
@@ -324,7 +412,8 @@ class LandlockBackend:
         network: NetworkHook | None,
         listener: socket.socket | None,
         on_start: Callable[[int], None] | None,
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, list[str], list[tuple[str, str]]]:
+        """Run the launcher; the exit status, notices, and the write watch's reports (op, path)."""
         mechanism = self.mechanism()
         cgroup: RunCgroup | None = None
         if mechanism.cgroups is not None:
@@ -336,7 +425,12 @@ class LandlockBackend:
                 raise SandboxSetupError(f"could not make the command's cgroup: {error}") from error
         launch = Launch.open()
         block_r, block_w = os.pipe()
+        report_r, report_w = os.pipe()
+        watch = spec.get("watch")
         spec = {**spec, "block_fd": block_r}
+        if isinstance(watch, dict):
+            spec["watch"] = {**watch, "report_fd": report_w}
+        reports = _Reports(report_r)
         process: subprocess.Popen[bytes] | None = None
         try:
             try:
@@ -347,7 +441,7 @@ class LandlockBackend:
                     stdin=stdio.stdin,
                     stdout=stdio.stdout,
                     stderr=stdio.stderr,
-                    pass_fds=[*launch.child_fds, block_r],
+                    pass_fds=[*launch.child_fds, block_r, report_w],
                     process_group=0,
                     close_fds=True,
                     preexec_fn=_default_signals_in_child(),
@@ -357,6 +451,9 @@ class LandlockBackend:
             launch.close_child_ends()
             os.close(block_r)
             block_r = -1
+            os.close(report_w)
+            report_w = -1
+            reports.start()
             try:
                 if cgroup is not None:
                     cgroup.add(process.pid)
@@ -376,7 +473,7 @@ class LandlockBackend:
             except LaunchFailed as failure:
                 process.wait()
                 if failure.not_found:
-                    return 127, [f"corral: {failure}"]
+                    return 127, [f"corral: {failure}"], []
                 raise SandboxSetupError(f"the Landlock sandbox could not start: {failure}") from failure
             with self._lock:
                 self._running.add(process.pid)
@@ -393,21 +490,23 @@ class LandlockBackend:
                 except KeyboardInterrupt:
                     self.interrupt()
             notices = cgroup.notices(self.limits) if cgroup is not None else []
-            return returncode if returncode >= 0 else 128 - returncode, notices
+            self._end(process, cgroup)
+            return returncode if returncode >= 0 else 128 - returncode, notices, reports.wait(REPORT_WAIT_S)
         finally:
             if process is not None:
                 self._end(process, cgroup)
                 with self._lock:
                     self._running.discard(process.pid)
-            for fd in (block_r, block_w):
+            for fd in (block_r, block_w, report_w):
                 if fd >= 0:
                     os.close(fd)
+            reports.close()
             launch.close()
             if cgroup is not None:
                 cgroup.remove()
 
     @staticmethod
-    def _end(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
+    def _end(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:  # idempotent
         """Kill whatever is left: the launcher (it reaps the command's processes itself when it ends: it is
         their subreaper) and its process group while it still runs, and everything in the cgroup."""
         if process.poll() is None:
@@ -429,3 +528,48 @@ class LandlockBackend:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.005)
+
+
+class _Reports:
+    """The write watch's report lines, read while the command runs (a full pipe would stall it)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True, name="corral-landlock-reports")
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            self.lines.extend(line.decode(errors="replace") for line in complete)
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """The reports, once every writer has closed the pipe (the launcher has ended)."""
+        if self._started:
+            self._thread.join(timeout)
+        return parse_reports(list(self.lines))
+
+    def close(self) -> None:
+        if self.fd >= 0 and not self._thread.is_alive():
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _op(operation: str) -> ChangeOp:
+    try:
+        return ChangeOp(operation)
+    except ValueError:
+        return ChangeOp.MODIFY

@@ -22,13 +22,16 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from sandbox import landlock
-except ImportError:  # pragma: no cover - the launcher: `landlock` is defined in front of this source
+    from sandbox import landlock, landlock_watch
+except ImportError:  # pragma: no cover - the launcher: both are defined in front of this source
     import landlock  # type: ignore[no-redef,import-not-found]
+    import landlock_watch  # type: ignore[no-redef,import-not-found]
 
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
@@ -71,6 +74,35 @@ class LaunchError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class WatchSpec:
+    """The write watch (`sandbox.landlock_watch`): its filter, read before Landlock hides corral's cache,
+    the fd its reports go to, and the watched calls' numbers."""
+
+    program: bytes
+    report_fd: int
+    names: dict[int, str]
+    seccomp_nr: int
+
+    @classmethod
+    def parse(cls, value: object) -> WatchSpec | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise LaunchError("malformed launcher spec (watch)")
+        names = value.get("syscalls")
+        if not isinstance(names, dict):
+            raise LaunchError("malformed launcher spec (watch.syscalls)")
+        report_fd = int(value["report_fd"])
+        os.set_inheritable(report_fd, False)  # the command never holds it
+        return cls(
+            program=Path(str(value["filter"])).read_bytes(),
+            report_fd=report_fd,
+            names={int(number): str(name) for number, name in names.items()},
+            seccomp_nr=int(value["seccomp_nr"]),
+        )
+
+
 def _prctl(option: int, arg: int, what: str) -> None:
     if _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
         raise LaunchError(f"{what} failed: {os.strerror(ctypes.get_errno())}")
@@ -99,7 +131,7 @@ def drop_capabilities() -> None:
         raise LaunchError(f"capset failed: {os.strerror(ctypes.get_errno())}")
 
 
-def apply(spec: dict[str, object]) -> landlock.LandlockRules:
+def apply(spec: dict[str, object]) -> tuple[landlock.LandlockRules, WatchSpec | None]:
     block_fd = spec.get("block_fd")
     if isinstance(block_fd, int) and block_fd >= 0:
         if os.read(block_fd, 1) != b"1":
@@ -114,10 +146,12 @@ def apply(spec: dict[str, object]) -> landlock.LandlockRules:
     programs = [
         Path(path).read_bytes() for path in _strings(spec.get("seccomp"))
     ]  # before Landlock hides them
+    watch = WatchSpec.parse(spec.get("watch"))
     ports = spec.get("connect_ports")
     rules = landlock.LandlockRules(
         readable=tuple(Path(p) for p in _strings(spec.get("readable"))),
         writable=tuple(Path(p) for p in _strings(spec.get("writable"))),
+        write_only=tuple(Path(p) for p in _strings(spec.get("write_only"))),
         listable=tuple(Path(p) for p in _strings(spec.get("listable"))),
         connect_ports=tuple(int(p) for p in ports) if isinstance(ports, list) else None,
         isolate_ipc=bool(spec.get("isolate_ipc", True)),
@@ -129,19 +163,21 @@ def apply(spec: dict[str, object]) -> landlock.LandlockRules:
         raise LaunchError(str(error)) from error
     for program in programs:
         load_seccomp(program)
-    return rules
+    return rules, watch
 
 
-def _run_and_reap(command: list[str], rules: landlock.LandlockRules) -> int:
+def _run_and_reap(command: list[str], rules: landlock.LandlockRules, watch: WatchSpec | None) -> int:
     """Be the command's init: run it as a child, then kill and reap everything it left behind (an orphan,
     however it detached, is re-parented here: this process is a subreaper). The exit status is the
     command's (128 + N for a signal). Used where no pid namespace ends the command's processes.
 
     The command runs in a Landlock domain nested in this one (the same rules again): with signal scoping
-    (ABI 6) it cannot kill this process to orphan its daemons, while this process can still kill them."""
+    (ABI 6) it cannot kill this process to orphan its daemons, while this process can still kill them.
+    With `watch`, the command also runs under the write watch's filter and this process serves it."""
     _prctl(_PR_SET_CHILD_SUBREAPER, 1, "becoming the command's subreaper")
     for sig in _FORWARDED:
         signal.signal(sig, signal.SIG_IGN)  # they reach the command through its process group
+    ours, theirs = socket.socketpair() if watch is not None else (None, None)
     child = os.fork()
     if child == 0:  # pragma: no cover - the command's process
         for sig in _FORWARDED:
@@ -151,11 +187,22 @@ def _run_and_reap(command: list[str], rules: landlock.LandlockRules) -> int:
         except landlock.LandlockError as error:
             print(f"corral: the command's own Landlock domain: {error}", file=sys.stderr)
             os._exit(125)
+        if watch is not None and theirs is not None and ours is not None:
+            ours.close()
+            try:
+                listener = landlock_watch.install_filter(watch.program, watch.seccomp_nr)
+                socket.send_fds(theirs, [b"w"], [listener])
+            except OSError as error:
+                print(f"corral: the Landlock write watch: {error}", file=sys.stderr)
+                os._exit(125)
+            os.close(listener)
+            theirs.close()
         try:
             os.execvp(command[0], command)  # noqa: S606 - the launcher execs the command itself
         except OSError as error:
             print(f"corral: {command[0]}: {error.strerror}", file=sys.stderr)
             os._exit(127 if isinstance(error, FileNotFoundError) else 126)
+    server = _serve_watch(watch, ours, theirs, rules)
     status = 0
     while True:
         pid, wait_status = os.waitpid(-1, 0)
@@ -163,7 +210,32 @@ def _run_and_reap(command: list[str], rules: landlock.LandlockRules) -> int:
             status = os.waitstatus_to_exitcode(wait_status)
             break
     _kill_the_rest()
+    if server is not None:
+        server.join(timeout=5)  # every caller is gone: its last reports are written
     return status if status >= 0 else 128 - status
+
+
+def _serve_watch(
+    watch: WatchSpec | None,
+    ours: socket.socket | None,
+    theirs: socket.socket | None,
+    rules: landlock.LandlockRules,
+) -> landlock_watch.Watch | None:
+    """Receive the command's listener and serve it (None when there is no watch, or the command ended
+    before it sent one: it then ran nothing)."""
+    if watch is None or ours is None or theirs is None:
+        return None
+    theirs.close()
+    try:
+        _message, fds, _flags, _address = socket.recv_fds(ours, 1, 1)
+    finally:
+        ours.close()
+    if not fds:
+        return None
+    granted = [str(p) for p in (*rules.writable, *rules.write_only)]
+    server = landlock_watch.Watch(fds[0], watch.report_fd, watch.names, granted)
+    server.start()
+    return server
 
 
 def _kill_the_rest() -> None:
@@ -229,7 +301,7 @@ def main(argv: list[str]) -> int:
     command = argv[3:]
     try:
         spec = _read_spec(spec_fd)
-        rules = apply(spec)
+        rules, watch = apply(spec)
         if "/" not in command[0] and shutil.which(command[0]) is None:
             os.write(status_fd, f"not found: {command[0]}\n".encode(errors="replace"))
             return 127
@@ -240,7 +312,7 @@ def main(argv: list[str]) -> int:
     os.write(status_fd, b"ok\n")
     os.close(status_fd)
     if spec.get("reap"):
-        return _run_and_reap(command, rules)
+        return _run_and_reap(command, rules, watch)
     try:
         os.execvp(command[0], command)  # noqa: S606 - the launcher execs the command itself
     except OSError as error:

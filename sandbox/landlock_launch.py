@@ -30,14 +30,17 @@ class LaunchFailed(RuntimeError):
 
 @functools.cache
 def launcher_source() -> str:
-    """`sandbox/landlock.py` as a module named `landlock`, then the launcher itself."""
-    landlock_source = (_HERE / "landlock.py").read_text()
+    """`sandbox/landlock.py` and `sandbox/landlock_watch.py` as modules of those names, then the launcher."""
+    modules = "".join(
+        f"{name} = types.ModuleType({name!r})\n"
+        f"sys.modules[{name!r}] = {name}\n"
+        f"exec(compile({(_HERE / (name + '.py')).read_text()!r}, '{name}.py', 'exec'), {name}.__dict__)\n"
+        for name in ("landlock", "landlock_watch")
+    )
     launcher = (_HERE / "landlock_exec.py").read_text()
     return (
         "import sys, types\n"
-        "landlock = types.ModuleType('landlock')\n"
-        "sys.modules['landlock'] = landlock\n"
-        f"exec(compile({landlock_source!r}, 'landlock.py', 'exec'), landlock.__dict__)\n"
+        f"{modules}"
         f"__name__ = '__main__'\n"
         f"exec(compile({launcher!r}, 'landlock_exec.py', 'exec'))\n"
     )

@@ -138,6 +138,9 @@ class Policy:
     appendable: tuple[Path, ...] = ()
     """Hidden shell start-up files in the homes whose stand-in takes appends (`sandbox.appends`)."""
     filtered: tuple[Path, ...] = ()
+    write_rules: tuple[Path, ...] = ()
+    """The paths of this project's fs-write rules: a backend that cannot capture writes (Landlock) grants
+    the existing ones up front instead of re-running every command that writes them."""
     """Registry configs in the homes shown as a filtered copy, not hidden (`sandbox.registryview`)."""
 
     def is_protected(self, path: Path | str, *, replaces_node: bool) -> bool:
@@ -464,6 +467,7 @@ def build_policy(
             if (path := expand_home(p, h)) in hidden and path not in copied
         ),
         filtered=tuple(filtered),
+        write_rules=tuple(Path(os.path.abspath(p)) for p in shown_for_writing),
         protected_roots=tuple(
             dict.fromkeys(
                 real

@@ -77,6 +77,17 @@ def test_why_it_matters(kind: ViolationKind, target: str, expected: str) -> None
     assert expected in why_it_matters(Violation(kind, target, "create"))
 
 
+def test_a_refused_write_says_it_was_refused_and_that_allowing_reruns() -> None:
+    """A backend that refuses writes instead of capturing them (Landlock, Seatbelt): nothing is said to be
+    captured, and the re-run is named before the answer."""
+    reason = why_it_matters(Violation(W, "/home/u/notes.txt", "create", reruns_on_allow=True))
+    assert "stays captured" not in reason
+    assert reason.startswith("a write outside the workspace: it was refused, so nothing reached the host")
+    assert reason.endswith(
+        "allowing re-runs the whole command with this path writable (the write was refused, not captured)"
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "target", "sensitive"),
     [

@@ -9,6 +9,7 @@ nothing the command starts outlives it.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -37,6 +38,97 @@ def test_workspace_writes_land_and_writes_elsewhere_are_refused(actor: Actor) ->
     for word in ("outside-refused", "etc-refused", "home-refused"):
         assert word in result.stdout, result.stdout + result.stderr
     assert not outside.exists() and not etc.exists() and not (actor.home / "planted-in-home").exists()
+
+
+def _report(actor: Actor, script: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    report = actor.base / "report.json"
+    result = actor.run("run", "--on-violation", "deny", "--report", str(report), "-c", script)
+    data = json.loads(report.read_text())
+    assert isinstance(data, dict)
+    return result, data
+
+
+def _crossings(data: dict[str, object]) -> set[tuple[str, str, str]]:
+    violations = data["violations"]
+    assert isinstance(violations, list)
+    return {(v["kind"], v["operation"], v["target"]) for v in violations}
+
+
+def test_refused_writes_are_reported_by_path_as_the_kernel_resolves_them(actor: Actor) -> None:
+    """Every refused write is one fs-write violation with its real path (relative to the caller's working
+    directory, through a link in the workspace); reads, workspace writes and writes that fail for another
+    reason are not; a delete is told, not asked. Denied: exit 77, and nothing changed on the host."""
+    outside = actor.outside
+    existing = outside / "existing.txt"
+    existing.write_text("host\n")
+    actor.chown_path(existing)
+    etc = Path("/etc/corral-landlock-watch-probe")
+    script = (
+        f"echo ok > control.txt; mkdir -p sub; echo deep > sub/f; cat /etc/hostname > /dev/null\n"
+        f"echo x > {outside}/new.txt; mkdir {outside}/newdir; echo more >> {existing}\n"
+        f"echo x > {etc}; ln -s {outside} link; echo y > link/through-link.txt\n"
+        f"cd {outside} && touch relative.txt; rm -f {existing}; echo x > {outside}/no/such/dir/f\n"
+        "true"
+    )
+    result, data = _report(actor, script)
+    assert result.returncode == 77, result.stderr
+    assert _crossings(data) == {
+        ("fs-write", "create", f"{outside}/new.txt"),
+        ("fs-write", "mkdir", f"{outside}/newdir"),
+        ("fs-write", "modify", str(existing)),
+        ("fs-write", "create", str(etc)),
+        ("fs-write", "create", f"{outside}/through-link.txt"),
+        ("fs-write", "create", f"{outside}/relative.txt"),
+    }, result.stderr
+    assert f"Landlock refused a delete of {existing}" in result.stderr
+    assert (actor.workspace / "control.txt").read_text() == "ok\n"
+    assert existing.read_text() == "host\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["existing.txt"]
+    assert not etc.exists()
+
+
+def test_an_allowed_write_reruns_the_command_with_that_path_writable(actor: Actor) -> None:
+    """An fs-write rule allows the refused write: the whole command runs again with exactly that path
+    writable (a new file made empty first, an existing one write-only), its exit status is the re-run's,
+    and what the re-run is refused again is reported as not applied. Once the path exists, the rule
+    grants it up front: the next command runs once."""
+    target = actor.outside / "approved.txt"
+    existing = actor.outside / "existing.txt"
+    existing.write_text("host\n")
+    actor.chown_path(existing)
+    for path in (target, existing):
+        added = actor.run("rules", "add", "--project", str(actor.workspace), "--path", str(path))
+        assert added.returncode == 0, added.stderr
+    script = (
+        f"echo ran >> runs.txt; echo new > {target}; echo more >> {existing}; "
+        f"cat {existing} > /dev/null 2>&1 && echo read-it; touch {actor.outside}/not-approved"
+    )
+    result, data = _report(actor, script)
+    assert (actor.workspace / "runs.txt").read_text() == "ran\nran\n", result.stderr
+    assert f"re-running the command with {target} writable" in result.stderr  # {existing}: by its rule
+    assert target.read_text() == "new\n"
+    assert existing.read_text() == "host\nmore\nmore\n"  # the first run wrote it through its rule too
+    assert "read-it" not in result.stdout  # write-only: the home's files stay unreadable
+    assert not (actor.outside / "not-approved").exists()
+    assert result.returncode == 1  # the re-run's `touch` failed
+    assert data["refused"] == [
+        {"path": f"{actor.outside}/not-approved", "reason": "refused by Landlock in the re-run"}
+    ]
+    again = actor.run("run", "--on-violation", "deny", "-c", f"echo ran >> runs.txt; echo newer > {target}")
+    assert again.returncode == 0, again.stderr
+    assert (actor.workspace / "runs.txt").read_text() == "ran\nran\nran\n"
+    assert target.read_text() == "newer\n"
+    assert "re-running" not in again.stderr
+
+
+def test_an_approved_new_file_the_rerun_does_not_write_is_taken_back(actor: Actor) -> None:
+    target = actor.outside / "once.txt"
+    added = actor.run("rules", "add", "--project", str(actor.workspace), "--path", str(target))
+    assert added.returncode == 0, added.stderr
+    script = f"if [ -e runs.txt ]; then echo second; else echo ran > runs.txt; touch {target}; fi"
+    result = actor.run("run", "--on-violation", "deny", "-c", script)
+    assert "second" in result.stdout, result.stderr
+    assert not target.exists()
 
 
 def test_credentials_and_corral_state_are_unreadable(actor: Actor) -> None:
@@ -152,9 +244,8 @@ def test_doctor_says_what_landlock_cannot_do(actor: Actor) -> None:
     result = actor.run("doctor", "--backend", "landlock")
     assert "ok   backend: Landlock" in result.stdout, result.stdout + result.stderr
     assert "landlock: asked for by --backend" in result.stdout
-    assert "cannot capture a write" in result.stdout and "nothing is asked" in result.stdout
-    # A re-run on approval is Seatbelt's: Landlock reports no write to approve.
-    assert "re-runs the command" not in result.stdout
+    assert "cannot capture a write" in result.stdout
+    assert "approving it re-runs the whole command with that path writable" in result.stdout
     assert "cannot protect paths in the workspace" in result.stdout
 
 

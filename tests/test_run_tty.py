@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import LANDLOCK_MISSING
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 CORRAL = str(Path(sys.executable).with_name("corral"))
 
@@ -42,11 +44,12 @@ def _wait_for(base: list[str], text: str, timeout: float = 20) -> str:
     raise AssertionError(f"{text!r} never appeared:\n{_screen(base)}")
 
 
-def _start(base: list[str], workspace: Path, script: str) -> None:
+def _start(base: list[str], workspace: Path, script: str, *flags: str) -> None:
     env = " ".join(
         f"{k}={shlex.quote(v)}" for k, v in os.environ.items() if k.startswith(("XDG_", "HOME", "PATH"))
     )
-    inner = f"cd {shlex.quote(str(workspace))} && env {env} {CORRAL} run -c {shlex.quote(script)}; echo EXIT=$?; sleep 60"
+    run = " ".join([CORRAL, "run", *flags])
+    inner = f"cd {shlex.quote(str(workspace))} && env {env} {run} -c {shlex.quote(script)}; echo EXIT=$?; sleep 60"
     subprocess.run([*base, "new-session", "-d", "-x", "120", "-y", "40", "-s", "t", inner], check=True)
 
 
@@ -71,6 +74,28 @@ def test_inline_prompt_takes_the_persons_answer(
     assert target.exists() is applied
     if applied:
         assert target.read_text() == "typed-input\n"
+
+
+@pytest.mark.skipif(LANDLOCK_MISSING is not None, reason=f"Landlock backend: {LANDLOCK_MISSING}")
+def test_landlock_prompt_says_allowing_reruns_before_the_answer(tmux: list[str], isolated_home: Path) -> None:
+    """Under Landlock a refused write was not captured: the prompt says, while it waits for the answer,
+    that allowing re-runs the whole command, and allowing it does (the workspace counts the runs)."""
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    target = isolated_home / "outside.txt"
+    _start(tmux, workspace, f"echo ran >> runs.txt; echo hi > {target}", "--backend", "landlock")
+    screen = _wait_for(tmux, "allow once")
+    shown = "".join(screen.split())  # the prompt wraps at the terminal's width, mid-word
+    assert "itwasrefused,sonothingreachedthehost;allowingre-runsthewholecommandwiththispathwritable" in shown
+    assert not target.exists()
+    assert (workspace / "runs.txt").read_text() == "ran\n"
+    subprocess.run([*tmux, "send-keys", "-t", "t", "o"], check=True)
+    time.sleep(0.5)
+    subprocess.run([*tmux, "send-keys", "-t", "t", "Enter"], check=True)
+    _wait_for(tmux, "EXIT=0")
+    assert target.read_text() == "hi\n"
+    assert (workspace / "runs.txt").read_text() == "ran\nran\n"
 
 
 def test_ctrl_c_reaches_the_command(tmux: list[str], isolated_home: Path) -> None:
