@@ -33,13 +33,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from boundary.violations import Change, ChangeOp, Violation
 from sandbox.apply import ApplyOutcome
 from sandbox.backend import BackendParams, BackendTraits
 from sandbox.bwrap import SandboxSetupError
-from sandbox.egress.environment import proxy_environment
+from sandbox.host_proxy import open_listener, serve
 from sandbox.landlock import LandlockError, abi_version, readable_except
 from sandbox.landlock_launch import Launch, LaunchFailed, host_python
 from sandbox.landlock_refusals import Grants, grant, parse_reports, refusals_from, standing
@@ -69,7 +68,6 @@ DEVICE_WRITES = (
     "/dev/ptmx",
     "/dev/pts",
 )
-_PROXY_NAMES = frozenset(proxy_environment(1))
 _INHERIT = StdioSpec()
 REPORT_WAIT_S = 10.0
 """How long the reports may take to arrive after the launcher ended (its last line is written by then)."""
@@ -95,12 +93,6 @@ def _processes_of(uid: int) -> int:
             except OSError:
                 continue
     return count
-
-
-class HostListenerHook(Protocol):
-    """A network hook that can serve the proxy on a listener corral opened on the host."""
-
-    def serve_on(self, listener: socket.socket) -> None: ...
 
 
 class LandlockBackend:
@@ -283,20 +275,8 @@ class LandlockBackend:
                 env[name] = str(private)
             if "PYTHONPYCACHEPREFIX" in env:  # ~/.cache is read-only here: bytecode goes with the temp dir
                 env["PYTHONPYCACHEPREFIX"] = str(private / "python-bytecode")
-            ports: list[int] = []
-            if policy.network is not None:
-                if network is None or not hasattr(network, "serve_on"):
-                    raise SandboxSetupError(
-                        "the Landlock backend needs a network proxy it can serve on loopback"
-                    )
-                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                listener.bind(("127.0.0.1", 0))
-                listener.listen(128)
-                port = listener.getsockname()[1]
-                env.update(
-                    {k: v for k, v in proxy_environment(port).items() if k in env or k in _PROXY_NAMES}
-                )
-                ports.append(port)
+            listener = open_listener(policy, network, env, "Landlock")
+            ports = [int(listener.getsockname()[1])] if listener is not None else []
             spec = self._spec(policy, private, ports, grants)
             started = time.perf_counter()
             started_ns = time.time_ns()
@@ -460,12 +440,7 @@ class LandlockBackend:
             except OSError as error:
                 raise SandboxSetupError(f"could not bound the command's resources: {error}") from error
             if listener is not None:
-                try:
-                    network.serve_on(listener)  # type: ignore[union-attr]
-                except Exception as error:
-                    raise SandboxSetupError(
-                        f"could not give the command its network proxy: {error}"
-                    ) from error
+                serve(network, listener)
             os.write(block_w, b"1")
             launch.send(spec)
             try:

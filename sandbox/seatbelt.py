@@ -6,7 +6,8 @@ What the profile says, in order (SBPL: the last matching rule wins, so denials c
    command's tag, so its violations can be read back from the unified log and nothing else's.
 2. Processes: exec and fork; signals and process information only inside this sandbox; the sysctl
    reads and the few Mach services a shell and common tools need. No Apple Events, no Launch Services
-   (`lsopen`), no other Mach services (all refused by the default).
+   (neither `lsopen` nor its Mach services, `launchservicesd` and `lsd.mapdb`: `open -a App` would start
+   an application outside the sandbox), no other Mach services (all refused by the default).
 3. Reads: allowed everywhere, then denied at every hidden path (credentials, corral's own state).
 4. Writes: only below the workspace and the command's private temp directory, plus the terminal and
    the null device; then denied at every protected location in the workspace (at any depth,
@@ -44,8 +45,6 @@ _MACH_SERVICES = (
     "com.apple.system.notification_center",
     "com.apple.trustd.agent",
     "com.apple.SecurityServer",
-    "com.apple.coreservices.launchservicesd",
-    "com.apple.lsd.mapdb",
     "com.apple.system.DirectoryService.libinfo_v1",
     "com.apple.diagnosticd",
 )

@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from boundary.violations import Change, ChangeOp, Violation, ViolationKind
 from sandbox.apply import ApplyOutcome
 from sandbox.backend import BackendParams, BackendTraits
 from sandbox.bwrap import SandboxSetupError
+from sandbox.host_proxy import open_listener, serve
 from sandbox.policy import Policy
 from sandbox.report import RunResult
 from sandbox.runner import NetworkHook, StdioSpec
@@ -51,6 +53,7 @@ class _Pending:
     command: tuple[str, ...]
     policy: Policy
     stdio: StdioSpec
+    network: NetworkHook | None
 
 
 def rerun_paths(allowed: Sequence[Violation]) -> tuple[Path, ...]:
@@ -116,9 +119,9 @@ class SeatbeltBackend:
         network: NetworkHook | None = None,
         on_start: Callable[[int], None] | None = None,
     ) -> RunResult:
-        result = self._run(tuple(command), policy, stdio, (), on_start)
+        result = self._run(tuple(command), policy, stdio, network, (), on_start)
         if any(v.kind in _REWRITABLE for v in result.violations):
-            self._pending[id(result)] = _Pending(tuple(command), policy, stdio)
+            self._pending[id(result)] = _Pending(tuple(command), policy, stdio, network)
         return result
 
     def _run(
@@ -126,6 +129,7 @@ class SeatbeltBackend:
         command: tuple[str, ...],
         policy: Policy,
         stdio: StdioSpec,
+        network: NetworkHook | None,
         approved: tuple[Path, ...],
         on_start: Callable[[int], None] | None,
     ) -> RunResult:
@@ -136,13 +140,20 @@ class SeatbeltBackend:
         # The command's private temp dir lies outside corral's state (which the profile hides), in the
         # system's per-user temp directory; paths as the kernel sees them (/private/var/...).
         temp_dir = Path(os.path.realpath(tempfile.mkdtemp(prefix=f"corral-{tag}-")))
+        listener: socket.socket | None = None
         try:
+            env = {**policy.env, "TMPDIR": f"{temp_dir}/"}
+            # corral's proxy on the host's loopback, on a port of this command's own: the profile allows
+            # TCP to that port and nothing else.
+            listener = open_listener(policy, network, env, "Seatbelt")
+            port = int(listener.getsockname()[1]) if listener is not None else None
             params = params_from_policy(
-                policy, tag=tag, temp_dir=temp_dir, proxy_port=None, approved=approved
+                policy, tag=tag, temp_dir=temp_dir, proxy_port=port, approved=approved
             )
             profile = run_dir / "profile.sb"
             profile.write_text(generate_profile(params))
-            env = {**policy.env, "TMPDIR": f"{temp_dir}/"}
+            if listener is not None:
+                serve(network, listener)
             since = datetime.now(UTC)
             started = time.perf_counter()
             try:
@@ -172,6 +183,8 @@ class SeatbeltBackend:
             duration_ms = (time.perf_counter() - started) * 1000
             refusals, lag = read_denials(tag, since)
         finally:
+            if listener is not None:
+                listener.close()
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.rmtree(temp_dir, ignore_errors=True)
         denials = violations_from(refusals, policy)
@@ -193,7 +206,7 @@ class SeatbeltBackend:
         result.notices.append(
             f"re-running the command with {shown} writable (Seatbelt cannot capture writes)"
         )
-        again = self._run(pending.command, pending.policy, pending.stdio, paths, None)
+        again = self._run(pending.command, pending.policy, pending.stdio, pending.network, paths, None)
         result.exit_code = again.exit_code
         result.notices.extend(again.notices)
         applied = tuple(Change(Path(v.target), _op(v.operation)) for v in allowed if v.kind in _REWRITABLE)

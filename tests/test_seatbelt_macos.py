@@ -4,8 +4,10 @@ host is checked afterwards."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ import pytest
 from boundary.violations import ViolationKind
 from sandbox import seatbelt
 from sandbox.backend import BackendParams
-from sandbox.policy import Policy, build_policy
+from sandbox.egress.environment import proxy_environment
+from sandbox.policy import NetworkAccess, Policy, build_policy
+from sandbox.runner import StdioSpec
 from sandbox.seatbelt import ProtectedLocation, SeatbeltParams
 from sandbox.seatbelt_backend import SeatbeltBackend
 
@@ -129,3 +133,65 @@ def test_an_approved_write_re_runs_the_command_with_that_path_writable(
     assert (workspace / "runs.log").read_text() == "run\nrun\n"  # it really ran twice
     assert any(c.path == home / "outside.txt" for c in outcome.applied)
     assert any("re-running the command" in line for line in result.notices)
+
+
+class _OneAnswerProxy:
+    """A network hook that answers every connection on the runner's listener with one HTTP response."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._threads: list[threading.Thread] = []
+
+    def attach(self, child_pid: int) -> None:
+        raise AssertionError("a Seatbelt command has no network namespace to attach to")
+
+    def serve_on(self, listener: socket.socket) -> None:
+        def answer() -> None:
+            listener.settimeout(20)
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                self.connections += 1
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nproxied\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+
+def test_the_network_is_corrals_proxy_port_and_nothing_else(
+    runner_setup: tuple[SeatbeltBackend, Policy, Path, Path], tmp_path: Path
+) -> None:
+    """A command reaches corral's proxy through its proxy variables (the listener's port, on loopback);
+    a direct connection to another port on this machine is refused."""
+    backend, policy, workspace, home = runner_setup
+    policy = build_policy(
+        workspace=workspace,
+        cwd=workspace,
+        home=home,
+        environ={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        network=NetworkAccess(proxy_env=proxy_environment(3128)),
+    )
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        other.settimeout(3)
+        port = other.getsockname()[1]
+        hook = _OneAnswerProxy()
+        script = (
+            "curl -sS --max-time 10 http://example.com/; "
+            f"curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:{port}/ && echo direct-ok || echo direct-refused"
+        )
+        out = tmp_path / "out.txt"
+        with out.open("w") as handle:
+            result = backend.run(
+                ["/bin/sh", "-c", script], policy, network=hook, stdio=StdioSpec(stdout=handle.fileno())
+            )
+        with pytest.raises(OSError):
+            other.accept()  # nothing connected to it
+    assert hook.connections == 1, out.read_text()
+    assert out.read_text().splitlines() == ["proxied", "direct-refused"]
+    assert result.exit_code == 0

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import seatbelt
-from sandbox.policy import build_policy
+from sandbox.egress.environment import proxy_environment
+from sandbox.policy import NetworkAccess, build_policy
 from sandbox.seatbelt import ProtectedLocation, SeatbeltParams
 
 GOLDEN = Path(__file__).parent / "golden" / "seatbelt"
@@ -62,12 +63,55 @@ def test_the_profile_denies_by_default_with_the_commands_tag_on_every_denial() -
     assert denials and all('(with message "corral:t2")' in line for line in denials)
     assert "network-outbound" not in profile  # no proxy: no network at all
     assert "appleevent" not in profile and "lsopen" not in profile  # refused by the default
+    # Launch Services through its Mach services would start an application outside the sandbox.
+    assert "launchservices" not in profile and "lsd." not in profile
 
 
 def test_network_is_the_proxy_port_on_loopback_only() -> None:
+    """TCP to the proxy's port on loopback, nothing else: no other port or host, no Unix socket (outbound
+    or bound), no inbound, no DNS service (the proxy resolves names)."""
     profile = seatbelt.generate_profile(CASES["proxy"])
-    outbound = [line for line in profile.splitlines() if "network" in line and line.startswith("(allow")]
+    allows = [line for line in profile.splitlines() if line.startswith("(allow")]
+    outbound = [line for line in allows if "network" in line]
     assert outbound == ['(allow network-outbound (remote tcp "localhost:53128"))']
+    assert "unix-socket" not in profile and "network-bind" not in profile and "network-inbound" not in profile
+    assert "mDNSResponder" not in profile and "dnssd" not in profile
+    offline = seatbelt.generate_profile(CASES["minimal"])
+    assert not [line for line in offline.splitlines() if "network" in line and not line.startswith(";")]
+
+
+def test_the_runner_gives_the_profile_the_port_its_listener_got(tmp_path: Path) -> None:
+    """The runner's listener (`sandbox.host_proxy`, the same as Landlock's) is what the profile allows:
+    its port, on loopback, with the command's proxy variables pointing at it."""
+    from sandbox.host_proxy import open_listener
+
+    home = tmp_path / "home"
+    workspace = home / "project"
+    workspace.mkdir(parents=True)
+
+    class _Hook:
+        def serve_on(self, listener: object) -> None:
+            raise AssertionError("not served here")
+
+    access = NetworkAccess(proxy_env=proxy_environment(3128))
+    policy = build_policy(
+        workspace=workspace, cwd=workspace, home=home, environ={"HOME": str(home)}, network=access
+    )
+    env = dict(policy.env)
+    listener = open_listener(policy, _Hook(), env, "Seatbelt")  # type: ignore[arg-type]
+    assert listener is not None
+    try:
+        host, port = listener.getsockname()
+        assert host == "127.0.0.1" and port != 3128
+        assert env["http_proxy"] == env["HTTPS_PROXY"] == f"http://127.0.0.1:{port}"
+        params = seatbelt.params_from_policy(policy, tag="t9", temp_dir=tmp_path / "t", proxy_port=port)
+        assert f'(allow network-outbound (remote tcp "localhost:{port}"))' in seatbelt.generate_profile(
+            params
+        )
+    finally:
+        listener.close()
+    offline = build_policy(workspace=workspace, cwd=workspace, home=home, environ={"HOME": str(home)})
+    assert open_listener(offline, None, {}, "Seatbelt") is None
 
 
 def _matches(regex: str, path: str) -> bool:
