@@ -39,6 +39,7 @@ from sandbox.fdwait import readable
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
+    from corral.sshagent import SshAgentBridge
     from sandbox.egress.brokersession import BrokerSession
     from sandbox.egress.credentials import BrokeredCredential
     from sandbox.egress.proxy import EgressProxy, ProxyTimeouts
@@ -94,6 +95,9 @@ class NetworkGate:
     """Requests sent with a brokered credential while the command ran: (host:port, credential) -> count."""
     lookups: list[str] = field(default_factory=list)
     """DNS questions the command asked (``name (TYPE)``), in order, each once."""
+    ssh: SshAgentBridge | None = None
+    """The ssh agent offered inside (`corral.sshagent`), when there is one to offer."""
+    _reached: set[tuple[str, int]] = field(default_factory=set)
     _proxy: EgressProxy | None = None
     _listener: socket.socket | None = None
     _interceptor: Interceptor | None = None
@@ -117,10 +121,26 @@ class NetworkGate:
 
     def access(self) -> NetworkAccess:
         env = proxy_environment(self.port)
-        if self.broker is None:
-            return NetworkAccess(proxy_env=env)
-        env.update(self.broker.environment())
-        return NetworkAccess(proxy_env=env, readable=(self.broker.directory,))
+        readable: list[Path] = []
+        if self.ssh is not None:
+            env.update(self.ssh.environment())
+            readable.extend(self.ssh.readable())
+        if self.broker is not None:
+            env.update(self.broker.environment())
+            readable.append(self.broker.directory)
+        return NetworkAccess(proxy_env=env, readable=tuple(readable))
+
+    def reached(self) -> list[tuple[str, int]]:
+        """The destinations this gate allowed so far (host as decided, port): what ssh signs for."""
+        with self._lock:
+            return sorted(self._reached)
+
+    def on_ssh_refusal(self, target: str, reason: str) -> None:
+        """A signature the agent filter refused: a `net-credential` violation of the running command."""
+        violation = Violation(ViolationKind.NET_CREDENTIAL, target, "ssh-sign", reason)
+        with self._lock:
+            if violation not in self.violations:
+                self.violations.append(violation)
 
     def attach(self, child_pid: int) -> None:
         """Open the listener inside the sandbox. The proxy itself (and its HTTP parser) is loaded only
@@ -220,6 +240,8 @@ class NetworkGate:
         try:
             self._shut()
         finally:
+            if self.ssh is not None:
+                self.ssh.close()
             if self.broker is not None:
                 self.broker.close()
 
@@ -254,6 +276,8 @@ class NetworkGate:
         None when the session must be asked (`decide`)."""
         verdict = self.hosts.match(host)
         if verdict is HostDecision.ALLOW:
+            with self._lock:
+                self._reached.add((host, port))
             return True
         if verdict is HostDecision.DENY:
             return False
@@ -282,6 +306,7 @@ class NetworkGate:
             return False  # Fail closed: an error while deciding is a denial.
         if allowed:
             with self._lock:
+                self._reached.add((host, port))
                 self.allowed.append((violation, decision))
                 if ip_of(host) is not None:
                     self._allowed_literals.add(host)  # the person allowed this very address

@@ -86,6 +86,7 @@ def open_session(
             extra_readable=user.filesystem_readable,
             limits=user.resource_limits(),
             credentials=resolved,
+            ssh_agent=user.ssh_agent,
             backend=effective_request(
                 user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer
             ),
@@ -122,6 +123,7 @@ def compose_session(
     credentials: ResolvedCredentials | None = None,
     upstream_tls: ssl.SSLContext | None = None,
     backend: BackendRequest | None = None,
+    ssh_agent: bool = False,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
@@ -132,7 +134,8 @@ def compose_session(
     the sandbox backend asked for (default: `--backend` of this process, else `auto`); one that cannot
     run raises SetupError (exit 125) before anything is opened.
     `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
-    `upstream_tls` or the system CAs); they need the network open (`hosts`).
+    `upstream_tls` or the system CAs); they need the network open (`hosts`). `ssh_agent` offers the
+    sandbox an ssh agent that signs only for allowed hosts (`corral.sshagent`; needs `hosts` too).
     """
     chosen = open_backend(
         backend if backend is not None else effective_request(None, ""),
@@ -179,6 +182,8 @@ def compose_session(
             rules_allow_address=functools.partial(rules.allows_address, workspace),
             broker=broker,
         )
+        if ssh_agent:
+            _offer_ssh_agent(gate, chosen.backend, locations, environ, frontend)
     parts = SessionParts(
         runner=chosen.backend,
         backend=chosen,
@@ -202,3 +207,35 @@ def compose_session(
         session_start=session_start,
         extra_readable=extra_readable,
     )
+
+
+def _offer_ssh_agent(
+    gate: NetworkGate, runner: object, locations: Locations, environ: Mapping[str, str] | None, frontend: str
+) -> None:
+    """Offer the sandbox an ssh agent (`corral.sshagent`) when there is one to offer and the backend can
+    hand it Unix sockets (bwrap's own filter; not gVisor's, Landlock's or Seatbelt's)."""
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.seccomp import BWRAP_FILTER
+
+    if not isinstance(runner, BwrapBackend) or runner.filter_profile != BWRAP_FILTER:
+        return
+    from corral.sshagent import AGENT_PATH_INSIDE, SshAgentBridge
+    from sandbox.unixgate import UnixGate, UnixGateUnavailable
+
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    bridge = SshAgentBridge.offer(
+        env,
+        home,
+        locations.runtime_dir,
+        gate.reached,
+        gate.on_ssh_refusal,
+        ask_passphrase=frontend == "cli",
+    )
+    if bridge is None:
+        return
+    try:
+        runner.unix_gate = UnixGate(AGENT_PATH_INSIDE, bridge.serve)
+    except UnixGateUnavailable:
+        return
+    gate.ssh = bridge

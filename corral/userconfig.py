@@ -116,6 +116,14 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "where the policy allows them), so a mistake in the sandbox's mounts is still refused; needs "
         "/usr/bin/python3 and costs a few ms per command (see Backends)",
     ),
+    UserSetting(
+        "ssh.agent",
+        "switch",
+        "false",
+        "bwrap only: offer sandboxed commands an ssh agent (`SSH_AUTH_SOCK` inside) that signs only for "
+        "hosts they were allowed to reach, with your agent or your key files outside; every Unix socket a "
+        "command creates then leads to that agent and nowhere else (see SSH without the key inside)",
+    ),
 )
 """Every key of the user config, in the order the reference lists them."""
 
@@ -138,6 +146,7 @@ class UserConfig:
     """The credential map (`[credentials.NAME]`): secrets corral adds to requests outside the sandbox."""
     sandbox_backend: str = "auto"
     sandbox_landlock_layer: bool = False
+    ssh_agent: bool = False
     source: str = "(defaults)"
 
     def resource_limits(self) -> ResourceLimits:
@@ -160,6 +169,7 @@ _FIELD_OF: dict[str, str] = {
     "limits.tmpfs_mib": "limits_tmpfs_mib",
     "sandbox.backend": "sandbox_backend",
     "sandbox.landlock_layer": "sandbox_landlock_layer",
+    "ssh.agent": "ssh_agent",
 }
 assert set(_FIELD_OF) == {setting.key for setting in USER_SETTINGS}
 

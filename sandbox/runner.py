@@ -64,9 +64,10 @@ from sandbox.pidns import SandboxInit, SandboxLingered
 from sandbox.policy import Policy
 from sandbox.readwatch import ReadWatcher, removed, untouched
 from sandbox.report import RunResult
-from sandbox.seccomp import BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
+from sandbox.seccomp import BWRAP_AGENT_FILTER, BWRAP_FILTER, FilterProfile, SeccompUnavailable, filter_path
 from sandbox.sessionns import SharedPlace, monitored_pid
 from sandbox.slots import NoFreeSlot, Slot, acquire_slot, sweep_discarded
+from sandbox.unixgate import UnixGate, UnixGateRun
 
 if TYPE_CHECKING:
     from sandbox.landlock_layer import InnerLayer
@@ -110,6 +111,9 @@ class SandboxRunner:
 
     filter_profile: FilterProfile = BWRAP_FILTER
     """The seccomp filter bwrap installs (`sandbox.seccomp`)."""
+    unix_gate: UnixGate | None = None
+    """The ssh agent offered inside (`sandbox.unixgate`): every Unix socket the sandbox creates is
+    connected to it. Only the default bwrap filter combines with it; None: `socket(AF_UNIX)` is refused."""
     decoy_content: bytes = b""
     """What each decoy file holds (`sandbox.readwatch`)."""
 
@@ -425,12 +429,21 @@ class SandboxRunner:
     ) -> tuple[int, list[str]]:
         """Run bwrap; (the command's exit code, lines about resource bounds it ran into)."""
         layer = self.inner_layer(policy)
+        mechanism = self.mechanism()
+        gate_run: UnixGateRun | None = None
+        if self.unix_gate is not None and self.filter_profile == BWRAP_FILTER and not mechanism.scope_argv:
+            # The notifying filter goes into bwrap itself (a systemd-run scope before it would talk
+            # D-Bus through it); only then may the main filter let socket(AF_UNIX) through.
+            try:
+                seccomp_path = filter_path(self.cache_dir, BWRAP_AGENT_FILTER)
+            except SeccompUnavailable as error:
+                raise SandboxSetupError(str(error)) from error
+            gate_run = self.unix_gate.new_run()
         seccomp_fd = os.open(seccomp_path, os.O_RDONLY | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         # Always held at --block-fd until corral has a pidfd on the sandbox's pid 1 (sandbox.pidns).
         block_r, block_w = os.pipe()
         pass_fds = [seccomp_fd, status_w, block_r]
-        mechanism = self.mechanism()
         namespace = self.place.namespace if self.place is not None else None
         cgroup: RunCgroup | None = None
         if mechanism.cgroups is not None:
@@ -467,6 +480,8 @@ class SandboxRunner:
                     cgroup.remove()
                 raise SandboxSetupError(f"the session's namespaces are gone: {error}") from error
             preexec = _chained(preexec, join)
+        if gate_run is not None:
+            preexec = _chained(preexec, gate_run.install)
         try:
             process = subprocess.Popen(
                 argv,
@@ -482,7 +497,10 @@ class SandboxRunner:
                 env=dict(policy.env),
             )
         except subprocess.SubprocessError as error:
-            # Joining the session's namespaces failed between fork and exec: nothing ran.
+            # Joining the session's namespaces (or installing the agent socket filter) failed between
+            # fork and exec: nothing ran.
+            if gate_run is not None:
+                gate_run.abandon()
             for fd in (status_r, block_w):
                 os.close(fd)
             if cgroup is not None:
@@ -493,6 +511,8 @@ class SandboxRunner:
                 f"could not start the sandbox in the session's namespaces: {error}"
             ) from error
         except BaseException:
+            if gate_run is not None:
+                gate_run.abandon()
             if layer is not None:
                 layer.close()
             raise
@@ -504,6 +524,20 @@ class SandboxRunner:
                 os.close(fd)
         if layer is not None:
             layer.started()
+        if gate_run is not None:
+            try:
+                gate_run.started()
+            except OSError as error:
+                gate_run.abandon()
+                process.kill()
+                process.wait()
+                for fd in (status_r, block_w):
+                    os.close(fd)
+                if cgroup is not None:
+                    cgroup.remove()
+                if layer is not None:
+                    layer.close()
+                raise SandboxSetupError(f"could not offer the ssh agent inside: {error}") from error
         status = _StatusReader(status_r)
         watch: ResourceWatch | None = None
         init: SandboxInit | None = None

@@ -87,6 +87,9 @@ class FilterProfile:
 
 
 BWRAP_FILTER = FilterProfile()
+BWRAP_AGENT_FILTER = FilterProfile(name="bwrap-agent", unix_sockets=True)
+"""The default filter with `socket(AF_UNIX)` let through: used only under `sandbox.unixgate`'s filter,
+which turns every such socket into one connected to corral's ssh-agent filter."""
 
 
 class SeccompUnavailable(RuntimeError):
