@@ -210,6 +210,7 @@ class Session:
         self.network = parts.gate.access() if parts.gate is not None else network
         self._policies: dict[Path, Policy] = {}
         self._jobs = BackgroundJobs()
+        self._closed = False
         self.place = SessionPlace(
             locations.cache_dir,
             workspace,
@@ -230,14 +231,21 @@ class Session:
 
     def close(self) -> None:
         """End the session: its place (every process still running in it is killed, a live session's
-        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store."""
+        /tmp removed), its proxy (and the broker's generated files), the ledger and the rules store.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.end_background()
             if self._gate is not None:
                 self._gate.close()
             self.place.close()
         finally:
-            self._recorder.close()
+            try:
+                self._recorder.close()
+            finally:
+                self._rules.close()
 
     def background(self) -> list[BackgroundInfo]:
         """What the session's commands left running in the background (`corral.background`)."""

@@ -52,6 +52,26 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture(autouse=True)
+def sessions_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Session a test composes in this process is closed when the test ends, even one the test
+    forgot or left by failing: each holds descriptors (ledger, rules, proxy, place), and a normal user's
+    soft limit of 1,024 was reached late in the suite when sessions leaked."""
+    from corral.session import Session
+
+    opened: list[Session] = []
+    original = Session.__init__
+
+    def tracked(self: Session, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(Session, "__init__", tracked)
+    yield
+    for session in opened:
+        session.close()
+
+
 @pytest.fixture
 def demo_directory() -> Iterator[None]:
     """The demo project lives at a fixed path (so pictures are reproducible): hold it for the test, take
