@@ -163,18 +163,24 @@ class _Scan:
         """The items of one directory, computed while its fds are open (closed before descending)."""
         upper = self._open_upper(directory)
         lower = self._open_lower(directory.rel, directory.lower_id)
+        places = (self.layer.target.joinpath(*directory.rel), self.layer.upper.joinpath(*directory.rel))
         try:
-            return [self._entry(upper, lower, directory.rel, name) for name in sorted(os.listdir(upper))]
+            return [
+                self._entry(upper, lower, directory.rel, places, name) for name in sorted(os.listdir(upper))
+            ]
         finally:
             os.close(upper)
             if lower is not None:
                 os.close(lower)
 
-    def _entry(self, upper: int, lower: int | None, rel: tuple[str, ...], name: str) -> _Item:
+    def _entry(
+        self, upper: int, lower: int | None, rel: tuple[str, ...], places: tuple[Path, Path], name: str
+    ) -> _Item:
+        """`places`: the host directory and the upper-layer directory this entry is in."""
         layer = self.layer
         child_rel = (*rel, name)
-        target = layer.target.joinpath(*child_rel)
-        source = layer.upper.joinpath(*child_rel)
+        target = places[0] / name
+        source = places[1] / name
         st = os.lstat(name, dir_fd=upper)
         lower_st = _lstat(lower, name)
         host = host_identity(lower_st) if lower_st is not None else None

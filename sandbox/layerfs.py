@@ -111,6 +111,27 @@ def _open_steps(dir_fd: int, parts: Sequence[str], flags: int, resolve: int) -> 
         raise
 
 
+_RENAME_NOREPLACE = 1
+_renameat2_works: list[bool] = [True]
+
+
+def rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> bool:
+    """`renameat2(..., RENAME_NOREPLACE)`: move `src` to `dst` only if nothing is at `dst` (FileExistsError
+    otherwise), atomically. False when the kernel or filesystem cannot do it (the caller falls back)."""
+    if not _renameat2_works[0]:
+        return False
+    done = int(_libc.renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_NOREPLACE))
+    if done == 0:
+        return True
+    code = ctypes.get_errno()
+    if code == errno.ENOSYS:
+        _renameat2_works[0] = False  # a kernel without renameat2
+        return False
+    if code == errno.EINVAL:
+        return False  # this filesystem has no RENAME_NOREPLACE
+    raise OSError(code, os.strerror(code), dst)
+
+
 def identity(st: os.stat_result) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from boundary.violations import Change, ChangeOp
 from corral.locations import Locations
 from sandbox.apply import apply_changes
 from sandbox.bwrap import SandboxLayout
@@ -193,3 +194,60 @@ def test_runtime_dir_without_xdg_is_keyed_by_uid_and_home(
     second = Locations.default().runtime_dir
     assert first != second
     assert first.parent == Path("/tmp") and first.name.startswith(f"corral-{os.getuid()}-")
+
+
+def test_many_directories_are_applied_with_a_bounded_number_of_descriptors(tmp_path: Path) -> None:
+    """More directories than apply keeps open (its least recently used are closed): every file lands
+    with its content and a safe mode, nothing of the layer is left behind, and no descriptor leaks."""
+    upper, ws = tmp_path / "upper", tmp_path / "ws"
+    ws.mkdir()
+    for index in range(150):
+        directory = upper / f"d{index % 150}" / "sub"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"f{index}").write_text(f"{index}\n")
+        (upper / f"d{index % 150}" / "top").write_text("top\n")
+    os.chmod(upper / "d7" / "sub" / "f7", 0o1755)  # the sticky bit is never applied
+    changes = read_changes(CaptureLayer(target=ws, lower=ws, upper=upper))
+    before = _open_fds()
+    outcome = apply_changes(ws, changes, exclusive=True)
+    assert _open_fds() == before
+    assert outcome.refused == ()
+    for index in range(150):
+        assert (ws / f"d{index}" / "sub" / f"f{index}").read_text() == f"{index}\n"
+        assert (ws / f"d{index}" / "top").read_text() == "top\n"
+    assert os.stat(ws / "d7" / "sub" / "f7").st_mode & 0o7777 == 0o755
+    assert not any(path.is_file() for path in upper.rglob("*"))  # moved, not copied
+
+
+def test_a_file_created_on_the_host_after_the_scan_is_a_conflict_when_moving(tmp_path: Path) -> None:
+    """The move of a new file never replaces what appeared at its name since the scan (an atomic
+    no-replace rename): the host's file stays and the change is refused as a conflict."""
+    upper, ws = tmp_path / "upper", tmp_path / "ws"
+    (upper / "d").mkdir(parents=True)
+    ws.mkdir()
+    (upper / "d" / "a").write_text("captured a\n")
+    (upper / "d" / "b").write_text("captured b\n")
+    changes = read_changes(CaptureLayer(target=ws, lower=ws, upper=upper))
+    (ws / "d").mkdir()
+    (ws / "d" / "b").write_text("the person's\n")
+    outcome = apply_changes(ws, changes, exclusive=True)
+    assert (ws / "d" / "a").read_text() == "captured a\n"
+    assert (ws / "d" / "b").read_text() == "the person's\n"
+    assert [(c.path.name, reason.split(":")[0]) for c, reason in outcome.refused] == [("b", "conflict")]
+
+
+def test_a_directory_deleted_by_one_change_is_not_written_into_by_a_later_one(tmp_path: Path) -> None:
+    """Applying keeps directory fds between changes; a deletion drops them, so a change after the
+    directory was removed and made again lands in the new directory (through a kept fd of the removed
+    one it would fail)."""
+    upper, ws = tmp_path / "upper", tmp_path / "ws"
+    (upper / "d").mkdir(parents=True)
+    ws.mkdir()
+    (upper / "d" / "one").write_text("one\n")
+    (upper / "d" / "two").write_text("two\n")
+    scanned = {c.path.name: c for c in read_changes(CaptureLayer(target=ws, lower=ws, upper=upper))}
+    changes = [scanned["d"], scanned["one"], Change(ws / "d", ChangeOp.DELETE), scanned["d"], scanned["two"]]
+    outcome = apply_changes(ws, changes, exclusive=True)
+    assert outcome.refused == ()
+    assert sorted(os.listdir(ws / "d")) == ["two"]
+    assert (ws / "d" / "two").read_text() == "two\n"
