@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CORRAL, SECRET, Actor
 from tests.test_escape_support import assert_denied_under, plant
 
@@ -98,6 +100,7 @@ def test_credential_created_while_the_command_runs_is_hidden(actor: Actor) -> No
     assert "No such file" in stdout
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_allow_listed_config_is_readable_and_tools_work(actor: Actor) -> None:
     """Non-secret config tools commonly need stays readable (read-only): git's global ignore file here,
     and git itself runs."""
@@ -109,6 +112,7 @@ def test_allow_listed_config_is_readable_and_tools_work(actor: Actor) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_user_config_widens_reads_a_repository_cannot(actor: Actor) -> None:
     notes = actor.own_dir / "notes" / "todo.txt"
     plant(actor, notes, "buy milk\n")
@@ -136,6 +140,7 @@ def test_root_only_secrets_hidden(actor: Actor) -> None:
         assert_denied_under(result.stderr, "fs-read", shadow)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_credential_and_config_directories_refused_as_workspace(actor: Actor) -> None:
     config_dir = actor.home / ".config" / f"nvim-{secrets.token_hex(3)}"
     config_dir.mkdir(parents=True)
@@ -149,6 +154,7 @@ def test_credential_and_config_directories_refused_as_workspace(actor: Actor) ->
         config_dir.rmdir()
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_policy_shows_the_read_allow_list(actor: Actor) -> None:
     result = actor.run("policy")
     assert result.returncode == 0, result.stderr

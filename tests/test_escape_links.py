@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.conftest import SECRET, Actor
 from tests.test_escape_support import assert_denied_under, file_state, host_run, plant, snapshot
 
@@ -42,6 +44,7 @@ def test_S01_link_made_now_written_later(actor: Actor) -> None:
     assert later.returncode == 77
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_S01_link_shipped_in_the_repository(actor: Actor) -> None:
     """A link that was in the workspace before the command (a cloned repo ships `../../` links)."""
     relative = os.path.relpath(actor.outside, actor.workspace)
@@ -73,6 +76,7 @@ def test_S02_symlink_to_credentials_reads_nothing(actor: Actor) -> None:
     assert_denied_under(result.stderr, "fs-read", actor.home / ".ssh/id_rsa", actor.home)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_S03_hard_link_to_credentials(actor: Actor) -> None:
     """`link()` across the decoy mount fails (EXDEV); even a link to the decoy would read nothing.
     The host file keeps one link."""
@@ -127,6 +131,7 @@ def test_S04_late_symlink_at_protected_path(actor: Actor) -> None:
     assert result.returncode == 77
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_apply_step_directory_replaced_by_link_to_outside(actor: Actor) -> None:
     """The command turns a workspace directory into a link to outside and writes through it (and into
     it before the swap). The apply step copies only workspace changes, never through a link: nothing
@@ -153,6 +158,7 @@ def test_apply_step_directory_replaced_by_link_to_outside(actor: Actor) -> None:
     assert os.readlink(actor.workspace / "sub") == str(actor.outside)
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_apply_step_link_then_write_in_later_command(actor: Actor) -> None:
     """Command 1 leaves `data -> outside` in the workspace; command 2 writes `data/x`. The write is
     captured at its real path (outside) and denied; the apply step never follows `data`."""

@@ -90,6 +90,7 @@ def test_W01_agent_config_existing_dir_without_file(actor: Actor) -> None:
     assert result.returncode == 77
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_W01_agent_config_in_home(actor: Actor) -> None:
     """The user-level agent config is hidden (a read-only decoy) and outside the workspace."""
     plant(actor, actor.home / ".claude/settings.json", "{}\n")
@@ -354,6 +355,7 @@ def test_W06_venv_interpreter_and_hook_managers(actor: Actor, python_is_link: bo
     assert result.returncode == 77
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_W06_ordinary_build_files_are_workspace_writes(actor: Actor) -> None:
     """Accepted residual risk, documented: `Makefile`, `package.json` scripts, `conftest.py`, CI
     workflows and the virtualenv's `site-packages` (modules, `.pth` files) are ordinary workspace files:
@@ -668,6 +670,7 @@ def test_W05_W06_other_hook_managers_and_agents(actor: Actor) -> None:
     assert result.returncode == 77
 
 
+@pytest.mark.backends("bwrap", "gvisor", "landlock")
 def test_system_wide_startup_and_path_hijack(actor: Actor) -> None:
     """Outside the home, the places that run later for everyone: /etc/profile.d, cron, a `git` earlier on
     PATH in /usr/local/bin, systemd units, shared memory and /run. Captured (root) or refused (user);
