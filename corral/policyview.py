@@ -192,7 +192,10 @@ def render_effective(view: dict[str, object]) -> str:
     assert isinstance(trust, dict) and isinstance(files, dict) and isinstance(env, dict)
     assert isinstance(network, dict)
     loaded = "loaded" if trust["config_loaded"] else "not loaded"
-    lines.append(f"workspace: {view['workspace']} (read-write, applied after each command)")
+    backend = view["backend"]
+    captures = not isinstance(backend, dict) or backend.get("captures_writes", True)
+    how = "applied after each command" if captures else "written directly: this backend captures nothing"
+    lines.append(f"workspace: {view['workspace']} (read-write, {how})")
     lines.append(f"cwd: {view['cwd']}")
     lines.append(f"trust: {trust['state']} (project config {loaded})")
     lines.append("everything else: read-only")

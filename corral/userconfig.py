@@ -102,7 +102,7 @@ USER_SETTINGS: tuple[UserSetting, ...] = (
         "sandbox.backend",
         "backend",
         '"auto"',
-        "which sandbox runs commands: `auto` is bubblewrap, and where it cannot start (e.g. Ubuntu's AppArmor "
+        "which sandbox runs commands: `auto` is Seatbelt on macOS, bubblewrap on Linux, and where bwrap cannot start (e.g. Ubuntu's AppArmor "
         "blocks its user namespaces) Landlock, which enforces less (every session says so when it opens; "
         "see Backends); a named backend that cannot run here refuses "
         "(exit 125) instead of running with less. "

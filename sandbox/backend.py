@@ -15,7 +15,7 @@ imported only when it is picked, so `corral run` loads nothing it does not use).
   what is missing (a forced backend then refuses: exit 125 with that line);
 - `__init__(params)` — builds the runner.
 
-`auto` picks bubblewrap. Where bubblewrap cannot start (e.g. Ubuntu 24.04's AppArmor blocks the unprivileged
+`auto` picks Seatbelt on macOS, and bubblewrap on Linux. Where bubblewrap cannot start (e.g. Ubuntu 24.04's AppArmor blocks the unprivileged
 user namespaces it needs) `auto` falls back to Landlock, never silently: the choice carries `fallback`, its
 reason names why bwrap could not run, and every front end prints, when it opens, what Landlock does not
 cover (`ChosenBackend.warning`); `corral doctor` and `corral policy` list all of it. Where neither can
@@ -25,6 +25,7 @@ run, `auto` refuses (exit 125) naming what each is missing. A backend asked for 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -154,9 +155,19 @@ BACKENDS: dict[str, Registration] = {
 
 KNOWN_NAMES = BACKEND_NAMES
 
-_FALLBACK_ORDER: tuple[str, ...] = ("bwrap", "landlock")
-"""What `auto` tries, in order: bwrap, which enforces the whole policy, then Landlock where bwrap cannot
-start (it enforces less: the front end says what, every time a session opens)."""
+AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "linux": ("bwrap", "landlock"),
+    "darwin": ("seatbelt",),
+}
+"""What `auto` tries on each platform, in order. Linux: bwrap, which enforces the whole policy, then
+Landlock where bwrap cannot start (it enforces less: the front end says what, every time a session
+opens). macOS: Seatbelt."""
+
+
+def auto_order(platform: str | None = None) -> tuple[str, ...]:
+    """The backends `auto` tries on `platform` (this one by default; Linux's order on a platform this
+    table does not name)."""
+    return AUTO_ORDER.get(platform or sys.platform, AUTO_ORDER["linux"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +218,7 @@ def choose(params: BackendParams) -> Choice:
             raise BackendRefused(f"backend {name} (from {params.requested_by}) cannot run: {missing}")
         return Choice(_build(name, params), f"{name}: asked for by {params.requested_by}")
     reasons: list[str] = []
-    for name in _FALLBACK_ORDER:
+    for name in auto_order():
         missing = unavailable(name, params)
         if missing is None:
             if not reasons:

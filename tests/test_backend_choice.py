@@ -16,6 +16,7 @@ from sandbox import backend as backend_module
 from sandbox.backend import BackendParams, BackendRefused, BackendTraits, Registration, choose, choose_backend
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.landlock_backend import LandlockBackend
+from sandbox.seatbelt import SANDBOX_EXEC
 from tests.conftest import CORRAL, LANDLOCK_MISSING
 
 
@@ -96,6 +97,17 @@ def test_auto_falls_back_to_landlock_where_bwrap_cannot_run_and_says_why(
     assert warning is not None
     assert warning.startswith("bwrap cannot run (the never-kernel module is missing), so commands run under")
     assert "cannot protect paths in the workspace" in warning
+
+
+def test_auto_is_seatbelt_on_macos_and_bwrap_then_landlock_on_linux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert backend_module.auto_order("darwin") == ("seatbelt",)
+    assert backend_module.auto_order("linux") == ("bwrap", "landlock")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    if not SANDBOX_EXEC.exists():  # not a Mac: `auto` tries Seatbelt only, says why it cannot run
+        with pytest.raises(BackendRefused, match=r"^no sandbox backend can run here: seatbelt cannot run \("):
+            choose(_params(tmp_path))
 
 
 def test_auto_refuses_naming_each_backend_when_none_can_run(

@@ -43,3 +43,5 @@ def test_policy_names_the_fallback(actor: Actor) -> None:
     assert result.returncode == 0, result.stderr
     assert "backend: Landlock" in result.stdout
     assert "automatic fallback, because bwrap cannot run" in result.stdout
+    assert "(read-write, written directly: this backend captures nothing)" in result.stdout
+    assert "applied after each command" in actor.run("policy").stdout  # bwrap's
