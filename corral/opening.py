@@ -18,6 +18,7 @@ import sqlite3
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from corral.backendchoice import BackendRequest, effective_request, open_backend
 from corral.credentialmap import ResolvedCredentials, resolve_credentials
@@ -38,6 +39,9 @@ from sandbox.egress.hostpolicy import HostPolicy, PolicyError
 from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess
 
+if TYPE_CHECKING:
+    from corral.sshagent import TerminalTurn
+
 
 def open_session(
     workspace: Path,
@@ -52,6 +56,7 @@ def open_session(
     session_start: bool = True,
     record: bool = True,
     burst: BurstPolicy | None = None,
+    terminal_turn: TerminalTurn | None = None,
 ) -> tuple[Session, list[str]]:
     """The Session for `workspace`, and the warnings to show (e.g. user-content hosts allowed).
 
@@ -87,6 +92,7 @@ def open_session(
             limits=user.resource_limits(),
             credentials=resolved,
             ssh_agent=user.ssh_agent,
+            terminal_turn=terminal_turn,
             backend=effective_request(
                 user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer
             ),
@@ -124,6 +130,7 @@ def compose_session(
     upstream_tls: ssl.SSLContext | None = None,
     backend: BackendRequest | None = None,
     ssh_agent: bool = False,
+    terminal_turn: TerminalTurn | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
@@ -135,7 +142,8 @@ def compose_session(
     run raises SetupError (exit 125) before anything is opened.
     `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
     `upstream_tls` or the system CAs); they need the network open (`hosts`). `ssh_agent` offers the
-    sandbox an ssh agent that signs only for allowed hosts (`corral.sshagent`; needs `hosts` too).
+    sandbox an ssh agent that signs only for allowed hosts (`corral.sshagent`; needs `hosts` too);
+    `terminal_turn` lends it the person's terminal for a key's passphrase.
     """
     chosen = open_backend(
         backend if backend is not None else effective_request(None, ""),
@@ -183,7 +191,7 @@ def compose_session(
             broker=broker,
         )
         if ssh_agent:
-            _offer_ssh_agent(gate, chosen.backend, locations, environ, frontend)
+            _offer_ssh_agent(gate, chosen.backend, locations, environ, terminal_turn)
     parts = SessionParts(
         runner=chosen.backend,
         backend=chosen,
@@ -210,7 +218,11 @@ def compose_session(
 
 
 def _offer_ssh_agent(
-    gate: NetworkGate, runner: object, locations: Locations, environ: Mapping[str, str] | None, frontend: str
+    gate: NetworkGate,
+    runner: object,
+    locations: Locations,
+    environ: Mapping[str, str] | None,
+    terminal_turn: TerminalTurn | None,
 ) -> None:
     """Offer the sandbox an ssh agent (`corral.sshagent`) when there is one to offer and the backend can
     hand it Unix sockets (bwrap's own filter; not gVisor's, Landlock's or Seatbelt's)."""
@@ -230,7 +242,7 @@ def _offer_ssh_agent(
         locations.runtime_dir,
         gate.reached,
         gate.on_ssh_refusal,
-        ask_passphrase=frontend == "cli",
+        terminal_turn=terminal_turn,
     )
     if bridge is None:
         return

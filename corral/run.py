@@ -15,8 +15,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from corral.command import Command, RunRequest
 from corral.decision import AskCallback, PromptAnswer, PromptRequest
@@ -32,6 +33,11 @@ from corral.workspace import find_workspace
 from sandbox.bwrap import SandboxSetupError
 from sandbox.fdwait import readable
 from sandbox.runner import StdioSpec
+
+if TYPE_CHECKING:
+    from corral.sshagent import TerminalTurn
+
+_T = TypeVar("_T")
 
 
 def _err(message: str) -> None:
@@ -62,10 +68,19 @@ def run_command(request: RunRequest) -> int:
         ask = terminal_input.paused_while(ask)
     if ask is not None:
         ask = hold.around(ask)  # the command's output waits while the prompt is on screen
+    terminal_turn: TerminalTurn | None = None
+    if terminal_input is not None:
+        paused = terminal_input
+
+        def terminal_turn(work: Callable[[], None]) -> None:
+            with hold.holding():  # ssh-add's passphrase prompt stays the last thing on screen
+                paused.paused(work)
+
     session, warnings = open_session(
         workspace,
         locations,
         ask=ask,
+        terminal_turn=terminal_turn,
         frontend="line" if ask else "cli",
         on_violation=request.on_violation,
         allow_hosts=request.allow_hosts,
@@ -162,15 +177,19 @@ class TerminalInput:
 
     def paused_while(self, ask: AskCallback) -> AskCallback:
         def asking(request: PromptRequest) -> PromptAnswer:
-            with self._lock:
-                self._paused = True
-            try:
-                return ask(request)
-            finally:
-                with self._lock:
-                    self._paused = False
+            return self.paused(lambda: ask(request))
 
         return asking
+
+    def paused(self, work: Callable[[], _T]) -> _T:
+        """Run `work` (which reads the terminal itself) with no input fed to the command meanwhile."""
+        with self._lock:
+            self._paused = True
+        try:
+            return work()
+        finally:
+            with self._lock:
+                self._paused = False
 
     def stop(self) -> None:
         os.write(self._stop_w, b"x")

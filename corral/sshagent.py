@@ -7,8 +7,8 @@ only what it allows (`sandbox.sshagent`) to the real agent outside:
 - the person's own agent, when corral's environment has `SSH_AUTH_SOCK`;
 - else one corral starts on first use, `ssh-agent -D -a <private socket>`, loaded by `ssh-add` with the
   default key files of `~/.ssh` (which stay hidden from the sandbox). ssh-add asks for a passphrase on
-  the person's terminal when corral has one and its front end does not own the screen; otherwise a
-  key that needs one is not loaded.
+  the person's terminal when the front end lends it (`TerminalTurn`: `corral run` on a terminal);
+  otherwise a key that needs one is not loaded.
 
 A signature is allowed for a host key that the person's known_hosts gives to a host this session's
 commands reached through corral's network path with the network decision's allowance (rules, the
@@ -46,6 +46,8 @@ AGENT_START_TIMEOUT_S = 10.0
 SSH_ADD_TIMEOUT_S = 300.0
 
 Reached = Callable[[], Iterable[tuple[str, int]]]
+TerminalTurn = Callable[[Callable[[], None]], None]
+"""Runs its argument while it may use the person's terminal (command input paused, output held)."""
 OnRefusal = Callable[[str, str], None]
 
 
@@ -61,6 +63,14 @@ def _socket_file(path: str) -> bool:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _open_terminal() -> int | None:
+    """corral's controlling terminal, when it has one."""
+    try:
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _accepts(path: str) -> bool:
@@ -86,14 +96,14 @@ class SshAgentBridge:
         runtime_dir: Path,
         reached: Reached,
         on_refusal: OnRefusal,
-        ask_passphrase: bool,
+        terminal_turn: TerminalTurn | None,
     ) -> None:
         self.home = home
         self._user_agent = user_agent
         self._key_files = key_files
         self._runtime_dir = runtime_dir
         self._reached = reached
-        self._ask_passphrase = ask_passphrase
+        self._terminal_turn = terminal_turn
         self._lock = threading.Lock()
         self._own_agent: subprocess.Popen[bytes] | None = None
         self._own_dir: Path | None = None
@@ -109,7 +119,7 @@ class SshAgentBridge:
         reached: Reached,
         on_refusal: OnRefusal,
         *,
-        ask_passphrase: bool = True,
+        terminal_turn: TerminalTurn | None = None,
     ) -> SshAgentBridge | None:
         """The bridge when there is an agent to offer (the person's, or key files to start one with)."""
         user_agent = environ.get("SSH_AUTH_SOCK") or None
@@ -127,7 +137,7 @@ class SshAgentBridge:
             runtime_dir=runtime_dir,
             reached=reached,
             on_refusal=on_refusal,
-            ask_passphrase=ask_passphrase,
+            terminal_turn=terminal_turn,
         )
 
     def environment(self) -> dict[str, str]:
@@ -185,14 +195,24 @@ class SshAgentBridge:
                     self._stop_own_agent()
                     raise OSError("ssh-agent did not start")
                 time.sleep(0.01)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_ASKPASS")}
-            env["SSH_AUTH_SOCK"] = path
-            if not self._ask_passphrase:
-                env.update(SSH_ASKPASS="/bin/false", SSH_ASKPASS_REQUIRE="force")
+            self._add_keys(adder, path)
+            return path
+
+    def _add_keys(self, adder: str, path: str) -> None:
+        """ssh-add the key files into corral's agent: on the person's terminal when lent, else with no
+        way to ask (a key that needs a passphrase is then left out)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_ASKPASS")}
+        env["SSH_AUTH_SOCK"] = path
+        turn = self._terminal_turn
+        terminal = _open_terminal() if turn is not None else None
+        if terminal is None:
+            env.update(SSH_ASKPASS="/bin/false", SSH_ASKPASS_REQUIRE="force")
+
+        def add() -> None:
             try:
                 added = subprocess.run(
                     [adder, *map(str, self._key_files)],
-                    stdin=subprocess.DEVNULL,
+                    stdin=terminal if terminal is not None else subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                     env=env,
@@ -203,7 +223,15 @@ class SshAgentBridge:
                     logger.info("ssh-add: %s", added.stderr.decode(errors="replace").strip())
             except subprocess.TimeoutExpired:
                 logger.info("ssh-add did not finish")
-            return path
+
+        try:
+            if turn is not None and terminal is not None:
+                turn(add)
+            else:
+                add()
+        finally:
+            if terminal is not None:
+                os.close(terminal)
 
     def _stop_own_agent(self) -> None:
         process, self._own_agent = self._own_agent, None

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import socket
 import struct
@@ -704,3 +705,68 @@ def test_known_hosts_lookup() -> None:
     assert host_with_key(f"[g1t.example]:2222 ssh-ed25519 {b64}\n", blob, [("git.example", 2222)]) is None
     revoked = text + f"@revoked * ssh-ed25519 {b64}\n"
     assert host_with_key(revoked, blob, [("git.example", 2222)]) is None
+
+
+# --- a key with a passphrase: asked on the person's terminal -------------------------------------
+
+
+def _screen(base: list[str]) -> str:
+    return subprocess.run([*base, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True).stdout
+
+
+@needs_openssh
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_passphrase_is_asked_on_the_terminal_only(isolated_home: Path, tmp_path: Path) -> None:
+    """corral starts its agent from a key that needs a passphrase: `corral run` on a terminal lets
+    ssh-add ask there (typed in tmux), and the key is listed inside; with no terminal nothing is asked
+    and no key is loaded (nothing hangs)."""
+    ssh_dir = isolated_home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    key = ssh_dir / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "open sesame", "-C", "with-pass", "-f", str(key)],
+        check=True,
+    )
+    public = key.with_name("id_ed25519.pub").read_text().split()[1]
+    config = isolated_home / ".config" / "corral" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[ssh]\nagent = true\n")
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "SSH_AUTH_SOCK" and not k.startswith(("SSH_ASKPASS", "DISPLAY"))
+    }
+    quiet = subprocess.run(
+        [CORRAL, "run", "-c", "ssh-add -L; echo listed=$?"],
+        cwd=workspace,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,  # no controlling terminal
+    )
+    assert "listed=1" in quiet.stdout and public not in quiet.stdout, quiet.stdout + quiet.stderr
+    base = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    exports = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith(("XDG_", "HOME", "PATH"))
+    )
+    inner = f"cd {shlex.quote(str(workspace))} && env -u SSH_AUTH_SOCK {exports} {CORRAL} run -c 'ssh-add -L'; echo EXIT=$?; sleep 60"
+    subprocess.run([*base, "new-session", "-d", "-x", "200", "-y", "40", "-s", "t", inner], check=True)
+    try:
+        try:
+            _wait_until(
+                lambda: "passphrase" in _screen(base).lower(), 30, "ssh-add asking for the passphrase"
+            )
+        except AssertionError:
+            raise AssertionError(_screen(base)) from None
+        subprocess.run([*base, "send-keys", "-t", "t", "open sesame", "Enter"], check=True)
+        _wait_until(lambda: "EXIT=" in _screen(base), 60, "the command ending")
+        screen = _screen(base)
+        assert "EXIT=0" in screen and public[:40] in screen.replace("\n", ""), screen
+        assert "open sesame" not in screen
+    finally:
+        subprocess.run([*base, "kill-server"], capture_output=True, check=False)
