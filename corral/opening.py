@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +39,8 @@ from sandbox.limits import ResourceLimits
 from sandbox.policy import NetworkAccess
 
 if TYPE_CHECKING:
+    import ssl  # a type only: the TLS module loads when a brokered host first needs it
+
     from corral.sshagent import TerminalTurn
 
 

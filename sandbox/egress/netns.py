@@ -26,7 +26,6 @@ _exit): no locks, no logging, no printing. It reports failure as an errno over t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -54,7 +53,8 @@ _STEP_NAMES = {
     7: "listen",
 }
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The C library this interpreter is linked with (find_library would run `ldconfig -p` at import).
+_libc = ctypes.CDLL(None, use_errno=True)
 _setns = _libc.setns
 _setns.argtypes = (ctypes.c_int, ctypes.c_int)
 _setns.restype = ctypes.c_int
