@@ -143,6 +143,7 @@ def effective_policy(policy: Policy, sources: PolicySources) -> dict[str, object
             ],
             "unknown_hosts": "ask" if policy.network is not None else "refused",
             "brokered": _brokered(sources),
+            "ssh_agent": proxy_env.get("SSH_AUTH_SOCK"),
         },
         "hooks": {hook.event: hook.command for hook in (config.hooks if config is not None else ())},
         "rules": [rule.to_json() for rule in sources.rules],
@@ -229,6 +230,11 @@ def render_effective(view: dict[str, object]) -> str:
         lines.extend(
             f"  {entry['host']}  {entry['credential']} in {entry['header']} ({entry['scheme']}; from {entry['from']})"
             for entry in brokered
+        )
+    if network.get("ssh_agent"):
+        lines.append(
+            f"ssh agent: SSH_AUTH_SOCK={network['ssh_agent']} inside (ssh.agent); corral's filter signs only "
+            "for hosts commands were allowed to reach whose key is in your known_hosts; your keys stay outside"
         )
     hooks = view["hooks"]
     assert isinstance(hooks, dict)

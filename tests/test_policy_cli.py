@@ -51,7 +51,16 @@ def test_json_keys_are_stable_machine_names(tmp_path: Path, isolated_home: Path)
         "homes", "readable", "readable_when_present", "private_caches", "project_writable_refused",
     }  # fmt: skip
     assert set(view["environment"]) == {"names", "project", "proxy"}
-    assert set(view["network"]) == {"mode", "proxy", "allow", "deny", "unknown_hosts", "brokered"}
+    assert set(view["network"]) == {
+        "mode",
+        "proxy",
+        "allow",
+        "deny",
+        "unknown_hosts",
+        "brokered",
+        "ssh_agent",
+    }
+    assert view["network"]["ssh_agent"] is None  # off unless the person's config turns it on
     for key in ("filesystem", "environment", "network", "trust"):
         for name in view[key]:
             assert name.replace("_", "").isalpha() and name.islower(), name

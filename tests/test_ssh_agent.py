@@ -438,6 +438,19 @@ def test_git_push_over_ssh_from_a_live_session(actor: Actor, sshd: SshServer, cl
     assert pushed.stdout.strip() == head
 
 
+@needs_openssh
+@pytest.mark.backends("bwrap")
+def test_policy_shows_the_agent(actor: Actor, client: SshClient) -> None:
+    shown = actor.run("policy", "--json")
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["network"]["ssh_agent"] == "/run/corral/ssh-agent.sock"
+    assert str(client.home / ".ssh" / "known_hosts") in view["filesystem"]["readable"]
+    assert str(client.key) not in view["filesystem"]["readable"]
+    text = actor.run("policy").stdout
+    assert "ssh agent: SSH_AUTH_SOCK=/run/corral/ssh-agent.sock" in text
+
+
 # --- the filter against a real ssh-agent ---------------------------------------------------------
 
 
