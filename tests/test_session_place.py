@@ -228,6 +228,7 @@ def test_background_jobs_are_listed_stopped_and_killed_at_the_end(actor: Actor) 
         jobs = session.background()
         report["jobs"] = [(j.id, j.running, len(j.processes), j.command) for j in jobs]
         report["argv"] = sorted(" ".join(p.argv) for j in jobs for p in j.processes)
+        report["pgrep"] = run("pgrep -f 'slee[p] {marker}1' >/dev/null")["exit"]
         stopped = session.stop_background(jobs[0].id)
         report["stopped"] = stopped is not None
         report["after_stop"] = len(session.background())
@@ -239,6 +240,7 @@ def test_background_jobs_are_listed_stopped_and_killed_at_the_end(actor: Actor) 
     assert isinstance(jobs, list) and len(jobs) == 1
     assert jobs[0][1:] == [True, 2, f"sleep {marker} & sleep {marker}1 & echo started"]
     assert report["argv"] == [f"sleep {marker}", f"sleep {marker}1"]
+    assert report["pgrep"] == 1  # README: a later command's own pid namespace does not list a job
     assert report["stopped"] is True and report["after_stop"] == 0
     assert report["left"] == 1  # the second job ran until the session closed
     assert _wait_gone(marker) == []  # stopped, and the rest killed at the session's end
