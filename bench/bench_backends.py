@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -32,6 +33,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="corral-bench-"))
+    try:
+        _bench(base, args.runs)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # the throwaway home and workspace
+
+
+def _bench(base: Path, runs: int) -> None:
     home = base / "home"
     workspace = home / "project"
     workspace.mkdir(parents=True)
@@ -71,7 +79,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name, _ in sessions}
     for _name, session in sessions:
         session.run(command)  # warm caches (seccomp filters, probes)
-    for _round in range(args.runs):
+    for _round in range(runs):
         for name, session in sessions:
             start = time.perf_counter()
             outcome = session.run(command)
@@ -79,9 +87,9 @@ def main() -> None:
             assert outcome.status == 0, (name, outcome.status)
     for _name, session in sessions:
         session.close()
-    launcher_rows = _launcher_rows(args.runs)
+    launcher_rows = _launcher_rows(runs)
     reference = statistics.median(samples["bwrap"]) if samples.get("bwrap") else None
-    print(f"{args.runs} interleaved rounds, `true` per backend, live Session.run")
+    print(f"{runs} interleaved rounds, `true` per backend, live Session.run")
     print(f"{'backend':26} {'median ms':>10} {'range ms':>17} {'x bwrap':>8}")
     for name, values in samples.items():
         median = statistics.median(values)
