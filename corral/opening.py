@@ -75,6 +75,7 @@ def open_session(
     except (ConfigError, PolicyError) as error:
         raise UsageError(str(error)) from error
     resolved = resolve_credentials(user.credentials, os.environ if environ is None else environ)
+    notes: list[str] = []
     try:
         session = compose_session(
             workspace,
@@ -94,6 +95,7 @@ def open_session(
             credentials=resolved,
             ssh_agent=user.ssh_agent,
             terminal_turn=terminal_turn,
+            notes=notes,
             backend=effective_request(
                 user.sandbox_backend, user.source, landlock_layer=user.sandbox_landlock_layer
             ),
@@ -102,7 +104,7 @@ def open_session(
         # corral's own state is damaged: refuse (nothing ran) and leave the file for the person to inspect.
         raise state_error(error) from error
     warning = session.backend.warning()
-    return session, [*hosts.warnings, *([warning] if warning else []), *resolved.warnings]
+    return session, [*hosts.warnings, *([warning] if warning else []), *resolved.warnings, *notes]
 
 
 def compose_session(
@@ -132,6 +134,7 @@ def compose_session(
     backend: BackendRequest | None = None,
     ssh_agent: bool = False,
     terminal_turn: TerminalTurn | None = None,
+    notes: list[str] | None = None,
 ) -> Session:
     """Build a Session's parts and the Session. `hosts` opens the network through corral's proxy (a
     trusted project's hosts are added to it); without it the network is `network` (closed by default).
@@ -144,7 +147,8 @@ def compose_session(
     `credentials` are brokered for their hosts (TLS terminated by the proxy, verified upstream with
     `upstream_tls` or the system CAs); they need the network open (`hosts`). `ssh_agent` offers the
     sandbox an ssh agent that signs only for allowed hosts (`corral.sshagent`; needs `hosts` too);
-    `terminal_turn` lends it the person's terminal for a key's passphrase.
+    `terminal_turn` lends it the person's terminal for a key's passphrase; why it is not offered, when
+    asked for, is added to `notes`.
     """
     chosen = open_backend(
         backend if backend is not None else effective_request(None, ""),
@@ -192,7 +196,9 @@ def compose_session(
             broker=broker,
         )
         if ssh_agent:
-            _offer_ssh_agent(gate, chosen.backend, locations, environ, terminal_turn)
+            refused = _offer_ssh_agent(gate, chosen.backend, locations, environ, terminal_turn)
+            if refused is not None and notes is not None:
+                notes.append(f"ssh.agent is on, but no ssh agent is offered inside: {refused}")
     parts = SessionParts(
         runner=chosen.backend,
         backend=chosen,
@@ -224,14 +230,16 @@ def _offer_ssh_agent(
     locations: Locations,
     environ: Mapping[str, str] | None,
     terminal_turn: TerminalTurn | None,
-) -> None:
+) -> str | None:
     """Offer the sandbox an ssh agent (`corral.sshagent`) when there is one to offer and the backend can
-    hand it Unix sockets (bwrap's own filter; not gVisor's, Landlock's or Seatbelt's)."""
+    hand it Unix sockets (bwrap's own filter; not gVisor's, Landlock's or Seatbelt's); else why not."""
     from sandbox.bwrap_backend import BwrapBackend
     from sandbox.seccomp import BWRAP_FILTER
 
     if not isinstance(runner, BwrapBackend) or runner.filter_profile != BWRAP_FILTER:
-        return
+        return "the sandbox backend is not bwrap"
+    if runner.mechanism().scope_argv:
+        return "commands are bounded by a systemd-run scope, whose D-Bus call the agent's filter would take"
     from corral.sshagent import AGENT_PATH_INSIDE, SshAgentBridge
     from sandbox.unixgate import UnixGate, UnixGateUnavailable
 
@@ -246,9 +254,10 @@ def _offer_ssh_agent(
         terminal_turn=terminal_turn,
     )
     if bridge is None:
-        return
+        return "no agent to offer (SSH_AUTH_SOCK is not set and ~/.ssh has no default key file)"
     try:
         runner.unix_gate = UnixGate(AGENT_PATH_INSIDE, bridge.serve)
-    except UnixGateUnavailable:
-        return
+    except UnixGateUnavailable as error:
+        return str(error)
     gate.ssh = bridge
+    return None

@@ -451,6 +451,30 @@ def test_policy_shows_the_agent(actor: Actor, client: SshClient) -> None:
     assert "ssh agent: SSH_AUTH_SOCK=/run/corral/ssh-agent.sock" in text
 
 
+def test_agent_asked_for_but_not_offered_says_why(isolated_home: Path) -> None:
+    """`ssh.agent = true` with no agent and no key file: one warning line, and the sandbox keeps
+    refusing Unix sockets as without it."""
+    config = isolated_home / ".config" / "corral" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[ssh]\nagent = true\n")
+    workspace = isolated_home / "project"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    probe = "import socket\ntry:\n    socket.socket(socket.AF_UNIX)\n    print('made')\nexcept OSError as e:\n    print('errno', e.errno)"
+    done = subprocess.run(
+        [CORRAL, "run", "--", "python3", "-c", probe],
+        cwd=workspace,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "errno 1\n", done.stdout + done.stderr
+    assert "ssh.agent is on, but no ssh agent is offered inside: no agent to offer" in done.stderr
+
+
 # --- the filter against a real ssh-agent ---------------------------------------------------------
 
 
