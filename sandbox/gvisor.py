@@ -43,7 +43,9 @@ INSTALL_HINT = (
     "bookworm-backports main' > /etc/apt/sources.list.d/backports.list && apt-get update && "
     "apt-get install -y -t bookworm-backports runsc)"
 )
-GVISOR_FILTER = FilterProfile("gvisor", unix_sockets=True, allowed=frozenset({"ptrace"}))
+GVISOR_FILTER = FilterProfile(
+    "gvisor", unix_sockets=True, allowed=frozenset({"ptrace"}), any_socketpair_type=True
+)
 """The outer filter with the two things runsc itself needs (see the module docstring)."""
 SANDBOX_ID = 100000
 """The uid and gid a root caller runs as inside bwrap (mapped to root outside; any id but 0 and the

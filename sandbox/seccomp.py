@@ -10,9 +10,14 @@ Refused (EPERM unless noted):
     which no sandboxed process has. Every other netlink protocol (audit, netfilter, xfrm, generic
     netlink families, uevents, sock_diag) is refused.
   AF_UNIX is refused, so docker.sock, ssh-agent, D-Bus and every other local daemon are unreachable.
-- `socketpair()` of every family except AF_UNIX: many tools need an AF_UNIX socketpair (Node's and
-  libuv's child-process pipes, Python's multiprocessing), and it reaches nothing outside the process
-  tree — both ends are made by the caller.
+- `socketpair()` of every family except AF_UNIX, and of every AF_UNIX type except SOCK_STREAM and
+  SOCK_SEQPACKET: many tools need a stream socketpair (Node's and libuv's child-process pipes, Python's
+  multiprocessing), and a connected stream or seqpacket pair reaches nothing outside the process tree
+  (both ends are made by the caller; the kernel refuses or ignores an address on them). A datagram pair
+  is another matter: `sendto()` with a path delivers to any datagram socket the sandbox can see
+  (journald's, `/run/systemd/notify`, a daemon's), so SOCK_DGRAM is refused, and SOCK_RAW with it, which
+  the kernel turns into SOCK_DGRAM for AF_UNIX. The type is compared on its low four bits (the kernel's
+  type mask; SOCK_CLOEXEC/SOCK_NONBLOCK are flags above it).
   Families are compared on the low 32 bits the kernel reads, so high garbage bits dodge nothing.
 - `ptrace`, `process_vm_readv/writev`: no debugging of other processes.
 - `io_uring_*` (ENOSYS, so programs fall back): a second syscall path that filters cannot see.
@@ -40,6 +45,9 @@ NETLINK_ROUTE = 0
 SOCKET_FAMILIES = frozenset({AF_INET, AF_INET6, AF_NETLINK})
 """Families `socket()` may create (AF_NETLINK only with NETLINK_ROUTE)."""
 SOCKETPAIR_FAMILIES = frozenset({AF_UNIX})
+SOCK_TYPE_MASK = 0xF
+SOCKETPAIR_TYPES = frozenset({1, 5})
+"""SOCK_STREAM and SOCK_SEQPACKET: the AF_UNIX socketpair types that cannot address a third socket."""
 _FAMILY_SPAN = 64
 """Families below this are refused one by one unless allowed; any bit above it refuses the call."""
 TIOCSTI = 0x5412
@@ -84,6 +92,9 @@ class FilterProfile:
     """`socket(AF_UNIX)` allowed (runsc's control socket between its own processes)."""
     allowed: frozenset[str] = frozenset()
     """Syscalls of `_DENIED` this profile allows."""
+    any_socketpair_type: bool = False
+    """AF_UNIX socketpairs of every type (runsc's own processes pass datagrams; the commands it runs
+    see gVisor's kernel, never the host's sockets). Otherwise only stream and seqpacket pairs."""
 
 
 BWRAP_FILTER = FilterProfile()
@@ -100,6 +111,10 @@ def _socket_families(profile: FilterProfile) -> frozenset[int]:
     return SOCKET_FAMILIES | {AF_UNIX} if profile.unix_sockets else SOCKET_FAMILIES
 
 
+def _socketpair_types(profile: FilterProfile) -> frozenset[int]:
+    return frozenset(range(SOCK_TYPE_MASK + 1)) if profile.any_socketpair_type else SOCKETPAIR_TYPES
+
+
 def _denied(profile: FilterProfile) -> tuple[str, ...]:
     return tuple(name for name in _DENIED if name not in profile.allowed)
 
@@ -113,6 +128,7 @@ def _spec(profile: FilterProfile = BWRAP_FILTER) -> str:
             *_NOSYS,
             ",".join(map(str, sorted(_socket_families(profile)))),
             ",".join(map(str, sorted(SOCKETPAIR_FAMILIES))),
+            ",".join(map(str, sorted(_socketpair_types(profile)))),
             str(TIOCSTI),
         )
     )
@@ -135,6 +151,9 @@ def compile_filter(profile: FilterProfile = BWRAP_FILTER) -> bytes:
                 flt.add_rule(eperm, syscall, seccomp.Arg(0, seccomp.MASKED_EQ, 0xFFFFFFFF, family))
         for bit in range(_FAMILY_SPAN.bit_length() - 1, 32):
             flt.add_rule(eperm, syscall, seccomp.Arg(0, seccomp.MASKED_EQ, 1 << bit, 1 << bit))
+    for sock_type in range(SOCK_TYPE_MASK + 1):
+        if sock_type not in _socketpair_types(profile):
+            flt.add_rule(eperm, "socketpair", seccomp.Arg(1, seccomp.MASKED_EQ, SOCK_TYPE_MASK, sock_type))
     flt.add_rule(
         eperm,
         "socket",

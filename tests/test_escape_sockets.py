@@ -272,3 +272,48 @@ EOF
     assert "devtcp-failed" in out and "curl-failed" in out
     for target in ("1.1.1.1:443", "[2606:4700:4700::1111]:443", "1.1.1.1:80"):
         assert f"denied net {target}" in result.stderr, result.stderr
+
+
+PY_DGRAM_PAIRS = (
+    "python3 -c 'import socket,sys\n"
+    "for kind in (socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC):\n"
+    "    try:\n"
+    "        a, b = socket.socketpair(socket.AF_UNIX, kind)\n"
+    '        a.sendto(b"planted", sys.argv[1]); print("SENT", kind)\n'
+    '    except OSError as e: print("pair-refused", e.errno)\n'
+    "a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
+    "try:\n"
+    '    a.sendto(b"planted", sys.argv[1]); print("seqpacket-to", b.recv(16).decode())\n'
+    'except OSError as e: print("seqpacket-refused", e.errno)\n'
+    "'"
+)
+
+
+@pytest.mark.backends("bwrap", "landlock")
+def test_U06_a_datagram_socketpair_cannot_send_to_a_host_socket(actor: Actor) -> None:
+    """`socket(AF_UNIX)` is refused, but a datagram socketpair's `sendto()` takes a path: it reached any
+    datagram socket the sandbox can see (journald's, /run/systemd/notify). Datagram (and raw, which is a
+    datagram for AF_UNIX) pairs are refused; stream and seqpacket pairs, which cannot address a third
+    socket, still work (the seqpacket send goes to its own peer, never to the path)."""
+    directory = actor.own_dir / "notify"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o777)
+    actor.chown_path(directory)
+    path = directory / f"journal-{secrets.token_hex(4)}.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    os.chmod(path, 0o777)
+    receiver.settimeout(0.5)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as control:  # the host can reach it
+            control.sendto(b"control", str(path))
+        assert receiver.recv(64) == b"control"
+        result = actor.sandboxed(f"{PY_DGRAM_PAIRS} {path}; echo end")
+        with pytest.raises(TimeoutError):
+            print("received from the sandbox:", receiver.recv(64))
+    finally:
+        receiver.close()
+    assert "end" in result.stdout, result.stderr
+    assert "SENT" not in result.stdout, result.stdout
+    assert result.stdout.count("pair-refused 1") == 3, result.stdout  # EPERM from the filter
+    assert "seqpacket-to planted" in result.stdout, result.stdout

@@ -283,3 +283,36 @@ async def test_agent_description_is_shown_after_the_command_and_labelled() -> No
         await pilot.press("escape")
         await pilot.pause()
     assert app.answers == [DENY]
+
+
+def _host_request(*targets: str) -> PromptRequest:
+    return demo.demo_request([Violation(ViolationKind.NET, target, "connect") for target in targets])
+
+
+async def test_a_host_prompt_offers_this_port_only_and_answers_one_port() -> None:
+    """Issue 13: "Project" covers the host on any port; `t` (shown in the footer as "Port only", no
+    button: five buttons would push Deny off an 80-column screen) stores the asked port only."""
+    assert await _answer(_host_request("db.example:5432"), "t") == [Decision(Scope.PROJECT, one_port=True)]
+    assert await _answer(_host_request("db.example:5432"), "p") == [Decision(Scope.PROJECT)]
+    app = Host(lambda: EscalationScreen(_host_request("db.example:5432"), arm_delay_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = {
+            active.binding.key
+            for active in app.screen.active_bindings.values()
+            if active.binding.show and active.enabled
+        }
+        assert "t" in shown
+
+
+async def test_a_write_prompt_has_no_port_choice() -> None:
+    app = Host(lambda: EscalationScreen(_write_request(), arm_delay_s=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "t" not in {a.binding.key for a in app.screen.active_bindings.values() if a.enabled}
+        await pilot.press("t")  # like `c` without changes: a key that is off here answers nothing
+        await pilot.pause()
+        assert app.answers == []
+        await pilot.press("d")
+        await pilot.pause()
+    assert app.answers == [DENY]

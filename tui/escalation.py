@@ -31,6 +31,7 @@ from corral.grouping import deleted_paths, is_deletion
 from tui.changes import change_set, describe, diff_for, shows_target_line
 from tui.dialog import DialogScreen
 from tui.inert import inert
+from tui.portlabel import one_port_label
 from tui.tables import FitTable, shorten_middle
 
 _MEANINGFUL_KEYS = frozenset(
@@ -52,6 +53,7 @@ _MEANINGFUL_KEYS = frozenset(
         "c",
         "v",
         "x",
+        "t",
     }
 )
 """Keys with a binding or a focus move here; any other printable key is a deny."""
@@ -235,6 +237,13 @@ class EscalationScreen(DialogScreen[PromptAnswer]):
             id="escalation.project",
         ),
         Binding(
+            "t",
+            "allow_port",
+            "Port only",
+            tooltip="Store a rule for these hosts on this port only (a project rule covers every port)",
+            id="escalation.port",
+        ),
+        Binding(
             "c", "changes", "Changes", tooltip="Show the captured files and diffs", id="escalation.changes"
         ),
         Binding(
@@ -367,6 +376,8 @@ class EscalationScreen(DialogScreen[PromptAnswer]):
             return len(self.request.groups) != len(self.request.violations)
         if action == "exclude":
             return len(self.request.violations) > 1  # one item: denying it is the deny
+        if action == "allow_port":
+            return bool(one_port_label(self.request))  # hosts only: a port means nothing for a path
         return True
 
     def on_key(self, event: events.Key) -> None:
@@ -406,6 +417,21 @@ class EscalationScreen(DialogScreen[PromptAnswer]):
             self.app.push_screen(ConfirmSensitiveScreen(sensitive, dict(self.request.reasons)), confirmed)
             return
         self.dismiss(_scope_answer(self.request, scope, self.excluded, False))
+
+    def action_allow_port(self) -> None:
+        """Allow for this project on the asked port(s) only (hosts only; never a sensitive step: a host
+        is not a sensitive target)."""
+        if not self._armed():
+            self.app.bell()
+            return
+        if not one_port_label(self.request):
+            return
+        answer = _scope_answer(self.request, Scope.PROJECT, self.excluded, False)
+        port_only = Decision(Scope.PROJECT, one_port=True)
+        if isinstance(answer, Decision):
+            self.dismiss(port_only)
+        else:
+            self.dismiss({v: (port_only if d is not DENY else d) for v, d in answer.items()})
 
     def action_changes(self) -> None:
         """Show the captured change set."""

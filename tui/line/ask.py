@@ -25,10 +25,10 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from boundary.violations import ViolationKind
 from corral.decision import DENY, Decision, PromptAnswer, PromptRequest, Scope
 from corral.grouping import deleted_paths, is_deletion
 from corral.termsafe import ARMING_DELAY, arm_prompt
+from tui.portlabel import one_port_label
 
 if TYPE_CHECKING:
     from boundary.violations import Violation
@@ -168,7 +168,7 @@ class LineAsk:
             ("session", "allow for this session"),
             ("project", "allow for this project (stores a rule)"),
         ]
-        ports = _one_port_label(request)
+        ports = one_port_label(request)
         if ports:
             options.append(("port", f"allow for this project, {ports} only"))
         if any(violation.changes for violation in request.violations):
@@ -208,14 +208,6 @@ class LineAsk:
         except (OSError, ValueError):
             return  # not a terminal (an injected chooser in tests): nothing is queued
         arm_prompt(fd, self.arm_delay_s)
-
-
-def _one_port_label(request: PromptRequest) -> str:
-    """For a prompt about hosts only: which ports a one-port rule would name ("port 22"), else ""."""
-    if not request.violations or any(v.kind is not ViolationKind.NET for v in request.violations):
-        return ""
-    ports = sorted({v.target.rpartition(":")[2] for v in request.violations}, key=lambda p: (len(p), p))
-    return ("port " if len(ports) == 1 else "ports ") + ", ".join(ports)
 
 
 def _sensitive_warning(request: PromptRequest) -> str:
