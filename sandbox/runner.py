@@ -76,6 +76,12 @@ EXIT_SETUP_FAILED = 125
 _SLOT_ATTEMPTS = 4
 
 
+BACKGROUND_STOPPED_LINE = (
+    "corral: processes this command left in the background were stopped with it (no live session keeps "
+    "them: run `corral session` or `corral shell` in the project, and agents' `corral run` joins it)"
+)
+
+
 class SandboxOutlived(SandboxSetupError):
     """The command ran, but its processes could not be proven gone: nothing of it was applied."""
 
@@ -594,11 +600,16 @@ class SandboxRunner:
             notices, watch = watch.stop(), None
             if cgroup is not None:
                 notices = cgroup.notices(self.limits) + notices
-            if namespace is not None and still_running_below(init.pid):
-                # Processes the command left in the background keep running in the session: its
-                # sandbox is kept (pid 1, mounts, layers, cgroup) and handed to the caller.
-                kept.append((init, cgroup))
-                init, cgroup = None, None
+            if still_running_below(init.pid):
+                if namespace is not None:
+                    # Processes the command left in the background keep running in the session: its
+                    # sandbox is kept (pid 1, mounts, layers, cgroup) and handed to the caller.
+                    kept.append((init, cgroup))
+                    init, cgroup = None, None
+                else:
+                    # Nothing keeps them: they end with the command below. Said, so that the next
+                    # command's `curl localhost:3000` failing is not a silent breakage.
+                    notices.append(BACKGROUND_STOPPED_LINE)
             return exit_code, notices
         finally:
             if watch is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.runner import BACKGROUND_STOPPED_LINE
 from tests.conftest import CORRAL, Actor
 
 
@@ -100,6 +101,31 @@ def test_consecutive_standalone_runs_share_the_projects_tmp(actor: Actor) -> Non
     actor.chown_tree(other)
     elsewhere = actor.run("run", "-c", f"cat /tmp/{name} 2>/dev/null || echo absent", cwd=other)
     assert elsewhere.stdout == "absent\n", elsewhere.stderr  # another project's /tmp is another place
+
+
+def test_a_standalone_run_says_when_it_stops_what_the_command_left_in_the_background(actor: Actor) -> None:
+    """With no live session nothing keeps a command's background processes: they end with it, and the
+    run says so in one line (the next command's `curl localhost:3000` failing is then not silent)."""
+    marker = f"bg-{secrets.token_hex(4)}"
+    sleep = f"sleep 60.{secrets.randbelow(10**6)}"  # an argv no other process has
+    left = actor.run("run", "--no-session", "-c", f"{sleep} & echo {marker}")
+    assert left.returncode == 0 and left.stdout == f"{marker}\n", left.stderr
+    assert left.stderr.count(BACKGROUND_STOPPED_LINE) == 1, left.stderr
+    assert _pids_of(sleep) == []  # really stopped
+    plain = actor.run("run", "--no-session", "-c", "sleep 0.1; echo done")
+    assert plain.returncode == 0 and BACKGROUND_STOPPED_LINE not in plain.stderr, plain.stderr
+
+
+def _pids_of(argv: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip() == argv.encode():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def test_an_idle_standalone_tmp_starts_empty_and_is_emptied_without_following_links(actor: Actor) -> None:
