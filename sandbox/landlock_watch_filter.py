@@ -9,15 +9,13 @@ the launcher with the filter (`syscall_names`), so it knows what it was shown.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 from sandbox.landlock_watch import WATCHED
-from sandbox.seccomp import SeccompUnavailable
+from sandbox.seccomp import SeccompUnavailable, cached_program, exported_program
 
 FILTER_VERSION = "2"
 _FLAGS_ARG = {"open": 1, "openat": 2}
@@ -71,25 +69,11 @@ def compile_watch_filter() -> bytes:
             (os.O_TRUNC, os.O_TRUNC),
         ):
             flt.add_rule(notify, name, seccomp.Arg(flags_arg, seccomp.MASKED_EQ, mask, value))
-    with tempfile.TemporaryFile() as out:
-        flt.export_bpf(out)
-        out.seek(0)
-        return out.read()
+    return exported_program(flt)
 
 
 def watch_filter_path(cache_dir: Path) -> Path:
     """The compiled filter, cached beside the main one."""
-    digest = hashlib.sha256(f"{FILTER_VERSION}|{platform.machine()}|{WATCHED}".encode()).hexdigest()[:16]
-    path = cache_dir / f"seccomp-watch-{digest}.bpf"
-    try:
-        if path.stat().st_size > 0:
-            return path
-    except FileNotFoundError:
-        pass
-    program = compile_watch_filter()
-    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(program)
-    os.replace(temp, path)
-    return path
+    return cached_program(
+        cache_dir, "seccomp-watch", f"{FILTER_VERSION}|{platform.machine()}|{WATCHED}", compile_watch_filter
+    )

@@ -34,8 +34,10 @@ import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 AF_UNIX = 1
 AF_INET = 2
@@ -166,26 +168,37 @@ def compile_filter(profile: FilterProfile = BWRAP_FILTER) -> bytes:
         flt.add_rule(eperm, name)
     for name in _NOSYS:
         flt.add_rule(seccomp.ERRNO(errno.ENOSYS), name)
+    return exported_program(flt)
+
+
+def exported_program(flt: Any) -> bytes:
+    """A libseccomp filter as the BPF program bwrap's `--seccomp` (or a launcher) loads."""
     with tempfile.TemporaryFile() as out:
         flt.export_bpf(out)
         out.seek(0)
         return out.read()
 
 
-def filter_path(cache_dir: Path, profile: FilterProfile = BWRAP_FILTER) -> Path:
-    """The compiled filter, from the cache when it is there (built and written atomically otherwise)."""
-    digest = hashlib.sha256(_spec(profile).encode()).hexdigest()[:16]
-    prefix = "seccomp" if profile == BWRAP_FILTER else f"seccomp-{profile.name}"
+def cached_program(cache_dir: Path, prefix: str, spec: str, build: Callable[[], bytes]) -> Path:
+    """The program for `spec` from the cache when it is there, else built and written atomically (a
+    changed spec is a new file: a cached program is never reused for another filter)."""
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
     path = cache_dir / f"{prefix}-{digest}.bpf"
     try:
         if path.stat().st_size > 0:
             return path
     except FileNotFoundError:
         pass
-    program = compile_filter(profile)
+    program = build()
     cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-")
     with os.fdopen(fd, "wb") as handle:
         handle.write(program)
     os.replace(temp, path)
     return path
+
+
+def filter_path(cache_dir: Path, profile: FilterProfile = BWRAP_FILTER) -> Path:
+    """The compiled filter, from the cache when it is there (built and written atomically otherwise)."""
+    prefix = "seccomp" if profile == BWRAP_FILTER else f"seccomp-{profile.name}"
+    return cached_program(cache_dir, prefix, _spec(profile), lambda: compile_filter(profile))

@@ -12,13 +12,10 @@ AF_NETLINK stays as the main filter has it (NETLINK_ROUTE only); AF_UNIX stays r
 from __future__ import annotations
 
 import errno
-import hashlib
-import os
 import platform
-import tempfile
 from pathlib import Path
 
-from sandbox.seccomp import AF_INET, AF_INET6, SeccompUnavailable
+from sandbox.seccomp import AF_INET, AF_INET6, SeccompUnavailable, cached_program, exported_program
 
 SOCK_STREAM = 1
 _TYPE_MASK = 0xF
@@ -52,25 +49,11 @@ def compile_stream_filter() -> bytes:
             flt.add_rule(eperm, "socket", is_family, seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFF, protocol))
     for syscall, flags_arg in (("sendto", 3), ("sendmsg", 2), ("sendmmsg", 3)):
         flt.add_rule(eperm, syscall, seccomp.Arg(flags_arg, seccomp.MASKED_EQ, MSG_FASTOPEN, MSG_FASTOPEN))
-    with tempfile.TemporaryFile() as out:
-        flt.export_bpf(out)
-        out.seek(0)
-        return out.read()
+    return exported_program(flt)
 
 
 def stream_filter_path(cache_dir: Path) -> Path:
     """The compiled filter, cached beside the main one."""
-    digest = hashlib.sha256(f"{FILTER_VERSION}|{platform.machine()}".encode()).hexdigest()[:16]
-    path = cache_dir / f"seccomp-stream-{digest}.bpf"
-    try:
-        if path.stat().st_size > 0:
-            return path
-    except FileNotFoundError:
-        pass
-    program = compile_stream_filter()
-    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(program)
-    os.replace(temp, path)
-    return path
+    return cached_program(
+        cache_dir, "seccomp-stream", f"{FILTER_VERSION}|{platform.machine()}", compile_stream_filter
+    )
