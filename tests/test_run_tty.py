@@ -50,7 +50,23 @@ def _start(base: list[str], workspace: Path, script: str, *flags: str) -> None:
     )
     run = " ".join([CORRAL, "run", *flags])
     inner = f"cd {shlex.quote(str(workspace))} && env {env} {run} -c {shlex.quote(script)}; echo EXIT=$?; sleep 60"
-    subprocess.run([*base, "new-session", "-d", "-x", "120", "-y", "40", "-s", "t", inner], check=True)
+    # bash, whatever the user's login shell: dash (a normal user's default on Debian) dies of the Ctrl-C its
+    # foreground child handled, taking the pane and the EXIT line with it; bash waits and goes on.
+    subprocess.run(
+        [
+            *base,
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            "t",
+            f"exec bash -c {shlex.quote(inner)}",
+        ],
+        check=True,
+    )
 
 
 @pytest.mark.parametrize(("key", "applied", "status"), [("o", True, "EXIT=0"), ("Enter", False, "EXIT=77")])

@@ -8,6 +8,7 @@ the file on the host, and shows that markup and escape sequences in output stay 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -32,7 +33,19 @@ class Terminal:
         self.socket = socket
         environment = " ".join(f"{name}={value}" for name, value in env.items())
         shell_command = f"cd {cwd} && env {environment} {' '.join(command)}; echo EXITED=$?; sleep 30"
-        self._tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", shell_command)
+        # bash, whatever the user's login shell: dash (a normal user's default on Debian) dies of the Ctrl-C
+        # its foreground child handled, taking the pane and the EXITED line with it.
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            f"exec bash -c {shlex.quote(shell_command)}",
+        )
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(
